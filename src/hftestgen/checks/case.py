@@ -1,0 +1,55 @@
+"""``Case``: the model-type data a generated test file holds. Importable without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Tasks whose classes can ``generate`` text.
+GENERATIVE_TASKS = (
+    "causal_lm",
+    "seq_to_seq_causal_lm",
+    "speech_seq_2_seq",
+    "image_text_to_text",
+    "multimodal_lm",
+    "vision_2_seq",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    model_type: str
+    family: str
+    config_class: str
+    classes: dict[str, tuple[str, ...]]
+    tiny: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    skip: str | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for names in self.classes.values():
+            for n in names:
+                seen.setdefault(n, None)
+        return list(seen)
+
+    @property
+    def primary_class(self) -> str:
+        return self.class_names[0]
+
+    def tasks_of(self, class_name: str) -> list[str]:
+        return [t for t, names in self.classes.items() if class_name in names]
+
+    @property
+    def head_class_names(self) -> list[str]:
+        base = set(self.classes.get("base", ()))
+        return [n for n in self.class_names if n not in base]
+
+    @property
+    def generative_class_names(self) -> list[str]:
+        out: dict[str, None] = {}
+        for t in GENERATIVE_TASKS:
+            for n in self.classes.get(t, ()):
+                out.setdefault(n, None)
+        return list(out)

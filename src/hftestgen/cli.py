@@ -1,0 +1,325 @@
+"""The ``hftestgen`` command line. The command names and options here are a public contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import HftestgenError, UsageError
+from .families import FAMILIES
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Generate, check and run offline tests for every HuggingFace Transformers architecture.",
+    pretty_exceptions_enable=False,
+)
+out_console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+PluginOpt = typer.Option(
+    None, "--plugin", help="Module that registers custom architectures (repeatable)."
+)
+OverridesOpt = typer.Option(None, "--overrides", help="Overrides TOML file (default from pyproject).")
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        out_console.print(f"hftestgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_cb, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+
+
+def _settings():
+    from .settings import load_settings
+
+    return load_settings()
+
+
+def _registry(overrides: Optional[Path], plugins: Optional[list[str]], settings=None):
+    from .overrides import load_overrides
+    from .registry import load_registry
+
+    settings = settings or _settings()
+    ov_path = overrides if overrides is not None else settings.overrides
+    if overrides is not None and not overrides.exists():
+        raise UsageError(f"overrides file {str(overrides)!r} does not exist")
+    ov = load_overrides(ov_path)
+    return load_registry(ov, plugins=[*settings.plugins, *(plugins or [])])
+
+
+def _check_family(family: Optional[list[str]]) -> list[str]:
+    fams = list(family or [])
+    for f in fams:
+        if f not in FAMILIES:
+            import difflib
+
+            close = difflib.get_close_matches(f, FAMILIES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"unknown family {f!r}; choose from {', '.join(FAMILIES)}.{hint}")
+    return fams
+
+
+def select_specs(registry, model_types, all_, families_, allow_empty=False):
+    """The specs named on the command line (types, --all, --family)."""
+    fams = _check_family(families_)
+    if model_types and all_:
+        raise UsageError("give model types or --all, not both")
+    if model_types:
+        specs = [registry.resolve(m) for m in model_types]
+        bad = [s for s in specs if s.status not in ("testable", "skipped")]
+        if bad:
+            s = bad[0]
+            raise UsageError(f"{s.model_type!r} is {s.status}: {s.reason}")
+    elif all_ or fams:
+        specs = [s for s in registry.values() if s.status in ("testable", "skipped")]
+    elif allow_empty:
+        specs = []
+    else:
+        raise UsageError("name model types, or pass --all or --family F")
+    if fams:
+        specs = [s for s in specs if s.family in fams]
+    return specs
+
+
+# --------------------------------------------------------------------------------------
+# list / explain
+
+
+@app.command("list")
+def list_cmd(
+    family: Optional[list[str]] = typer.Option(None, "--family", help="Only this family."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """List every model type of the installed Transformers with its family and status."""
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    fams = _check_family(family)
+    reg = _registry(overrides, plugin)
+    specs = [s for s in reg.values() if not fams or s.family in fams]
+    if fmt == "json":
+        out_console.print_json(
+            json.dumps(
+                {
+                    "transformers": reg.transformers_version,
+                    "types": [s.to_dict() for s in specs],
+                }
+            )
+        )
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Transformers {reg.transformers_version}: {len(specs)} model types")
+    for col in ("model type", "family", "status", "classes", "note"):
+        t.add_column(col)
+    for s in specs:
+        t.add_row(
+            s.model_type,
+            s.family,
+            s.status,
+            str(len(s.all_classes())),
+            s.reason if s.status != "testable" else "",
+        )
+    out_console.print(t)
+    counts: dict[str, int] = {}
+    for s in specs:
+        counts[s.status] = counts.get(s.status, 0) + 1
+    out_console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@app.command()
+def explain(
+    model_type: str = typer.Argument(..., help="A model type, e.g. gpt2 or donut-swin."),
+    fmt: str = typer.Option("text", "--format", help="text or json."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Show the registry entry of one model type: family and why, classes per task, status."""
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")
+    reg = _registry(overrides, plugin)
+    s = reg.resolve(model_type)
+    if fmt == "json":
+        out_console.print_json(json.dumps(s.to_dict()))
+        return
+    from .render import template_for, test_filename
+
+    out_console.print(f"[bold]{s.model_type}[/bold]  (identifier {s.identifier})")
+    out_console.print(f"  config class : {s.config_class}")
+    out_console.print(f"  family       : {s.family}  ({s.family_reason})")
+    out_console.print(f"  modality     : {s.modality}")
+    out_console.print(f"  status       : {s.status}" + (f"  ({s.reason})" if s.reason else ""))
+    out_console.print(f"  source       : {s.source}")
+    if s.parents:
+        out_console.print(f"  parents      : {', '.join(s.parents)}")
+    if s.checkpoint:
+        out_console.print(f"  checkpoint   : {s.checkpoint} (recorded only; never downloaded)")
+    if s.overridden:
+        out_console.print(f"  overridden   : {', '.join(s.overridden)}")
+    if s.testable or s.status == "skipped":
+        out_console.print(f"  template     : {template_for(s)}  ->  {test_filename(s)}")
+    if s.classes:
+        out_console.print("  classes per task:")
+        for task, names in s.classes.items():
+            out_console.print(f"    {task:<28} {', '.join(names)}")
+
+
+# --------------------------------------------------------------------------------------
+# generate / check
+
+
+@app.command()
+def generate(
+    model_types: Optional[list[str]] = typer.Argument(None, help="Model types to generate."),
+    all_: bool = typer.Option(False, "--all", help="Every testable model type."),
+    family: Optional[list[str]] = typer.Option(None, "--family", help="Only these families."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default from pyproject)."),
+    verify: bool = typer.Option(False, "--verify", help="Run the generated tests afterwards."),
+    force: bool = typer.Option(False, "--force", help="Overwrite hand-edited files."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Render test files from the family templates (only changed files are written)."""
+    from rich.progress import Progress
+
+    from .sync import generate as do_generate
+
+    settings = _settings()
+    reg = _registry(overrides, plugin, settings)
+    specs = select_specs(reg, model_types, all_, family)
+    out_dir = out or settings.out
+    with Progress(console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
+        task = bar.add_task("generating", total=len(specs) + 1)
+        res = do_generate(
+            reg,
+            out_dir,
+            specs,
+            force=force,
+            prune=all_ and not family,
+            progress=lambda: bar.advance(task),
+        )
+    out_console.print(
+        f"{len(res.written)} written, {len(res.unchanged)} unchanged, {len(res.deleted)} "
+        f"deleted in {out_dir} ({len(specs)} model types, Transformers {reg.transformers_version})"
+    )
+    for p in res.deleted:
+        out_console.print(f"  deleted orphan {p}")
+    if res.refused:
+        for pr in res.refused:
+            err_console.print(f"refused: {pr.path} is hand-edited; {pr.fix}")
+        err_console.print(
+            f"{len(res.refused)} hand-edited file(s) left untouched; pass --force to overwrite."
+        )
+        raise typer.Exit(1)
+    if verify:
+        from .runner import verify_files
+
+        code = verify_files(out_dir, [s.model_type for s in specs], console=out_console)
+        raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default from pyproject)."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Verify generated files equal what the generator produces now. Writes nothing."""
+    from .sync import check as do_check
+
+    settings = _settings()
+    reg = _registry(overrides, plugin, settings)
+    out_dir = out or settings.out
+    problems = do_check(reg, out_dir)
+    if not problems:
+        n = len([s for s in reg.values() if s.status in ("testable", "skipped")])
+        out_console.print(f"ok: {n + 1} generated files in {out_dir} are up to date")
+        return
+    for p in problems:
+        out_console.print(p.line())
+    kinds: dict[str, int] = {}
+    for p in problems:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    out_console.print(
+        f"{len(problems)} problem(s): "
+        + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
+        + ". Fix: 'hftestgen generate --all' (hand-edited files need their change moved into "
+        "a template or the overrides file, then --force)."
+    )
+    raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------------------
+# commands implemented in their own modules
+
+
+@app.command()
+def survey(
+    model_types: Optional[list[str]] = typer.Argument(None),
+    all_: bool = typer.Option(False, "--all", help="Every testable model type."),
+    family: Optional[list[str]] = typer.Option(None, "--family"),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel worker processes."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds per model type."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write JSON here."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Build each tiny model and run one forward pass per model class."""
+    from .survey import survey_command
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    reg = _registry(overrides, plugin)
+    specs = select_specs(reg, model_types, all_, family)
+    code = survey_command(
+        reg, specs, fmt=fmt, jobs=jobs, timeout=timeout, output=output, console=out_console,
+        plugins=[*_settings().plugins, *(plugin or [])],
+    )
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    try:
+        rc = app(standalone_mode=False)
+    except HftestgenError as e:
+        err_console.print(f"error: {e}", markup=False)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+    sys.exit(rc if isinstance(rc, int) else 0)
