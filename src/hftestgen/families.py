@@ -143,6 +143,7 @@ class Structure:
     sub_configs: frozenset[str]  # attribute names of nested configs
     config_attrs: frozenset[str]  # attribute names of the default config
     is_encoder_decoder: bool
+    nested_as: frozenset[str] = frozenset()  # attribute names under which parents nest it
 
 
 def classify(s: Structure) -> tuple[str, str]:
@@ -154,6 +155,8 @@ def classify(s: Structure) -> tuple[str, str]:
 
     if tasks & TIME_SERIES_TASKS:
         return TIME_SERIES, f"time-series task mapping ({_first(tasks & TIME_SERIES_TASKS)})"
+    if s.config_attrs & TIME_SERIES_ATTRS and "vocab_size" not in s.config_attrs:
+        return TIME_SERIES, "config declares prediction/context length"
     if tasks & MULTIMODAL_TASKS:
         return MULTIMODAL, f"multimodal task mapping ({_first(tasks & MULTIMODAL_TASKS)})"
     if (has_vision_sub or has_audio_sub) and has_text_sub and not tasks & AUDIO_TASKS:
@@ -164,19 +167,25 @@ def classify(s: Structure) -> tuple[str, str]:
         return VISION, f"vision task mapping ({_first(tasks & VISION_TASKS)})"
     if tasks & SEQ2SEQ_TASKS:
         return ENCODER_DECODER, "seq2seq LM mapping"
+    if "masked_lm" in tasks and not s.is_encoder_decoder:
+        return ENCODER_ONLY, "masked LM mapping (a causal LM head, if any, is an extra head)"
     if tasks & CAUSAL_TASKS and not s.is_encoder_decoder:
         return DECODER_ONLY, "causal LM mapping"
     if tasks & ENCODER_TASKS and not s.is_encoder_decoder:
         return ENCODER_ONLY, f"text encoder task mapping ({_first(tasks & ENCODER_TASKS)})"
     if s.is_encoder_decoder:
         return ENCODER_DECODER, "config.is_encoder_decoder"
-    # Only a base model (or a head no rule knows): fall back to the config's shape.
-    if s.config_attrs & TIME_SERIES_ATTRS and "vocab_size" not in s.config_attrs:
-        return TIME_SERIES, "config declares prediction/context length"
+    # Only a base model (or a head no rule knows): fall back to the config's shape, then to
+    # the slot a parent config nests it in (``audio_config``, ``vision_config``, ...).
     if has_audio_sub or s.config_attrs & AUDIO_ATTRS:
         return AUDIO, "config declares audio input attributes"
     if has_vision_sub or (s.config_attrs & VISION_ATTRS and "vocab_size" not in s.config_attrs):
         return VISION, "config declares image input attributes"
+    slots = " ".join(sorted(s.nested_as))
+    if any(w in slots for w in ("audio", "speech", "acoustic", "codec")):
+        return AUDIO, f"nested by its parent as an audio component ({slots})"
+    if any(w in slots for w in ("vision", "image", "visual", "video", "vq")):
+        return VISION, f"nested by its parent as a vision component ({slots})"
     if tasks & CAUSAL_TASKS:
         return DECODER_ONLY, "causal LM mapping"
     if "vocab_size" in s.config_attrs and tasks:

@@ -57,8 +57,10 @@ class Overrides:
         for mt in self.types:
             if mt not in known:
                 close = difflib.get_close_matches(mt, list(known), n=3, cutoff=0.6)
-                hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else (
-                    "run 'hftestgen list' for the known types"
+                hint = (
+                    f"did you mean {', '.join(repr(c) for c in close)}?"
+                    if close
+                    else ("run 'hftestgen list' for the known types")
                 )
                 raise ConfigError(
                     f"{self._where(f'[types.{_key(mt)}]', mt)}: unknown model type {mt!r}; {hint} "
@@ -110,7 +112,9 @@ def load_overrides(path: Path | None) -> Overrides:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}. Fix the syntax at that position.") from None
+        raise ConfigError(
+            f"{path}: not valid TOML: {e}. Fix the syntax at that position."
+        ) from None
     return parse_overrides(data, path=path, text=text)
 
 

@@ -184,6 +184,7 @@ def _classes_by_type(public_names: set[str]) -> tuple[dict, dict]:
 
     by_type: dict[str, dict[str, list[str]]] = {}
     plugin_types: set[str] = set()
+    unexported: dict[str, set[str]] = {}
     for task, mapping in _lazy_model_mappings().items():
         for mt, names in mapping._model_mapping.items():
             for n in _as_tuple(names):
@@ -191,6 +192,8 @@ def _classes_by_type(public_names: set[str]) -> tuple[dict, dict]:
                     lst = by_type.setdefault(mt, {}).setdefault(task, [])
                     if n not in lst:
                         lst.append(n)
+                else:
+                    unexported.setdefault(mt, set()).add(n)
         for cfg_cls, model_cls in mapping._extra_content.items():
             mt = getattr(cfg_cls, "model_type", None)
             if not mt:
@@ -201,7 +204,7 @@ def _classes_by_type(public_names: set[str]) -> tuple[dict, dict]:
                     lst.append(n)
             plugin_types.add(mt)
     plugin_types |= set(CONFIG_MAPPING._extra_content)
-    return by_type, {"plugin_types": plugin_types}
+    return by_type, {"plugin_types": plugin_types, "unexported": unexported}
 
 
 def _sub_configs(cfg: Any) -> dict[str, Any]:
@@ -219,16 +222,17 @@ def _sub_configs(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _walk_subtypes(cfg: Any, depth: int = 0) -> set[str]:
-    out: set[str] = set()
+def _walk_subtypes(cfg: Any, depth: int = 0) -> set[tuple[str, str]]:
+    """(model_type, attribute name) of every config nested in ``cfg``, recursively."""
+    out: set[tuple[str, str]] = set()
     if depth > 4:
         return out
-    for v in _sub_configs(cfg).values():
+    for name, v in _sub_configs(cfg).items():
         if v is None:
             continue
         mt = getattr(v, "model_type", "")
         if mt:
-            out.add(mt)
+            out.add((mt, name))
         out |= _walk_subtypes(v, depth + 1)
     return out
 
@@ -242,7 +246,6 @@ def derive_base(model_types: Iterable[str] | None = None) -> list[dict[str, Any]
     """Derive specs (as dicts) for the installed Transformers. Slow; use ``load_registry``."""
     import transformers
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING, CONFIG_MAPPING_NAMES
-
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -280,10 +283,12 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
 
     # parents of nested configs
     parents: dict[str, set[str]] = {}
+    slots: dict[str, set[str]] = {}
     for mt, cfg in configs.items():
-        for sub in _walk_subtypes(cfg):
+        for sub, slot in _walk_subtypes(cfg):
             if sub != mt:
                 parents.setdefault(sub, set()).add(mt)
+                slots.setdefault(sub, set()).add(slot)
 
     ids = identifiers_for(all_types)
     specs = []
@@ -301,12 +306,17 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
                 source = "naming-convention"
         cfg = configs.get(mt)
         sub = _sub_configs(cfg) if cfg is not None else {}
-        attrs = frozenset(vars(cfg)) | frozenset(getattr(cfg, "attribute_map", {})) if cfg else frozenset()
+        attrs = (
+            frozenset(vars(cfg)) | frozenset(getattr(cfg, "attribute_map", {}))
+            if cfg
+            else frozenset()
+        )
         structure = families.Structure(
             tasks=frozenset(tasks),
             sub_configs=frozenset(sub),
             config_attrs=attrs,
             is_encoder_decoder=bool(getattr(cfg, "is_encoder_decoder", False)),
+            nested_as=frozenset(slots.get(mt, ())),
         )
         family, why = families.classify(structure)
         if tasks:
@@ -315,12 +325,27 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
         else:
             par = tuple(sorted(parents.get(mt, ())))
             source = "component" if par else "none"
+            gone = sorted(extra["unexported"].get(mt, ()))
+            if gone:
+                reason = (
+                    f"auto mapping names {', '.join(gone)}, which transformers does not export "
+                    "(upstream inconsistency); "
+                )
+            else:
+                reason = ""
             if par:
                 status = COMPONENT
-                reason = f"component config with no model class; exercised through {', '.join(par)}"
+                reason += (
+                    f"component config with no model class; exercised through {', '.join(par)}"
+                )
             else:
                 status = NOT_TESTABLE
-                reason = "no model class in any auto mapping or by naming convention, and no parent nests it"
+                reason += (
+                    "no model class in any auto mapping or by naming convention, and no parent "
+                    "nests it"
+                )
+                if mt in config_errors:
+                    reason += f" ({config_errors[mt]})"
         if mt in config_errors and status == TESTABLE:
             # Still testable: the tiny engine builds its own config and may succeed.
             reason = config_errors[mt]
@@ -351,7 +376,8 @@ def _modality(family: str, s: families.Structure) -> str:
         families.AUDIO: "audio",
         families.TIME_SERIES: "time-series",
         families.MULTIMODAL: "vision-text"
-        if s.sub_configs & families.VISION_SUBCONFIGS or not s.sub_configs & families.AUDIO_SUBCONFIGS
+        if s.sub_configs & families.VISION_SUBCONFIGS
+        or not s.sub_configs & families.AUDIO_SUBCONFIGS
         else "audio-text",
     }.get(family, "other")
 

@@ -39,10 +39,17 @@ def _py_str(s: str) -> str:
     return r
 
 
-def py_literal(value: Any, indent: int = 0) -> str:
-    """A Python literal for plain data, formatted the way ``ruff format`` leaves it."""
+def py_literal(value: Any, indent: int = 0, used: int | None = None) -> str:
+    """A Python literal for plain data, formatted the way ``ruff format`` leaves it.
+
+    ``indent`` is the indentation of the line the literal starts on; ``used`` is how many
+    characters precede it on that line (default: the indentation), so line-length decisions
+    match ruff's. Containers that do not fit on the line are exploded one item per line with a
+    trailing comma; dicts are always exploded (readable diffs).
+    """
     pad = " " * indent
     inner = " " * (indent + 4)
+    used = indent if used is None else used
     if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
@@ -52,29 +59,26 @@ def py_literal(value: Any, indent: int = 0) -> str:
         return r
     if isinstance(value, str):
         return _py_str(value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
+        opening, closing = ("(", ")") if isinstance(value, tuple) else ("[", "]")
         if not value:
-            return "()"
+            return opening + closing
         parts = [py_literal(v, indent + 4) for v in value]
-        one = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-        if "\n" not in one and len(pad) + len(one) <= LINE_LENGTH - 20:
+        single = "," if isinstance(value, tuple) and len(parts) == 1 else ""
+        one = opening + ", ".join(parts) + single + closing
+        # +1: the comma (or closing bracket) that follows the literal on its line.
+        if "\n" not in one and used + len(one) + 1 <= LINE_LENGTH:
             return one
-        return "(\n" + "".join(f"{inner}{p},\n" for p in parts) + pad + ")"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        parts = [py_literal(v, indent + 4) for v in value]
-        one = "[" + ", ".join(parts) + "]"
-        if "\n" not in one and len(pad) + len(one) <= LINE_LENGTH - 20:
-            return one
-        return "[\n" + "".join(f"{inner}{p},\n" for p in parts) + pad + "]"
+        parts = [py_literal(v, indent + 4, indent + 4) for v in value]
+        return opening + "\n" + "".join(f"{inner}{p},\n" for p in parts) + pad + closing
     if isinstance(value, dict):
         if not value:
             return "{}"
-        items = "".join(
-            f"{inner}{_py_str(str(k))}: {py_literal(v, indent + 4)},\n" for k, v in value.items()
-        )
-        return "{\n" + items + pad + "}"
+        lines = []
+        for k, v in value.items():
+            key = f"{inner}{_py_str(str(k))}: "
+            lines.append(f"{key}{py_literal(v, indent + 4, len(key))},\n")
+        return "{\n" + "".join(lines) + pad + "}"
     raise TypeError(f"cannot render {type(value).__name__} as a literal: {value!r}")
 
 

@@ -25,7 +25,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KEYS = {"out": str, "overrides": str, "plugins": list, "report": str, "history": str, "timeout": int}
+KEYS = {
+    "out": str,
+    "overrides": str,
+    "plugins": list,
+    "report": str,
+    "history": str,
+    "timeout": int,
+}
 
 
 @dataclass

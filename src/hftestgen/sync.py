@@ -82,7 +82,9 @@ def check(registry: Registry, out: Path) -> list[Problem]:
         spec = owner.get(name)
         path = out / name
         if name in have and parse_generated(have[name]).hand_edited:
-            problems.append(Problem(HAND_EDITED, path, spec and spec.model_type, _edit_advice(spec)))
+            problems.append(
+                Problem(HAND_EDITED, path, spec and spec.model_type, _edit_advice(spec))
+            )
         elif name not in have:
             if path.exists():  # a file of that name without our banner
                 problems.append(
@@ -97,7 +99,9 @@ def check(registry: Registry, out: Path) -> list[Problem]:
                 Problem(ORPHANED, path, None, "hftestgen generate --all (deletes orphaned files)")
             )
         elif have[name] != want[name]:
-            problems.append(Problem(STALE, path, spec and spec.model_type, regenerate_command(spec)))
+            problems.append(
+                Problem(STALE, path, spec and spec.model_type, regenerate_command(spec))
+            )
     return problems
 
 
