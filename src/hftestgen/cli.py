@@ -301,6 +301,200 @@ def survey(
     raise typer.Exit(code)
 
 
+# --------------------------------------------------------------------------------------
+# run / report / history / diff (runner.py, report/, history.py)
+
+
+HistoryOpt = typer.Option(
+    None, "--history", help="History database (default: settings' history, else beside reports)."
+)
+
+
+def _history_for(history: Optional[Path], report: Optional[Path] = None) -> Path:
+    if history is not None:
+        return history
+    settings = _settings()
+    if settings.history is not None:
+        return settings.history
+    return (report or settings.report) / "history.sqlite"
+
+
+@app.command()
+def run(
+    model_types: Optional[list[str]] = typer.Argument(None, help="Model types to run."),
+    all_: bool = typer.Option(False, "--all", help="Every testable model type."),
+    family: Optional[list[str]] = typer.Option(None, "--family", help="Only these families."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Generated tests folder."),
+    workers: str = typer.Option("auto", "-n", "--workers", help="pytest-xdist workers: N or auto."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Report folder."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds per test."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run part K of N: K/N."),
+    min_coverage: Optional[float] = typer.Option(
+        None, "--min-coverage", help="Fail unless this % of the types run passed."
+    ),
+    history: Optional[Path] = HistoryOpt,
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Run the generated tests (pytest-xdist), write coverage reports and record history."""
+    from .runner import parse_shard, parse_workers, run_command
+
+    parse_workers(workers)
+    parse_shard(shard)
+    settings = _settings()
+    reg = _registry(overrides, plugin, settings)
+    specs = select_specs(reg, model_types, all_, family)
+    report_dir = report or settings.report
+    code = run_command(
+        reg,
+        specs,
+        out_dir=out or settings.out,
+        report_dir=report_dir,
+        workers=workers,
+        timeout=float(timeout if timeout is not None else settings.timeout),
+        shard=shard,
+        min_coverage=min_coverage,
+        history=_history_for(history, report_dir),
+        settings=settings,
+        console=out_console,
+        err_console=err_console,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    dirs: Optional[list[Path]] = typer.Argument(
+        None, help="Report folders to merge (with --merge)."
+    ),
+    merge: bool = typer.Option(False, "--merge", help="Merge the given report folders (shards)."),
+    report_dir: Optional[Path] = typer.Option(None, "--report", help="Where to write the reports."),
+    min_coverage: Optional[float] = typer.Option(None, "--min-coverage"),
+    history: Optional[Path] = HistoryOpt,
+    no_history: bool = typer.Option(False, "--no-history", help="Do not record the merged run."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Rebuild a report folder's reports, or merge shards: --merge DIR ... --report OUT."""
+    from .runner import report_command
+
+    if merge and not dirs:
+        raise UsageError(
+            "--merge needs report folders: hftestgen report --merge DIR [DIR ...] --report OUT"
+        )
+    if dirs and not merge:
+        raise UsageError("pass --merge to merge report folders")
+    settings = _settings()
+    out_dir = report_dir or settings.report
+    try:
+        reg = _registry(overrides, plugin, settings)
+    except UsageError:
+        reg = None  # no transformers here: the folders' coverage.json list the types
+    code = report_command(
+        dirs if merge else None,
+        out_dir,
+        registry=reg,
+        min_coverage=min_coverage,
+        history=_history_for(history, out_dir),
+        record=not no_history,
+        console=out_console,
+        err_console=err_console,
+    )
+    raise typer.Exit(code)
+
+
+@app.command("history")
+def history_cmd(
+    limit: int = typer.Option(20, "--limit", help="Show the last N runs (0: all)."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+    history: Optional[Path] = HistoryOpt,
+) -> None:
+    """List recorded runs."""
+    from .history import History
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    path = _history_for(history)
+    runs = History(path).runs(limit or None)
+    if fmt == "json":
+        out_console.print_json(json.dumps(runs))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(runs)} run(s) in {path}", box=None, pad_edge=False)
+    for col in (
+        "run",
+        "started (UTC)",
+        "transformers",
+        "torch",
+        "shard",
+        "types p/f/s",
+        "tests p/f/s",
+        "cov",
+        "wall",
+        "exit",
+    ):
+        t.add_column(col, no_wrap=True)
+    for r in runs:
+        started = str(r["started_at"] or "")[:16].replace("T", " ")
+        t.add_row(
+            str(r["id"]),
+            started,
+            str(r["transformers"] or ""),
+            str(r["torch"] or "-"),
+            str(r["shard"] or "all"),
+            f"{r['passed']}/{r['failed']}/{r['skipped']}",
+            f"{r['tests_passed']}/{(r['tests_failed'] or 0) + (r['tests_error'] or 0)}/"
+            f"{r['tests_skipped']}",
+            f"{r['coverage_pct']}%",
+            f"{r['wall_s'] or 0:.0f}s",
+            str(r["exit_code"]),
+        )
+    wide = Console(file=out_console.file, width=max(out_console.width, 130), highlight=False)
+    wide.print(t)
+
+
+@app.command("diff")
+def diff_cmd(
+    run_a: Optional[int] = typer.Argument(None, help="Older run id (default: second-to-last)."),
+    run_b: Optional[int] = typer.Argument(None, help="Newer run id (default: last)."),
+    fmt: str = typer.Option("text", "--format", help="text or json."),
+    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when a type regressed."),
+    history: Optional[Path] = HistoryOpt,
+) -> None:
+    """Types that regressed, got fixed, appeared or disappeared between two runs."""
+    from .history import History, diff
+
+    if fmt not in ("text", "json"):
+        raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")
+    h = History(_history_for(history))
+    if run_a is None:
+        run_a, run_b = h.default_pair()
+    elif run_b is None:
+        run_b = h.latest_id()
+    ra, rb = h.run(run_a), h.run(run_b)
+    d = diff(h.type_statuses(run_a), h.type_statuses(run_b))
+    if fmt == "json":
+        out_console.print_json(json.dumps({"a": ra, "b": rb, **d}))
+    else:
+        out_console.print(
+            f"run {run_a} ({ra['started_at']}, Transformers {ra['transformers']}) -> "
+            f"run {run_b} ({rb['started_at']}, Transformers {rb['transformers']})",
+            markup=False,
+        )
+        for key in ("regressed", "fixed", "changed", "appeared", "disappeared"):
+            items = d[key]
+            out_console.print(f"{key}: {len(items)}", markup=False)
+            for e in items:
+                arrow = f"{e.get('from', '')} -> {e.get('to', '')}".strip(" ->")
+                if "from" in e and "to" in e:
+                    arrow = f"{e['from']} -> {e['to']}"
+                reason = f"  ({e['reason']})" if e.get("reason") else ""
+                out_console.print(f"  {e['model_type']}: {arrow}{reason}", markup=False)
+    if exit_code and d["regressed"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         rc = app(standalone_mode=False)

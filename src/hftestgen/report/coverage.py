@@ -1,0 +1,271 @@
+"""Building ``coverage.json`` (schema in docs/coverage-schema.md) from test records."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import __version__
+from .results import Results
+
+SCHEMA = "hftestgen-coverage/1"
+
+# Type statuses, in display order.
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+COMPONENT, NOT_TESTABLE, NOT_RUN = "component", "not-testable", "not-run"
+STATUSES = (PASSED, FAILED, SKIPPED, COMPONENT, NOT_TESTABLE, NOT_RUN)
+
+# The checks of the family templates, in the order they appear in generated files.
+CHECK_ORDER = (
+    "forward",
+    "eval_determinism",
+    "batch_independence",
+    "attention_mask_padding",
+    "save_load",
+    "train_step",
+    "generate",
+    "device_parity",
+)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_version(name: str) -> str | None:
+    """Installed distribution version, read from metadata (never imports the package)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(terse=True),
+        "hftestgen": __version__,
+        "torch": package_version("torch"),
+        "transformers": package_version("transformers"),
+        "pytest": package_version("pytest"),
+    }
+
+
+def universe_from_registry(registry: Any) -> dict[str, dict[str, Any]]:
+    """model_type -> the registry facts coverage needs, for every type of the registry."""
+    out = {}
+    for s in registry.values():
+        out[s.model_type] = {
+            "family": s.family,
+            "registry_status": s.status,
+            "registry_reason": s.reason,
+            "parents": list(s.parents),
+            "classes": len(s.all_classes()),
+            "file": f"test_hf_{s.identifier}.py",
+        }
+    return out
+
+
+def universe_from_coverage(cov: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for mt, t in (cov.get("types") or {}).items():
+        out[mt] = {
+            "family": t.get("family", "other"),
+            "registry_status": t.get("registry_status", "testable"),
+            "registry_reason": t.get("registry_reason", ""),
+            "parents": list(t.get("parents") or []),
+            "classes": int(t.get("classes") or 0),
+            "file": t.get("file"),
+        }
+    return out
+
+
+def order_checks(names: Iterable[str]) -> list[str]:
+    names = set(names)
+    known = [c for c in CHECK_ORDER if c in names]
+    return known + sorted(names - set(known))
+
+
+def _test_entry(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "nodeid": r.get("nodeid"),
+        "param": r.get("param") or "",
+        "outcome": r.get("outcome") or "error",
+        "mode": r.get("mode") or "no-model",
+        "category": r.get("category"),
+        "duration_s": round(float(r.get("duration_s") or 0.0), 4),
+        "message": r.get("message") or r.get("skip_reason"),
+    }
+
+
+def _check_outcome(tests: list[dict[str, Any]]) -> str:
+    outs = {t["outcome"] for t in tests}
+    if outs & {"failed", "error"}:
+        return FAILED
+    if PASSED in outs:
+        return PASSED
+    return SKIPPED
+
+
+def _type_status(
+    meta: dict[str, Any],
+    checks: dict[str, dict[str, Any]],
+    collect_errors: list[str],
+    selected: bool,
+) -> tuple[str, str]:
+    reg = meta.get("registry_status", "testable")
+    if reg == "component":
+        return COMPONENT, meta.get("registry_reason") or "component config"
+    if reg == "not-testable":
+        return NOT_TESTABLE, meta.get("registry_reason") or "not testable"
+    tests = [(c, t) for c, ch in checks.items() for t in ch["tests"]]
+    if collect_errors:
+        return FAILED, f"collection error: {collect_errors[0]}"
+    bad = [(c, t) for c, t in tests if t["outcome"] in ("failed", "error")]
+    if bad:
+        c, t = bad[0]
+        label = f"{c}[{t['param']}]" if t["param"] else c
+        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+        return FAILED, f"{label}: {t['message'] or t['outcome']}{more}"
+    if not tests:
+        if reg == "skipped":
+            return SKIPPED, meta.get("registry_reason") or "skipped in overrides"
+        if selected:
+            return NOT_RUN, "selected but no test results (file missing or run interrupted)"
+        return NOT_RUN, "not selected in this run"
+    if any(t["outcome"] == PASSED and t["mode"] == "real" for _, t in tests):
+        return PASSED, ""
+    if any(t["outcome"] == PASSED for _, t in tests):
+        return SKIPPED, "tests passed, but none against real torch+transformers"
+    reasons = Counter(t["message"] or "skipped" for _, t in tests)
+    reason, n = reasons.most_common(1)[0]
+    return SKIPPED, reason if n == len(tests) else f"{reason} ({n} of {len(tests)} tests)"
+
+
+def build_coverage(
+    results: Results,
+    universe: dict[str, dict[str, Any]],
+    selected: Iterable[str] | None = None,
+    run: dict[str, Any] | None = None,
+    versions_: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The coverage document: every type of ``universe`` plus any type seen in ``results``."""
+    universe = {k: dict(v) for k, v in universe.items()}
+    by_file = {v.get("file"): mt for mt, v in universe.items() if v.get("file")}
+    selected_set = set(selected or ())
+
+    per_type: dict[str, list[dict[str, Any]]] = {}
+    for r in results.tests.values():
+        mt = r.get("model_type") or by_file.get(r.get("file"))
+        if mt is None:
+            mt = f"?{r.get('file')}"
+        if mt not in universe:
+            universe[mt] = {
+                "family": r.get("family") or "other",
+                "registry_status": "testable",
+                "registry_reason": "",
+                "parents": [],
+                "classes": 0,
+                "file": r.get("file"),
+            }
+        per_type.setdefault(mt, []).append(r)
+        selected_set.add(mt)
+
+    cerr: dict[str, list[str]] = {}
+    for e in results.collect_errors:
+        mt = by_file.get(e.get("file"))
+        key = mt or f"?{e.get('file')}"
+        if mt is None and key not in universe:
+            universe[key] = {
+                "family": "other",
+                "registry_status": "testable",
+                "registry_reason": "",
+                "parents": [],
+                "classes": 0,
+                "file": e.get("file"),
+            }
+        cerr.setdefault(key, []).append(e.get("message") or "collection failed")
+        selected_set.add(key)
+
+    all_checks: set[str] = set()
+    types: dict[str, Any] = {}
+    test_totals = Counter()
+    for mt in sorted(universe):
+        meta = universe[mt]
+        checks: dict[str, dict[str, Any]] = {}
+        for r in sorted(per_type.get(mt, []), key=lambda r: r.get("nodeid") or ""):
+            c = r.get("check") or "?"
+            checks.setdefault(c, {"tests": []})["tests"].append(_test_entry(r))
+        ordered = {}
+        for c in order_checks(checks):
+            tests = checks[c]["tests"]
+            ordered[c] = {
+                "outcome": _check_outcome(tests),
+                "duration_s": round(sum(t["duration_s"] for t in tests), 4),
+                "tests": tests,
+            }
+            all_checks.add(c)
+            for t in tests:
+                test_totals[t["outcome"]] += 1
+        status, reason = _type_status(meta, ordered, cerr.get(mt, []), mt in selected_set)
+        counts = Counter(t["outcome"] for ch in ordered.values() for t in ch["tests"])
+        types[mt] = {
+            "family": meta.get("family") or "other",
+            "status": status,
+            "reason": reason,
+            "registry_status": meta.get("registry_status", "testable"),
+            "registry_reason": meta.get("registry_reason", ""),
+            "parents": list(meta.get("parents") or []),
+            "classes": int(meta.get("classes") or 0),
+            "file": meta.get("file"),
+            "duration_s": round(sum(ch["duration_s"] for ch in ordered.values()), 4),
+            "tests": {k: counts.get(k, 0) for k in ("passed", "failed", "error", "skipped")},
+            "checks": ordered,
+        }
+
+    by_status = Counter(t["status"] for t in types.values())
+    ran = [t for t in types.values() if t["status"] in (PASSED, FAILED, SKIPPED)]
+    runnable = [t for t in types.values() if t["registry_status"] in ("testable", "skipped")]
+    n_pass = by_status.get(PASSED, 0)
+    families: dict[str, dict[str, int]] = {}
+    for t in types.values():
+        fam = families.setdefault(t["family"], {s: 0 for s in STATUSES} | {"types": 0})
+        fam[t["status"]] += 1
+        fam["types"] += 1
+    totals = {
+        "types": len(types),
+        "by_status": {s: by_status.get(s, 0) for s in STATUSES},
+        "tests": {
+            "total": sum(test_totals.values()),
+            **{k: test_totals.get(k, 0) for k in ("passed", "failed", "error", "skipped")},
+        },
+        "collect_errors": len(results.collect_errors),
+        "coverage_pct": round(100.0 * n_pass / len(ran), 2) if ran else 0.0,
+        "coverage_pct_all": round(100.0 * n_pass / len(runnable), 2) if runnable else 0.0,
+        "duration_s": round(sum(t["duration_s"] for t in types.values()), 3),
+    }
+    return {
+        "schema": SCHEMA,
+        "generated_at": now_iso(),
+        "versions": versions_ or versions(),
+        "run": dict(run or {}),
+        "totals": totals,
+        "checks": order_checks(all_checks),
+        "families": dict(sorted(families.items())),
+        "types": types,
+        "collect_errors": list(results.collect_errors),
+        "workers": list(results.workers),
+    }
+
+
+def failed(cov: dict[str, Any]) -> bool:
+    """True when any test failed or errored, or a file did not collect."""
+    t = cov["totals"]
+    return bool(t["tests"]["failed"] or t["tests"]["error"] or t["collect_errors"])

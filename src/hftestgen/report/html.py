@@ -1,0 +1,229 @@
+"""``coverage.html``: one self-contained page (no CDN, no external files).
+
+A colored matrix of model types x checks, per-family stacked bars, and a filter box
+(vanilla JS) that filters rows by text and status.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from .coverage import STATUSES
+
+COLORS = {
+    "passed": "#2e9d4f",
+    "failed": "#d64541",
+    "skipped": "#e0b630",
+    "component": "#6c8ebf",
+    "not-testable": "#a8a8a8",
+    "not-run": "#dedede",
+}
+SYMBOL = {"passed": "\u2713", "failed": "\u2717", "skipped": "\u2013"}
+
+CSS = """
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
+header{padding:16px 24px;background:#1f2937;color:#f9fafb}
+header h1{margin:0 0 4px;font-size:20px}
+header .meta{color:#cbd5e1;font-size:13px}
+main{padding:16px 24px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:8px 14px;min-width:110px}
+.card b{display:block;font-size:22px}
+.card span{color:#555;font-size:12px}
+h2{font-size:16px;margin:20px 0 8px}
+.fam{display:grid;grid-template-columns:160px 1fr 60px;gap:8px;align-items:center;margin:4px 0;max-width:1100px}
+.fam .name{font-weight:600;text-align:right}
+.bar{display:flex;height:20px;border-radius:4px;overflow:hidden;background:#eee;border:1px solid #ddd}
+.bar div{height:100%;color:#fff;font-size:11px;text-align:center;line-height:20px;overflow:hidden;white-space:nowrap}
+.fam .n{color:#555;font-size:12px}
+.legend{display:flex;gap:14px;flex-wrap:wrap;margin:8px 0 4px;font-size:12px}
+.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:4px;vertical-align:-2px}
+.controls{display:flex;gap:10px;align-items:center;margin:8px 0 10px;flex-wrap:wrap}
+.controls input{padding:6px 10px;font-size:14px;width:320px;border:1px solid #bbb;border-radius:6px}
+.controls select{padding:5px;font-size:14px;border:1px solid #bbb;border-radius:6px}
+#count{color:#555;font-size:13px}
+.wrap{overflow:auto;max-height:75vh;border:1px solid #e5e7eb;border-radius:6px;background:#fff}
+table{border-collapse:collapse;font-size:12px}
+th,td{border-bottom:1px solid #eee;padding:3px 6px;white-space:nowrap}
+thead th{position:sticky;top:0;background:#f3f4f6;z-index:1;text-align:left;border-bottom:1px solid #ccc}
+th.chk{writing-mode:vertical-rl;transform:rotate(180deg);text-align:left;padding:6px 4px;height:175px;font-weight:600}
+td.mt{font-family:ui-monospace,Menlo,Consolas,monospace;font-weight:600}
+td.c{text-align:center;width:26px;min-width:26px;color:#fff;font-weight:700;cursor:default}
+td.st{font-weight:600}
+td.reason{white-space:normal;min-width:320px;max-width:560px;color:#444}
+.pill{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:11px}
+.pill.light{color:#333}
+tr.hidden{display:none}
+tbody tr:hover td{background-image:linear-gradient(rgba(0,0,0,.04),rgba(0,0,0,.04))}
+footer{padding:12px 24px;color:#777;font-size:12px}
+"""
+
+JS = """
+(function(){
+  var q=document.getElementById('q'), s=document.getElementById('status'),
+      f=document.getElementById('family'), rows=[].slice.call(document.querySelectorAll('#matrix tbody tr')),
+      count=document.getElementById('count');
+  function apply(){
+    var words=q.value.toLowerCase().split(/\\s+/).filter(Boolean), st=s.value, fa=f.value, n=0;
+    rows.forEach(function(r){
+      var txt=r.getAttribute('data-text');
+      var ok=(!st||r.getAttribute('data-status')===st)&&(!fa||r.getAttribute('data-family')===fa)&&
+        words.every(function(w){return txt.indexOf(w)>=0;});
+      r.classList.toggle('hidden',!ok); if(ok) n++;
+    });
+    count.textContent=n+' of '+rows.length+' model types';
+  }
+  // The filter lives in the URL hash (#q=bert&status=failed&family=vision): links keep it.
+  try {
+    var h=new URLSearchParams(location.hash.slice(1));
+    if(h.get('q')) q.value=h.get('q');
+    if(h.get('status')) s.value=h.get('status');
+    if(h.get('family')) f.value=h.get('family');
+  } catch(e) {}
+  function save(){
+    var p=new URLSearchParams();
+    if(q.value) p.set('q',q.value); if(s.value) p.set('status',s.value); if(f.value) p.set('family',f.value);
+    var t=p.toString();
+    try { history.replaceState(null,'',t?'#'+t:location.pathname+location.search); } catch(e) {}
+  }
+  function run(){ apply(); save(); }
+  q.addEventListener('input',run); s.addEventListener('change',run); f.addEventListener('change',run);
+  apply();
+})();
+"""
+
+
+def _cell_title(mt: str, check: str, ch: dict[str, Any]) -> str:
+    parts = [f"{mt} / {check}: {ch['outcome']} ({ch['duration_s']:.2f}s)"]
+    for t in ch["tests"][:12]:
+        label = t["param"] or check
+        msg = f" - {t['message']}" if t.get("message") else ""
+        parts.append(f"{label}: {t['outcome']}{msg}")
+    if len(ch["tests"]) > 12:
+        parts.append(f"... {len(ch['tests']) - 12} more")
+    return "\n".join(parts)
+
+
+def render_html(cov: dict[str, Any]) -> str:
+    v = cov.get("versions", {})
+    t = cov["totals"]
+    checks = list(cov.get("checks", []))
+    types = cov["types"]
+    fams = cov.get("families", {})
+    out: list[str] = []
+    w = out.append
+    title = f"hftestgen coverage - Transformers {v.get('transformers') or '?'}"
+    w("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>")
+    w("<meta name='viewport' content='width=device-width,initial-scale=1'>")
+    w(f"<title>{escape(title)}</title><style>{CSS}</style></head><body>")
+    w("<header><h1>hftestgen coverage</h1><div class='meta'>")
+    w(
+        escape(
+            f"Transformers {v.get('transformers') or '?'} \u00b7 torch {v.get('torch') or 'not installed'}"
+            f" \u00b7 Python {v.get('python')} \u00b7 hftestgen {v.get('hftestgen')}"
+            f" \u00b7 generated {cov.get('generated_at')}"
+        )
+    )
+    run = cov.get("run", {})
+    if run.get("shard"):
+        w(escape(f" \u00b7 shard {run['shard']}"))
+    if run.get("merged_from"):
+        w(escape(f" \u00b7 merged from {len(run['merged_from'])} folders"))
+    if run.get("interrupted"):
+        w(" \u00b7 <b>interrupted: partial results</b>")
+    w("</div></header><main>")
+
+    bs = t["by_status"]
+    w("<div class='cards'>")
+    w(f"<div class='card'><b>{t['types']}</b><span>model types</span></div>")
+    for s in STATUSES:
+        w(
+            f"<div class='card' style='border-top:4px solid {COLORS[s]}'><b>{bs.get(s, 0)}</b>"
+            f"<span>{escape(s)}</span></div>"
+        )
+    w(
+        f"<div class='card'><b>{t['coverage_pct']}%</b><span>passed of types run</span></div>"
+        f"<div class='card'><b>{t['tests']['passed']}/{t['tests']['total']}</b>"
+        f"<span>tests passed</span></div></div>"
+    )
+
+    w("<div class='legend'>")
+    for s in STATUSES:
+        w(f"<span><i style='background:{COLORS[s]}'></i>{escape(s)}</span>")
+    w("</div>")
+
+    w("<h2>Per family</h2>")
+    for fam, c in fams.items():
+        n = c.get("types", 0) or 1
+        w(f"<div class='fam'><div class='name'>{escape(fam)}</div><div class='bar'>")
+        for s in STATUSES:
+            k = c.get(s, 0)
+            if k:
+                pct = 100.0 * k / n
+                label = str(k) if pct >= 4 else ""
+                w(
+                    f"<div style='width:{pct:.3f}%;background:{COLORS[s]};"
+                    f"color:{'#333' if s in ('not-run', 'skipped') else '#fff'}' "
+                    f"title='{escape(fam)}: {k} {escape(s)}'>{label}</div>"
+                )
+        k = c.get("types", 0)
+        w(f"</div><div class='n'>{k} type{'' if k == 1 else 's'}</div></div>")
+
+    w(
+        "<h2>Model types \u00d7 checks</h2><p style='margin:0;color:#555;font-size:12px'>Failed first, then skipped, passed, not run, components, not testable.</p><div class='controls'>"
+    )
+    w("<input id='q' type='search' placeholder='filter: model type, family, reason...' autofocus>")
+    w("<select id='status'><option value=''>all statuses</option>")
+    for s in STATUSES:
+        w(f"<option value='{escape(s)}'>{escape(s)} ({bs.get(s, 0)})</option>")
+    w("</select><select id='family'><option value=''>all families</option>")
+    for fam in fams:
+        w(f"<option value='{escape(fam)}'>{escape(fam)}</option>")
+    w("</select><span id='count'></span></div>")
+
+    w("<div class='wrap'><table id='matrix'><thead><tr><th>model type</th><th>family</th>")
+    w("<th>status</th>")
+    for c in checks:
+        w(f"<th class='chk' title='{escape(c)}'>{escape(c)}</th>")
+    w("<th>time</th><th>reason</th></tr></thead><tbody>")
+    rank = {"failed": 0, "skipped": 1, "passed": 2, "not-run": 3, "component": 4}
+    rows = sorted(types.items(), key=lambda kv: (rank.get(kv[1]["status"], 5), kv[0].lower()))
+    for mt, ty in rows:
+        st = ty["status"]
+        light = " light" if st in ("not-run", "skipped") else ""
+        text = " ".join([mt, ty["family"], st, ty.get("reason") or ""]).lower()
+        w(
+            f"<tr data-status='{escape(st)}' data-family='{escape(ty['family'])}' "
+            f"data-text='{escape(text)}'><td class='mt'>{escape(mt)}</td>"
+            f"<td>{escape(ty['family'])}</td><td class='st'><span class='pill{light}' "
+            f"style='background:{COLORS.get(st, '#999')}'>{escape(st)}</span></td>"
+        )
+        for c in checks:
+            ch = ty["checks"].get(c)
+            if ch is None:
+                bg = COLORS["not-run"] if st in ("passed", "failed", "skipped") else COLORS.get(st)
+                w(
+                    f"<td class='c' style='background:{bg};opacity:.45' title='{escape(mt)} / {escape(c)}: not run'></td>"
+                )
+            else:
+                o = ch["outcome"]
+                w(
+                    f"<td class='c' style='background:{COLORS[o]}' "
+                    f"title='{escape(_cell_title(mt, c, ch))}'>{SYMBOL.get(o, '')}</td>"
+                )
+        dur = ty.get("duration_s") or 0
+        w(
+            f"<td>{f'{dur:.1f}s' if dur else ''}</td><td class='reason'>{escape(ty.get('reason') or '')}</td></tr>"
+        )
+    w("</tbody></table></div></main>")
+    w(
+        "<footer>Hover a cell for per-test results. Data: coverage.json "
+        f"(schema {escape(cov.get('schema', ''))}).</footer>"
+    )
+    w(f"<script>{JS}</script>")
+    w(f"<script type='application/json' id='totals'>{escape(json.dumps(t))}</script>")
+    w("</body></html>\n")
+    return "".join(out)

@@ -1,0 +1,80 @@
+"""``coverage.md``: per-family summary and every type that did not pass, with its reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .coverage import NOT_RUN, PASSED, STATUSES
+
+
+def _cell(text: Any) -> str:
+    s = " ".join(str(text if text is not None else "").split())
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_markdown(cov: dict[str, Any]) -> str:
+    v = cov.get("versions", {})
+    t = cov["totals"]
+    run = cov.get("run", {})
+    lines = [
+        "# hftestgen coverage",
+        "",
+        f"Transformers {v.get('transformers') or '?'}, torch {v.get('torch') or 'not installed'}, "
+        f"Python {v.get('python')}, hftestgen {v.get('hftestgen')}. Generated {cov.get('generated_at')}.",
+    ]
+    if run.get("interrupted"):
+        lines.append("**The run was interrupted; this report holds the tests that finished.**")
+    if run.get("shard"):
+        lines.append(f"Shard {run['shard']}.")
+    if run.get("merged_from"):
+        lines.append(f"Merged from {len(run['merged_from'])} result folders.")
+    bs = t["by_status"]
+    lines += [
+        "",
+        f"**{bs.get(PASSED, 0)} of {t['types']} model types passed** "
+        f"({t['coverage_pct']}% of the types that ran, {t['coverage_pct_all']}% of all testable "
+        f"types). Tests: {t['tests']['passed']} passed, {t['tests']['failed']} failed, "
+        f"{t['tests']['error']} errors, {t['tests']['skipped']} skipped"
+        + (f"; {t['collect_errors']} files failed to collect" if t.get("collect_errors") else "")
+        + ".",
+        "",
+        "## Per family",
+        "",
+        "| family | types | " + " | ".join(STATUSES) + " |",
+        "|---|---:|" + "---:|" * len(STATUSES),
+    ]
+    for fam, c in cov.get("families", {}).items():
+        lines.append(
+            f"| {_cell(fam)} | {c['types']} | "
+            + " | ".join(str(c.get(s, 0)) for s in STATUSES)
+            + " |"
+        )
+    tot = {s: sum(c.get(s, 0) for c in cov.get("families", {}).values()) for s in STATUSES}
+    lines.append(f"| **all** | {t['types']} | " + " | ".join(str(tot[s]) for s in STATUSES) + " |")
+
+    bad = [(mt, ty) for mt, ty in cov["types"].items() if ty["status"] not in (PASSED, NOT_RUN)]
+    not_run = sorted(mt for mt, ty in cov["types"].items() if ty["status"] == NOT_RUN)
+    order = {s: i for i, s in enumerate(STATUSES)}
+    bad.sort(key=lambda x: (order.get(x[1]["status"], 99), x[1]["family"], x[0]))
+    lines += ["", f"## Types that did not pass ({len(bad)}, not counting types not run)", ""]
+    if bad:
+        lines += ["| model type | family | status | reason |", "|---|---|---|---|"]
+        for mt, ty in bad:
+            lines.append(
+                f"| {_cell(mt)} | {_cell(ty['family'])} | {ty['status']} | {_cell(ty['reason'])} |"
+            )
+    else:
+        lines.append("None.")
+    if not_run:
+        reasons = sorted({cov["types"][mt]["reason"] for mt in not_run})
+        lines += [
+            "",
+            f"## Not run ({len(not_run)})",
+            "",
+            f"{'; '.join(reasons)}: " + ", ".join(f"`{mt}`" for mt in not_run),
+        ]
+    if cov.get("collect_errors"):
+        lines += ["", "## Collection errors", ""]
+        for e in cov["collect_errors"]:
+            lines.append(f"- `{e.get('file')}`: {_cell(e.get('message'))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,234 @@
+"""coverage.json / .md / .html from synthetic test records (fast, no subprocess)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hftestgen.report import (
+    Results,
+    Tail,
+    build_coverage,
+    failed,
+    merge_dirs,
+    parse_lines,
+    write_reports,
+)
+from hftestgen.report.coverage import CHECK_ORDER, STATUSES
+from hftestgen.report.html import render_html
+from hftestgen.report.markdown import render_markdown
+
+
+def rec(mt, check, param="", outcome="passed", mode="real", msg=None, file=None, dur=0.5):
+    return {
+        "event": "test",
+        "nodeid": f"test_hf_{mt}.py::test_{check}" + (f"[{param}]" if param else ""),
+        "file": file or f"test_hf_{mt}.py",
+        "model_type": mt,
+        "family": None,
+        "check": check,
+        "param": param,
+        "outcome": outcome,
+        "mode": "skipped" if outcome == "skipped" else mode,
+        "category": None,
+        "skip_reason": msg if outcome == "skipped" else None,
+        "message": msg if outcome != "skipped" else None,
+        "duration_s": dur,
+    }
+
+
+def meta(family, status="testable", reason="", parents=(), classes=2, ident=None, mt=""):
+    return {
+        "family": family,
+        "registry_status": status,
+        "registry_reason": reason,
+        "parents": list(parents),
+        "classes": classes,
+        "file": f"test_hf_{ident or mt}.py",
+    }
+
+
+UNIVERSE = {
+    "good": meta("decoder-only", mt="good"),
+    "bad": meta("encoder-only", mt="bad"),
+    "notorch": meta("vision", mt="notorch"),
+    "fakepass": meta("audio", mt="fakepass"),
+    "broken-file": meta("vision", ident="broken_file"),
+    "ovskip": meta("other", status="skipped", reason="upstream bug 42", mt="ovskip"),
+    "comp": meta("audio", status="component", reason="component of good", parents=("good",)),
+    "nt": meta("other", status="not-testable", reason="no model class"),
+    "later": meta("multimodal", mt="later"),
+    "lost": meta("multimodal", mt="lost"),
+    "pipe|type": meta("other", mt="pipe_type"),
+}
+
+
+def records():
+    rs = [
+        rec("good", "forward", "GoodModel"),
+        rec("good", "save_load", "GoodModel"),
+        rec("good", "generate", "GoodForCausalLM", outcome="skipped", msg="not generative"),
+        rec("bad", "forward", "BadModel"),
+        rec(
+            "bad", "save_load", "BadModel", outcome="failed", msg="AssertionError: differs | a lot"
+        ),
+        rec("bad", "train_step", "BadForX", outcome="error", msg="fixture broke"),
+        rec("notorch", "forward", "A", outcome="skipped", msg="missing package: torch"),
+        rec("notorch", "save_load", "A", outcome="skipped", msg="missing package: torch"),
+        rec("fakepass", "forward", "F", mode="no-model"),
+        # no model_type in the record (e.g. a worker crash): attributed through the file name
+        {
+            **rec("pipe|type", "my_custom_check", "P"),
+            "model_type": None,
+            "file": "test_hf_pipe_type.py",
+        },
+    ]
+    res = parse_lines(json.dumps(r) for r in rs)
+    res.add(
+        {
+            "event": "collect_error",
+            "file": "test_hf_broken_file.py",
+            "nodeid": "test_hf_broken_file.py",
+            "message": "SyntaxError: invalid syntax",
+        }
+    )
+    return res
+
+
+SELECTED = ["good", "bad", "notorch", "fakepass", "broken-file", "ovskip", "lost", "pipe|type"]
+
+
+def cov():
+    return build_coverage(records(), UNIVERSE, SELECTED, {"shard": None})
+
+
+def test_statuses_of_every_type():
+    c = cov()
+    st = {mt: (t["status"], t["reason"]) for mt, t in c["types"].items()}
+    assert set(st) == set(UNIVERSE)
+    assert st["good"] == ("passed", "")
+    assert st["bad"][0] == "failed"
+    assert st["bad"][1].startswith("save_load[BadModel]: AssertionError: differs | a lot")
+    assert st["bad"][1].endswith("(+1 more)")
+    assert st["notorch"] == ("skipped", "missing package: torch")
+    # passes without real torch+transformers do not count as passed
+    assert st["fakepass"][0] == "skipped" and "real" in st["fakepass"][1]
+    assert st["broken-file"] == ("failed", "collection error: SyntaxError: invalid syntax")
+    assert st["ovskip"] == ("skipped", "upstream bug 42")
+    assert st["comp"][0] == "component" and c["types"]["comp"]["parents"] == ["good"]
+    assert st["nt"] == ("not-testable", "no model class")
+    assert st["later"] == ("not-run", "not selected in this run")
+    assert st["lost"][0] == "not-run" and "selected" in st["lost"][1]
+    assert st["pipe|type"] == ("passed", "")
+
+
+def test_checks_totals_and_versions():
+    c = cov()
+    good = c["types"]["good"]["checks"]
+    assert list(good) == ["forward", "save_load", "generate"]  # template order
+    assert good["forward"]["outcome"] == "passed" and good["generate"]["outcome"] == "skipped"
+    assert good["forward"]["tests"][0]["mode"] == "real"
+    assert good["forward"]["duration_s"] == 0.5
+    assert c["types"]["bad"]["checks"]["train_step"]["outcome"] == "failed"
+    assert (
+        c["checks"][: len(c["checks"]) - 1] == [x for x in CHECK_ORDER if x in c["checks"]]
+        and c["checks"][-1] == "my_custom_check"
+    )
+    t = c["totals"]
+    assert sum(t["by_status"].values()) == t["types"] == len(UNIVERSE)
+    assert set(t["by_status"]) == set(STATUSES)
+    assert t["tests"] == {"total": 10, "passed": 5, "failed": 1, "error": 1, "skipped": 3}
+    assert t["collect_errors"] == 1
+    # 2 passed of 7 types that ran (good, pipe|type / bad, notorch, fakepass, broken, ovskip)
+    assert t["coverage_pct"] == round(100 * 2 / 7, 2)
+    for k in ("python", "torch", "transformers", "hftestgen"):
+        assert k in c["versions"]
+    assert sum(f["types"] for f in c["families"].values()) == len(UNIVERSE)
+    assert failed(c)
+    json.dumps(c)  # serializable
+
+
+def test_markdown_summary_and_not_passed_table():
+    md = render_markdown(cov())
+    for fam in ("decoder-only", "encoder-only", "vision", "audio", "other", "multimodal"):
+        assert re.search(rf"^\| {re.escape(fam)} \| \d+ \|", md, re.M), fam
+    rows = {ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ")}
+    for mt in ("bad", "notorch", "fakepass", "broken-file", "ovskip", "comp", "nt"):
+        assert mt in rows, mt
+    assert "good" not in rows
+    assert "differs \\| a lot" in md  # pipes in reasons are escaped
+    assert "## Not run (2)" in md and "`later`" in md and "`lost`" in md
+
+
+def test_html_has_every_type_and_check_and_is_self_contained():
+    c = cov()
+    page = render_html(c)
+    for mt in c["types"]:
+        assert f"<td class='mt'>{mt.replace('|', '|')}</td>" in page, mt
+    for check in c["checks"]:
+        assert f"<th class='chk' title='{check}'>{check}</th>" in page, check
+    assert "<input id='q'" in page and "<script>" in page
+    assert not re.search(r"""(src|href)=['"]?(https?:)?//""", page)
+    assert "<link" not in page
+    for fam in c["families"]:
+        assert f"<div class='name'>{fam}</div>" in page
+    # a hostile reason is escaped
+    c["types"]["bad"]["reason"] = "<script>alert(1)</script>"
+    assert "<script>alert(1)" not in render_html(c)
+
+
+def test_write_reports_and_merge_dirs(tmp_path):
+    a = Results()
+    a.add(rec("good", "forward", "GoodModel"))
+    b = Results()
+    b.add(rec("bad", "forward", "BadModel", outcome="failed", msg="boom"))
+    b.add(rec("good", "forward", "GoodModel", outcome="failed", msg="flaky"))
+    for name, res, sel in (("s1", a, ["good"]), ("s2", b, ["bad"])):
+        d = tmp_path / name
+        c = build_coverage(res, UNIVERSE, sel, {"shard": f"{name[1]}/2", "selected": sel})
+        paths = write_reports(c, d)
+        assert [p.name for p in paths] == ["coverage.json", "coverage.md", "coverage.html"]
+        (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in res.tests.values()))
+    results, universe, info = merge_dirs([tmp_path / "s1", tmp_path / "s2"])
+    assert set(universe) == set(UNIVERSE)
+    assert info["shards"] == ["1/2", "2/2"]
+    assert info["duplicates"] == ["test_hf_good.py::test_forward[GoodModel]"]  # later folder wins
+    assert results.tests["test_hf_good.py::test_forward[GoodModel]"]["outcome"] == "failed"
+    assert sorted(info["selected"]) == ["bad", "good"]
+
+
+def test_tail_reads_only_complete_lines(tmp_path):
+    p = tmp_path / "r.jsonl"
+    p.write_text('{"event": "collected", "count": 3}\n{"event": "te')
+    t = Tail(p)
+    assert t.read() == [{"event": "collected", "count": 3}]
+    with open(p, "a") as f:
+        f.write('st", "nodeid": "x"}\nnot json\n')
+    assert t.read() == [{"event": "test", "nodeid": "x"}]
+    assert t.read() == []
+
+
+def test_html_lists_every_type_of_the_installed_registry():
+    """Every model type of the installed Transformers (components and not-testable included)."""
+    from importlib.util import find_spec
+
+    import pytest
+
+    if find_spec("transformers") is None:
+        pytest.skip("missing package: transformers")
+    from hftestgen.registry import load_registry
+    from hftestgen.report import universe_from_registry
+
+    reg = load_registry()
+    universe = universe_from_registry(reg)
+    c = build_coverage(Results(), universe, [], {})
+    assert set(c["types"]) == set(reg)
+    statuses = {t["status"] for t in c["types"].values()}
+    assert {"component", "not-run"} <= statuses
+    page = render_html(c)
+    for mt in reg:
+        assert f"<td class='mt'>{mt}</td>" in page, mt
+    md = render_markdown(c)
+    for mt, s in reg.items():
+        if s.status == "component":
+            assert f"| {mt} |" in md, mt
