@@ -1,7 +1,140 @@
-"""Checks that generated tests call. Placeholder: being filled in (issue 4)."""
+"""Checks that generated tests call: ``checks.<name>(CASE, model_class)``.
 
+Importing this package needs neither torch nor transformers (a generated file must import, and
+skip cleanly, where the model stack is absent); each check imports the machinery on first call.
+
+Every check builds its tiny model through ``hftestgen.tiny.build`` once per
+(model type, class, tiny overrides) per process (a small LRU cache, ``clear_cache()`` empties
+it), seeds Python/NumPy/torch with 0 before each forward pass, and feeds
+``built.inputs(batch_size=2, seed=0)``. A ``TinyError`` of category ``missing-package`` (or an
+import of an absent package) skips the test as ``missing package: <pkg>``; any other build or
+input failure fails it with ``cannot build tiny <type>/<class> [<category>]: <message>``: a
+model we cannot build is a failure, not a pass. Checks that do not apply skip with a concrete
+reason; none passes without having compared something.
+
+Checks
+------
+forward(case, cls)
+    Outputs contain floating tensors, all finite, and the fields the task promises have the
+    shapes derived from config + task (never per-model code): base text models
+    ``last_hidden_state`` batch x seq x hidden_size; LM heads (causal, masked, seq2seq, VLM)
+    ``logits`` batch x seq x vocab_size (text config); sequence / image / audio / video
+    classification ``logits`` batch x num_labels; token classification batch x seq x num_labels;
+    QA ``start_logits``/``end_logits`` batch x seq; multiple choice batch x num_choices; NSP
+    batch x 2; CTC batch x time x vocab_size; audio frame classification batch x time x
+    num_labels; semantic segmentation batch x num_labels x H x W; zero-shot image classification
+    ``logits_per_image`` images x texts. Other tasks: finiteness and structure only.
+eval_determinism(case, cls)
+    Two eval-mode passes, RNG seeded once before the first: bitwise equal.
+batch_independence(case, cls)
+    Row i of a batch-of-2 run vs. sample i run alone, for every output whose leading dim is the
+    batch: ``BATCH`` tolerance.
+attention_mask_padding(case, cls)
+    Pads the token sequence by 3 masked positions (left, with ``position_ids`` over real tokens,
+    for causal stacks whose forward takes ``position_ids``; right otherwise) and compares outputs
+    at real positions: ``PADDING`` tolerance. Pooled outputs (batch x features) are compared only
+    for heads without per-position outputs. Skips "no attention_mask in forward".
+save_load(case, cls)
+    ``save_pretrained`` (must write .safetensors) into a temp dir, ``from_pretrained`` through the
+    task's Auto class (the class itself where none maps it): same class, same config (minus
+    ``_name_or_path``/``transformers_version``), no missing/unexpected/mismatched keys, tied
+    parameters still share storage (``data_ptr``), bitwise identical state dict, outputs within
+    ``SAVE_LOAD``.
+train_step(case, cls)
+    Head classes taking ``labels``: train-mode forward on labelled inputs gives a finite scalar
+    loss; backward gives finite gradients; every trainable parameter that was an operand of a
+    grad-enabled torch op during the forward (observed with a ``TorchFunctionMode``) has a
+    gradient. Parameters the head never touched may keep ``grad=None``.
+generate(case, cls)
+    Greedy, ``max_new_tokens=4``: exactly 4 new tokens unless every shorter row hit EOS;
+    deterministic; step-0 logits == plain forward on the prompt (``GENERATE_LOGITS``) and the
+    first new token == its argmax (or the argmax of the processed scores when a logits processor
+    of the model's generation config changed step 0); identical tokens with ``use_cache=False``.
+device_parity(case, cls, device)
+    For each of ``ACCELERATORS``: skips "<device> not available"; otherwise forward on the
+    device (TF32 off) vs. CPU within ``DEVICE``.
+
+Tolerances (float32; rationale in ``hftestgen.checks.tolerances``)
+------------------------------------------------------------------
+=================  ==========  ==========
+check              atol        rtol
+=================  ==========  ==========
+eval_determinism   0 (exact)   0
+save_load weights  0 (exact)   0           every state-dict tensor bitwise
+save_load outputs  1e-6        1e-6
+batch_independence 1e-4        1e-4
+padding            1e-4        1e-4
+generate (logits)  1e-4        1e-4        token ids compared exactly
+device_parity      1e-4        1e-4
+=================  ==========  ==========
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import tolerances
 from .case import Case
 
 ACCELERATORS = ("cuda", "mps")
 
-__all__ = ["Case", "ACCELERATORS"]
+
+def _impl() -> Any:
+    from . import _checks
+
+    return _checks
+
+
+def forward(case: Case, model_class: str | None) -> None:
+    _impl().forward(case, model_class)
+
+
+def eval_determinism(case: Case, model_class: str | None) -> None:
+    _impl().eval_determinism(case, model_class)
+
+
+def batch_independence(case: Case, model_class: str | None) -> None:
+    _impl().batch_independence(case, model_class)
+
+
+def attention_mask_padding(case: Case, model_class: str | None) -> None:
+    _impl().attention_mask_padding(case, model_class)
+
+
+def save_load(case: Case, model_class: str | None) -> None:
+    _impl().save_load(case, model_class)
+
+
+def train_step(case: Case, model_class: str | None) -> None:
+    _impl().train_step(case, model_class)
+
+
+def generate(case: Case, model_class: str | None) -> None:
+    _impl().generate(case, model_class)
+
+
+def device_parity(case: Case, model_class: str | None, device: str) -> None:
+    _impl().device_parity(case, model_class, device)
+
+
+def clear_cache() -> None:
+    """Forget the tiny models built in this process (no-op when none were)."""
+    import sys
+
+    support = sys.modules.get(__name__ + "._support")
+    if support is not None:
+        support.clear_cache()
+
+
+CHECKS = (
+    "forward",
+    "eval_determinism",
+    "batch_independence",
+    "attention_mask_padding",
+    "save_load",
+    "train_step",
+    "generate",
+    "device_parity",
+)
+
+__all__ = ["ACCELERATORS", "CHECKS", "Case", "clear_cache", "tolerances", *CHECKS]

@@ -53,3 +53,36 @@ class Case:
             for n in self.classes.get(t, ()):
                 out.setdefault(n, None)
         return list(out)
+
+    # ----------------------------------------------------------------------------------
+    # pytest parametrizations. An empty list would make pytest report a generic
+    # "got empty parameter set"; these return one parameter carrying a skip mark with a
+    # concrete reason instead. pytest is imported lazily so ``Case`` stays light.
+
+    @property
+    def class_params(self) -> list[Any]:
+        return self._params(self.class_names, "no-classes", "has no model classes")
+
+    @property
+    def head_params(self) -> list[Any]:
+        return self._params(
+            self.head_class_names,
+            "no-head-classes",
+            "has no head classes (only base classes), so there is no training loss to check",
+        )
+
+    @property
+    def generative_params(self) -> list[Any]:
+        return self._params(
+            self.generative_class_names,
+            "no-generative-classes",
+            "has no class in a generative task (" + ", ".join(GENERATIVE_TASKS) + ")",
+        )
+
+    def _params(self, names: list[str], empty_id: str, why: str) -> list[Any]:
+        if names:
+            return list(names)
+        import pytest
+
+        reason = f"{self.model_type} {why}"
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id=empty_id)]

@@ -1,0 +1,781 @@
+"""The check functions (see the package docstring for what each one asserts)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from . import tolerances as tol
+from ._support import (
+    cfg_int,
+    close,
+    compare_all,
+    describe,
+    diff,
+    fail,
+    floating,
+    forward_params,
+    get_built,
+    get_forward_model,
+    make_inputs,
+    nonfinite,
+    run,
+    seed_all,
+    tensors,
+    text_config,
+)
+from .case import GENERATIVE_TASKS, Case
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a check may reach the network
+
+# Inputs that carry a modality other than text: a model fed one of these is not "text only".
+NON_TEXT_INPUTS = (
+    "pixel_values",
+    "pixel_values_videos",
+    "input_values",
+    "input_features",
+    "audio_values",
+    "past_values",
+    "input_points",
+    "image_embeds",
+    "inputs_embeds",
+    "spectrogram",
+    "states",
+)
+
+LM_TASKS = frozenset({"causal_lm", "masked_lm", *GENERATIVE_TASKS})
+POOLED_CLASSIFICATION_TASKS = frozenset(
+    {
+        "sequence_classification",
+        "image_classification",
+        "audio_classification",
+        "video_classification",
+    }
+)
+
+
+# ----------------------------------------------------------------------------------------
+# forward
+
+
+def _expectations(
+    case: Case, built: Any, inputs: dict[str, Any], out_fields: Any = ()
+) -> list[tuple[str, tuple, str]]:
+    """(output field, expected shape with None for "any", why) derived from config + task."""
+    config = built.config
+    tcfg = text_config(config)
+    tasks = list(getattr(built, "tasks", ()) or case.tasks_of(built.class_name) or [built.task])
+    B = tol.BATCH_SIZE
+    ids = inputs.get("input_ids")
+    S = ids.shape[-1] if isinstance(ids, torch.Tensor) and ids.ndim >= 2 else None
+    dec = inputs.get("decoder_input_ids")
+    text_only = S is not None and not any(k in inputs for k in NON_TEXT_INPUTS)
+    if isinstance(dec, torch.Tensor) and dec.ndim >= 2:
+        S_out = dec.shape[-1]
+    else:
+        # Models that prepend / expand other-modality tokens (GIT's image tokens, Qwen2-Audio's
+        # audio tokens) produce logits over more positions than input_ids has.
+        S_out = S if text_only else None
+    vocab = cfg_int(tcfg, "vocab_size")
+    hidden = cfg_int(tcfg, "hidden_size", "d_model", "n_embd")
+    num_labels = cfg_int(config, "num_labels")
+    # Per-token heads of encoder-decoder types run on the encoder (T5ForTokenClassification) or
+    # on the decoder (BartForQuestionAnswering): either length is a promise kept.
+    seq: Any = S if S_out == S or S_out is None else frozenset({S, S_out})
+    exp: list[tuple[str, tuple, str]] = []
+    for task in tasks:
+        if (
+            task == "base"
+            and text_only
+            and case.family
+            in (
+                "encoder-only",
+                "decoder-only",
+                "encoder-decoder",
+            )
+        ):
+            exp.append(
+                (
+                    "last_hidden_state",
+                    (B, S_out, hidden),
+                    "base text model: batch x seq x hidden_size",
+                )
+            )
+            if "last_hidden_state" not in out_fields and "pooler_output" in out_fields:
+                # an embedding-only encoder (DPR): the promise is one vector per sample
+                exp[-1] = ("pooler_output", (B, hidden), "embedding encoder: batch x hidden_size")
+        elif task in LM_TASKS and S_out is not None and ids is not None and ids.ndim == 2:
+            exp.append(("logits", (B, S_out, vocab), f"{task}: batch x seq x vocab_size"))
+        elif task in LM_TASKS:
+            exp.append(("logits", (B, None, vocab), f"{task}: batch x seq x vocab_size"))
+        elif task in POOLED_CLASSIFICATION_TASKS:
+            exp.append(("logits", (B, num_labels), f"{task}: batch x num_labels"))
+        elif task == "token_classification" and S is not None:
+            exp.append(
+                ("logits", (B, seq, num_labels), "token_classification: batch x seq x num_labels")
+            )
+        elif task == "audio_frame_classification":
+            exp.append(("logits", (B, None, num_labels), "audio frames: batch x time x num_labels"))
+        elif task == "question_answering" and S is not None:
+            exp.append(("start_logits", (B, seq), "question_answering: batch x seq"))
+            exp.append(("end_logits", (B, seq), "question_answering: batch x seq"))
+        elif task == "multiple_choice" and ids is not None and ids.ndim == 3:
+            exp.append(("logits", (B, ids.shape[1]), "multiple_choice: batch x num_choices"))
+        elif task == "next_sentence_prediction":
+            exp.append(("logits", (B, 2), "next_sentence_prediction: batch x 2"))
+        elif task == "ctc":
+            exp.append(("logits", (B, None, vocab), "ctc: batch x time x vocab_size"))
+        elif task == "semantic_segmentation":
+            exp.append(
+                ("logits", (B, num_labels, None, None), "segmentation: batch x num_labels x H x W")
+            )
+        elif (
+            task == "zero_shot_image_classification"
+            and "pixel_values" in inputs
+            and ids is not None
+        ):
+            n_img, n_txt = inputs["pixel_values"].shape[0], ids.shape[0]
+            exp.append(("logits_per_image", (n_img, n_txt), "zero-shot: images x texts"))
+            exp.append(("logits_per_text", (n_txt, n_img), "zero-shot: texts x images"))
+        else:
+            continue
+        break  # the first task with a rule defines the promise
+    return exp
+
+
+def _dim_ok(s: int, w: Any) -> bool:
+    return w is None or (s in w if isinstance(w, frozenset) else s == w)
+
+
+def _shape_ok(shape: tuple, want: tuple) -> bool:
+    return len(shape) == len(want) and all(_dim_ok(s, w) for s, w in zip(shape, want, strict=True))
+
+
+def forward(case: Case, model_class: str | None) -> None:
+    """Output structure/shapes match what the family and head promise; all floats finite."""
+    built = get_forward_model(case, model_class)
+    inputs = make_inputs(case, built)
+    out = run(built.model, inputs)
+    ts = tensors(out)
+    if not ts:
+        fail(f"{model_class} returned no tensors (got {type(out).__name__})")
+    if not floating(ts):
+        fail(f"{model_class} returned no floating-point output ({describe(ts)})")
+    bad = nonfinite(ts)
+    if bad:
+        fail(f"{model_class}: non-finite outputs: {'; '.join(bad)}")
+    for field, want, why in _expectations(case, built, inputs, ts.keys()):
+        if field not in ts:
+            fail(f"{model_class}: output has no {field!r} ({why}); fields: {describe(ts)}")
+        got = tuple(ts[field].shape)
+        if not _shape_ok(got, want):
+            shown = tuple(
+                "*"
+                if w is None
+                else "|".join(map(str, sorted(w)))
+                if isinstance(w, frozenset)
+                else w
+                for w in want
+            )
+            fail(f"{model_class}: {field} has shape {got}, expected {shown} ({why})")
+
+
+# ----------------------------------------------------------------------------------------
+# eval determinism
+
+
+def eval_determinism(case: Case, model_class: str | None) -> None:
+    """Two eval-mode forward passes on the same inputs are bitwise identical.
+
+    The RNG is seeded once before the first pass and *not* reseeded, so randomness in eval mode
+    (e.g. dropout left active) shows up as a difference.
+    """
+    built = get_forward_model(case, model_class)
+    if built.model.training:
+        fail(f"{model_class}: tiny model is in training mode; checks expect eval()")
+    inputs = make_inputs(case, built)
+    seed_all(0)
+    a = tensors(run(built.model, inputs, seed=None))
+    b = tensors(run(built.model, inputs, seed=None))
+    bad = compare_all(floating(a), floating(b), tol.DETERMINISM)
+    if bad:
+        fail(f"{model_class}: two eval forward passes differ: {'; '.join(bad[:6])}")
+
+
+# ----------------------------------------------------------------------------------------
+# batch independence
+
+
+def _row(inputs: dict[str, Any], i: int, B: int) -> dict[str, Any]:
+    out = {}
+    for k, v in inputs.items():
+        if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] == B:
+            out[k] = v[i : i + 1]
+        elif isinstance(v, list) and len(v) == B:
+            out[k] = v[i : i + 1]
+        else:
+            out[k] = v
+    return out
+
+
+def batch_independence(case: Case, model_class: str | None) -> None:
+    """Row i of a batched run equals the run of sample i alone (tolerance ``BATCH``)."""
+    built = get_forward_model(case, model_class)
+    B = tol.BATCH_SIZE
+    inputs = make_inputs(case, built, batch_size=B)
+    packed = [
+        f"{k}{tuple(v.shape)}"
+        for k, v in inputs.items()
+        if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B
+    ]
+    if packed:
+        pytest.skip(
+            f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}); "
+            "splitting packed inputs per sample is model-specific"
+        )
+    full = floating(tensors(run(built.model, inputs)))
+    compared, bad = 0, []
+    for i in range(B):
+        single = floating(tensors(run(built.model, _row(inputs, i, B))))
+        for k, v in full.items():
+            s = single.get(k)
+            if (
+                s is None
+                or v.ndim == 0
+                or v.shape[0] != B
+                or s.shape[0] != 1
+                or v.shape[1:] != s.shape[1:]
+            ):
+                continue
+            compared += 1
+            if not close(v[i : i + 1], s, tol.BATCH):
+                bad.append(f"{k}[{i}]: {diff(v[i : i + 1], s)}")
+    if not compared:
+        pytest.skip(f"no output with a per-sample leading dimension to compare ({describe(full)})")
+    if bad:
+        fail(
+            f"{model_class}: a sample's output changes with the rest of the batch "
+            f"(atol={tol.BATCH.atol}, rtol={tol.BATCH.rtol}): {'; '.join(bad[:6])}"
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# attention-mask padding
+
+
+def _causal(case: Case, built: Any) -> bool:
+    """Causal text stack: decoder-only family, a class of a generative task, or ``is_decoder``."""
+    if getattr(built.config, "is_encoder_decoder", False):
+        return False
+    return (
+        case.family == "decoder-only"
+        or built.class_name in case.generative_class_names
+        or bool(getattr(text_config(built.config), "is_decoder", False))
+    )
+
+
+def attention_mask_padding(case: Case, model_class: str | None) -> None:
+    """Padding (masked out in ``attention_mask``) does not change outputs at real positions.
+
+    Bidirectional models are padded on the right. Causal models whose forward takes
+    ``position_ids`` are padded on the *left*, with ``position_ids`` counting real tokens only
+    (right padding cannot influence earlier positions of a causal model, so it would prove
+    nothing there). Causal models without ``position_ids`` are tried right-padded, then
+    left-padded; either side passing is a pass (their tokenizers pick one side: XLNet pads
+    left). Outputs with a padded sequence axis are compared at the real positions; pooled
+    outputs (batch x features) only for heads without per-position outputs; sequence outputs
+    the padding does not touch (decoder outputs of an encoder-decoder) as a whole. Caches and
+    recurrent states (decoder-only models, same shape with and without padding) are not
+    outputs at positions and are left out. Tolerance ``PADDING``.
+    """
+    built = get_forward_model(case, model_class)
+    params = forward_params(built.model)
+    if "attention_mask" not in params:
+        pytest.skip("no attention_mask in forward")
+    inputs = make_inputs(case, built)
+    ids = inputs.get("input_ids")
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
+        pytest.skip("inputs have no 2-D input_ids (token sequence) to pad")
+    if not _causal(case, built):
+        sides = [("right", False)]
+    elif "position_ids" in params:
+        sides = [("left (with position_ids)", True)]
+    else:
+        sides = [("right", False), ("left (no position_ids)", True)]
+    results = []
+    for name, left in sides:
+        compared, bad = _padding_diffs(
+            built, inputs, left, with_position_ids="position_ids" in name
+        )
+        results.append((name, compared, bad))
+        if compared and not bad:
+            return
+    if not any(compared for _, compared, _ in results):
+        outs = describe(floating(tensors(run(built.model, inputs))))
+        pytest.skip(f"no output to compare at real positions ({outs})")
+    detail = "; ".join(f"{name}: {', '.join(bad[:4])}" for name, _, bad in results if bad)
+    fail(
+        f"{model_class}: {tol.PAD_LEN} padded (masked) positions change outputs at real positions "
+        f"(atol={tol.PADDING.atol}, rtol={tol.PADDING.rtol}): {detail}"
+    )
+
+
+def _padding_diffs(
+    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
+) -> tuple[int, list[str]]:
+    """(number of outputs compared, differences) for one padding side."""
+    model = built.model
+    ids = inputs["input_ids"]
+    B, S = ids.shape
+    P = tol.PAD_LEN
+    mask = inputs.get("attention_mask")
+    if mask is None:
+        mask = torch.ones_like(ids)
+    base_inputs = dict(inputs, attention_mask=mask)
+    pad_id = cfg_int(text_config(built.config), "pad_token_id")
+    if pad_id is None or pad_id < 0:
+        pad_id = 0
+    if with_position_ids:
+        base_inputs.setdefault("position_ids", (mask.long().cumsum(-1) - 1).clamp(min=0))
+
+    def pad(k: str, v: torch.Tensor) -> torch.Tensor:
+        fill = pad_id if k == "input_ids" else 0
+        extra = torch.full((v.shape[0], P, *v.shape[2:]), fill, dtype=v.dtype)
+        return torch.cat([extra, v] if left else [v, extra], dim=1)
+
+    padded: dict[str, Any] = {}
+    for k, v in base_inputs.items():
+        if (
+            isinstance(v, torch.Tensor)
+            and v.ndim >= 2
+            and tuple(v.shape[:2]) == (B, S)
+            and not k.startswith("decoder_")
+            and k != "position_ids"
+        ):
+            padded[k] = pad(k, v)
+        else:
+            padded[k] = v
+    if with_position_ids:
+        padded["position_ids"] = (padded["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+    a = floating(tensors(run(model, base_inputs)))
+    b = floating(tensors(run(model, padded)))
+    encdec = bool(getattr(built.config, "is_encoder_decoder", False))
+    pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    pooled: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    positional = False
+    for k, x in a.items():
+        y = b.get(k)
+        if y is None:
+            continue
+        if x.shape == y.shape:
+            if x.ndim <= 2:
+                pooled[k] = (x, y)
+            elif encdec:
+                pairs[k] = (x, y)
+            continue
+        dims = [
+            d
+            for d in range(1, x.ndim)
+            if x.ndim == y.ndim
+            and x.shape[d] == S  # a pure token axis: other-modality tokens concatenated to the
+            and y.shape[d] == S + P  # text (GIT, UDOP) would misalign the real positions
+            and all(x.shape[e] == y.shape[e] for e in range(x.ndim) if e != d)
+        ]
+        if dims:
+            d = dims[0]
+            pairs[k] = (x, y.narrow(d, P, x.shape[d]) if left else y.narrow(d, 0, x.shape[d]))
+            positional = True
+    if not positional:
+        # Pooled outputs count only for heads without per-position outputs (sequence
+        # classification): some encoders pool a fixed position (SigLIP: the last one), which
+        # padding legitimately moves.
+        pairs.update(pooled)
+    bad = []
+    for k, (x, y) in pairs.items():
+        # Only real (unmasked) positions of the unpadded run are meaningful.
+        if x.ndim >= 2 and x.shape[:2] == (B, S) and not bool(mask.all()):
+            m = mask.bool()
+            x, y = x[m], y[m]
+        if not close(x, y, tol.PADDING):
+            bad.append(f"{k}: {diff(x, y)}")
+    return len(pairs), bad
+
+
+# ----------------------------------------------------------------------------------------
+# save / load
+
+
+def _auto_class(model_type: str, class_name: str, tasks: list[str]) -> Any:
+    """The Auto class whose mapping maps ``model_type`` to ``class_name`` (preferring ``tasks``)."""
+    import re
+
+    from transformers.models.auto import modeling_auto as ma
+
+    by_mapping: dict[int, str] = {}
+    for name, obj in vars(ma).items():
+        m = re.fullmatch(r"MODEL(?:_FOR_(\w+))?_MAPPING", name)
+        if m and hasattr(obj, "_model_mapping"):
+            by_mapping[id(obj)] = (m.group(1) or "base").lower()
+    found: dict[str, Any] = {}
+    for name, obj in vars(ma).items():
+        if not (isinstance(obj, type) and name.startswith("AutoModel")):
+            continue
+        mapping = getattr(obj, "_model_mapping", None)
+        names = getattr(mapping, "_model_mapping", None)
+        if not isinstance(names, dict):
+            continue
+        value = names.get(model_type)
+        value = value if isinstance(value, (tuple, list)) else (value,)
+        if class_name in value:
+            found.setdefault(by_mapping.get(id(mapping), name), obj)
+    for t in tasks:
+        if t in found:
+            return found[t]
+    return next(iter(found.values()), None)
+
+
+VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "_commit_hash")
+# Keys ``save_pretrained`` fills in when they were unset (None) in memory: None -> value is no change.
+UNSET_OK_CONFIG_KEYS = ("dtype", "torch_dtype")
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    d = config.to_dict()
+    for k in VOLATILE_CONFIG_KEYS:
+        d.pop(k, None)
+    return d
+
+
+def _dict_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(a.keys() | b.keys(), key=str):
+        p = f"{prefix}{k}"
+        if k not in a or k not in b:
+            out.append(f"{p} only in {'loaded' if k in b else 'original'}")
+        elif isinstance(a[k], dict) and isinstance(b[k], dict):
+            out.extend(_dict_diff(a[k], b[k], p + "."))
+        elif a[k] != b[k] and not (k in UNSET_OK_CONFIG_KEYS and a[k] is None):
+            out.append(f"{p}: {a[k]!r} -> {b[k]!r}")
+    return out
+
+
+def _tied_groups(model: Any) -> list[tuple[str, ...]]:
+    by_ptr: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        by_ptr.setdefault(p.data_ptr(), []).append(name)
+    return [tuple(sorted(set(v))) for v in by_ptr.values() if len(set(v)) > 1]
+
+
+def save_load(case: Case, model_class: str | None) -> None:
+    """save_pretrained (safetensors) + from_pretrained via the task's Auto class round-trips.
+
+    Same class, same config, no missing/unexpected/mismatched keys, parameters tied before the
+    save still share storage after the load, and identical weights (bitwise) and outputs (``SAVE_LOAD``).
+    """
+    built = get_forward_model(case, model_class)
+    model = built.model
+    tasks = list(getattr(built, "tasks", ()) or case.tasks_of(model_class))
+    loader = _auto_class(case.model_type, model_class, tasks) or type(model)
+    inputs = make_inputs(case, built)
+    before = floating(tensors(run(model, inputs)))
+    tied = _tied_groups(model)
+    with tempfile.TemporaryDirectory(prefix="hftestgen-save-") as d:
+        model.save_pretrained(d)
+        files = sorted(p.name for p in Path(d).iterdir())
+        if not any(f.endswith(".safetensors") for f in files):
+            fail(f"{model_class}: save_pretrained wrote no .safetensors file ({files})")
+        loaded, info = loader.from_pretrained(d, output_loading_info=True, local_files_only=True)
+    via = getattr(loader, "__name__", str(loader))
+    if type(loaded).__name__ != model_class:
+        fail(f"{via}.from_pretrained returned {type(loaded).__name__}, expected {model_class}")
+    problems = {k: list(v) for k, v in (info or {}).items() if k != "error_msgs" and v}
+    if info and info.get("error_msgs"):
+        problems["error_msgs"] = list(info["error_msgs"])
+    if problems:
+        fail(f"{model_class}: loading via {via} reported {problems}")
+    cdiff = _dict_diff(_config_dict(model.config), _config_dict(loaded.config))
+    if cdiff:
+        fail(f"{model_class}: config changed by save/load: {'; '.join(cdiff[:8])}")
+    if loaded.training:
+        fail(f"{model_class}: {via}.from_pretrained returned a model in training mode")
+    loaded_ptr = {n: p.data_ptr() for n, p in loaded.named_parameters(remove_duplicate=False)}
+    for group in tied:
+        ptrs = {loaded_ptr.get(n) for n in group}
+        if None in ptrs or len(ptrs) != 1:
+            fail(
+                f"{model_class}: parameters tied before saving are not tied after loading: {group}"
+            )
+    sd_before, sd_after = model.state_dict(), loaded.state_dict()
+    changed = [
+        k for k, v in sd_before.items() if k not in sd_after or not close(v, sd_after[k], tol.EXACT)
+    ]
+    if changed:
+        fail(f"{model_class}: weights changed by save/load via {via}: {changed[:8]}")
+    after = floating(tensors(run(loaded, inputs)))
+    bad = compare_all(before, after, tol.SAVE_LOAD)
+    if bad:
+        fail(f"{model_class}: outputs differ after save/load via {via}: {'; '.join(bad[:6])}")
+
+
+# ----------------------------------------------------------------------------------------
+# train step
+
+
+#: a loss "changed" when it moved by more than this, relative to max(1, |loss|)
+INFLUENCE_EPS = 1e-6
+#: at most this many parameters are perturbed one by one to name the culprits
+INFLUENCE_NAME_LIMIT = 48
+
+
+def _train_loss(model: Any, inputs: dict[str, Any]) -> Any:
+    seed_all(0)  # same dropout masks / sampling in every training pass
+    with torch.enable_grad():
+        out = model(**inputs)
+    return out.get("loss") if isinstance(out, dict) else None
+
+
+def _influencing(model: Any, inputs: dict[str, Any], names: list[str], ref: float) -> bool:
+    """Does adding N(0, 1) noise to the named parameters change the loss?"""
+    params = dict(model.named_parameters())
+    saved = {n: params[n].detach().clone() for n in names}
+    gen = torch.Generator().manual_seed(1)
+    try:
+        with torch.no_grad():
+            for n in names:
+                p = params[n]
+                p.add_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype))
+            loss = _train_loss(model, inputs)
+        value = float(loss) if loss is not None else float("nan")
+    finally:
+        with torch.no_grad():
+            for n in names:
+                params[n].copy_(saved[n])
+    return not abs(value - ref) <= INFLUENCE_EPS * max(1.0, abs(ref))
+
+
+def train_step(case: Case, model_class: str | None) -> None:
+    """One training forward/backward of a head class on labelled inputs.
+
+    The loss is a finite scalar; every gradient is finite; and every trainable parameter that
+    *takes part in computing the loss* gets a gradient. Participation is measured, not read
+    off the autograd graph (which a detached weight leaves without a trace): the parameters left
+    with ``grad=None`` are perturbed with N(0, 1) noise and the (identically seeded) training
+    forward is repeated. If the loss moves (by more than 1e-6 relative), some of them influence
+    the loss without receiving a gradient (detached, used under ``no_grad``, cut from the graph)
+    and the check fails, naming them. Parameters whose perturbation leaves the loss unchanged
+    are unused by this head (e.g. a pooler a token-classification head never calls, the vision
+    layers after the feature layer a VLM reads) and may keep ``grad=None``.
+    """
+    built = get_forward_model(case, model_class)
+    params = forward_params(built.model)
+    if not any("label" in p or p in ("start_positions", "end_positions") for p in params):
+        pytest.skip(f"{model_class}.forward takes no labels")
+    inputs = make_inputs(case, built, labels=True)
+    label_keys = sorted(set(inputs) - set(make_inputs(case, built)))
+    if not label_keys:
+        pytest.skip(f"tiny inputs provide no labels for {model_class} (task {built.task})")
+    model = copy.deepcopy(built.model)
+    model.train()
+    loss = _train_loss(model, inputs)
+    if loss is None:
+        fail(f"{model_class}: forward with labels {label_keys} returned no loss")
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        fail(
+            f"{model_class}: loss is not a scalar tensor (shape {tuple(getattr(loss, 'shape', ()))})"
+        )
+    if not torch.isfinite(loss):
+        fail(f"{model_class}: loss is not finite ({float(loss)})")
+    if not loss.requires_grad:
+        fail(f"{model_class}: loss does not require grad (no parameter reaches it)")
+    loss.backward()
+    ref = float(loss.detach())
+    no_grad, bad_grads = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.grad is None:
+            no_grad.append(n)
+        elif not torch.isfinite(p.grad).all():
+            bad_grads.append(n)
+    if bad_grads:
+        fail(f"{model_class}: non-finite gradients for {bad_grads[:8]}")
+    model.zero_grad(set_to_none=True)
+    if no_grad and _influencing(model, inputs, no_grad, ref):
+        if len(no_grad) <= INFLUENCE_NAME_LIMIT:
+            culprits = [n for n in no_grad if _influencing(model, inputs, [n], ref)] or no_grad
+        else:
+            culprits = no_grad
+        fail(
+            f"{model_class}: {len(culprits)} parameter(s) influence the loss but got no gradient: "
+            f"{culprits[:8]}"
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# generate
+
+
+def _gen_kwargs(model: Any, k: int) -> dict[str, Any]:
+    gc = getattr(model, "generation_config", None)
+    kw: dict[str, Any] = dict(do_sample=False, num_beams=1, max_new_tokens=k)
+    if gc is not None and getattr(gc, "pad_token_id", None) is None:
+        eos = getattr(gc, "eos_token_id", None)
+        if isinstance(eos, (list, tuple)):
+            eos = eos[0] if eos else None
+        if eos is not None:
+            kw["pad_token_id"] = eos
+    return kw
+
+
+def _eos_ids(model: Any) -> set[int]:
+    gc = getattr(model, "generation_config", None)
+    eos = getattr(gc, "eos_token_id", None) if gc is not None else None
+    if eos is None:
+        return set()
+    return set(eos if isinstance(eos, (list, tuple)) else [eos])
+
+
+def generate(case: Case, model_class: str | None) -> None:
+    """Greedy ``generate``: k new tokens (fewer only after EOS), deterministic, first token ==
+    argmax of a plain forward on the prompt, and the same tokens with and without the KV cache.
+    """
+    built = get_built(case, model_class)
+    model = built.model
+    can = getattr(model, "can_generate", None)
+    if not hasattr(model, "generate") or (callable(can) and not can()):
+        pytest.skip(f"{model_class} cannot generate (can_generate() is False)")
+    k = tol.NEW_TOKENS
+    inputs = make_inputs(case, built)
+    encdec = bool(getattr(built.config, "is_encoder_decoder", False))
+    prompt = {
+        key: v for key, v in inputs.items() if not key.startswith("decoder_") and "label" not in key
+    }
+    if "attention_mask" in prompt and isinstance(prompt["attention_mask"], torch.Tensor):
+        prompt["attention_mask"] = torch.ones_like(prompt["attention_mask"])  # unpadded prompts
+    kw = _gen_kwargs(model, k)
+
+    def gen(use_cache: bool) -> Any:
+        seed_all(0)
+        with torch.no_grad():
+            return model.generate(
+                **prompt,
+                **kw,
+                use_cache=use_cache,
+                return_dict_in_generate=True,
+                output_scores=True,
+                output_logits=True,
+            )
+
+    out = gen(True)
+    seq = out.sequences
+    steps = len(out.scores)
+    ids = prompt.get("input_ids")
+    if not encdec and isinstance(ids, torch.Tensor):
+        prompt_len = ids.shape[-1]
+        if seq.shape[1] != prompt_len + steps:
+            fail(
+                f"{model_class}: output length {seq.shape[1]} != prompt {prompt_len} + {steps} steps"
+            )
+        if not torch.equal(seq[:, :prompt_len], ids):
+            fail(f"{model_class}: generate changed the prompt tokens")
+    else:
+        prompt_len = seq.shape[1] - steps
+    new = seq[:, prompt_len:]
+    eos = _eos_ids(model)
+    if steps > k:
+        fail(f"{model_class}: asked for max_new_tokens={k}, generated {steps}")
+    if steps < k:
+        ended = [bool(eos) and any(int(t) in eos for t in row) for row in new]
+        if not all(ended):
+            fail(f"{model_class}: generated {steps} < {k} new tokens without EOS in every row")
+    # determinism
+    again = gen(True)
+    if not torch.equal(again.sequences, seq):
+        fail(
+            f"{model_class}: greedy generate is not deterministic: {seq.tolist()} vs {again.sequences.tolist()}"
+        )
+    # first token vs a plain forward
+    fwd_in = dict(prompt)
+    if encdec:
+        fwd_in["decoder_input_ids"] = seq[:, :prompt_len]
+    logits = run(model, fwd_in).logits[:, -1, :]
+    first = new[:, 0]
+    step0_raw = out.logits[0].to(logits.dtype)
+    if not close(step0_raw, logits, tol.GENERATE_LOGITS):
+        fail(
+            f"{model_class}: first-step logits of generate differ from a plain forward on the prompt "
+            f"({diff(step0_raw, logits)}, atol={tol.GENERATE_LOGITS.atol})"
+        )
+    if torch.equal(out.scores[0], out.logits[0]):  # no logits processor changed step 0
+        want = logits.argmax(-1)
+    else:
+        want = out.scores[0].argmax(-1)
+    if not torch.equal(first, want):
+        fail(
+            f"{model_class}: first new token {first.tolist()} != argmax of forward {want.tolist()}"
+        )
+    # KV cache
+    nocache = gen(False)
+    if not torch.equal(nocache.sequences, seq):
+        fail(
+            f"{model_class}: generate differs with use_cache=False: "
+            f"{seq[:, prompt_len:].tolist()} (cache) vs {nocache.sequences[:, prompt_len:].tolist()} (no cache)"
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# device parity
+
+
+def _available(device: str) -> bool:
+    if device == "cuda":
+        return torch.cuda.is_available()
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    return False
+
+
+def device_parity(case: Case, model_class: str | None, device: str) -> None:
+    """Forward on ``device`` matches CPU within ``DEVICE`` (TF32 off for the comparison)."""
+    if not _available(device):
+        pytest.skip(f"{device} not available")
+    built = get_forward_model(case, model_class)
+    inputs = make_inputs(case, built)
+    cpu = floating(tensors(run(built.model, inputs)))
+    model = copy.deepcopy(built.model).to(device)
+    moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
+    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        dev = floating(tensors(run(model, moved)))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+        torch.backends.cudnn.allow_tf32 = cudnn_tf32
+    dev = {k: v.cpu() for k, v in dev.items()}
+    bad = compare_all(cpu, dev, tol.DEVICE)
+    if bad:
+        fail(
+            f"{model_class}: {device} outputs differ from CPU "
+            f"(atol={tol.DEVICE.atol}, rtol={tol.DEVICE.rtol}): {'; '.join(bad[:6])}"
+        )
+
+
+_ALL = (
+    "forward",
+    "eval_determinism",
+    "batch_independence",
+    "attention_mask_padding",
+    "save_load",
+    "train_step",
+    "generate",
+    "device_parity",
+)

@@ -1,0 +1,199 @@
+"""``build``: tiny config + seeded tiny model, offline, with a size guard."""
+
+from __future__ import annotations
+
+import logging
+import random
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import TinyError, missing_package, short
+
+TARGET_PARAMS = 1_000_000
+MAX_PARAMS = 5_000_000
+
+# Tasks in order of how specific their labels are (first match wins for labels).
+LABEL_TASK_ORDER = (
+    "question_answering", "token_classification", "multiple_choice", "next_sentence_prediction",
+    "sequence_classification", "image_classification", "audio_classification", "video_classification",
+    "audio_xvector", "audio_frame_classification", "time_series_classification", "time_series_regression",
+    "time_series_prediction", "ctc", "object_detection", "semantic_segmentation",
+    "seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition",
+    "masked_lm", "causal_lm", "image_text_to_text", "multimodal_lm", "pretraining",
+)
+
+
+_REGISTRY: list = []
+
+
+def _registry():
+    """The registry, loaded once per process (``use_registry`` installs one with plugins)."""
+    if not _REGISTRY:
+        from ..registry import load_registry
+
+        _REGISTRY.append(load_registry())
+    return _REGISTRY[0]
+
+
+def use_registry(registry) -> None:
+    """Make ``build`` resolve model types through ``registry`` (plugins, user overrides)."""
+    _REGISTRY[:] = [registry]
+
+
+def _quiet():
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def model_class(class_name: str):
+    import transformers
+
+    try:
+        return getattr(transformers, class_name)
+    except (ImportError, AttributeError, RuntimeError) as e:
+        pkg = missing_package(e) or missing_package(e.__cause__ or e)
+        if pkg:
+            raise TinyError("missing-package", f"needs {pkg}") from e
+        raise TinyError("unsupported", f"{class_name} does not import: {short(e)}") from e
+
+
+def seed_all(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % (2**32))
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@dataclass
+class Built:
+    model: Any
+    config: Any
+    task: str
+    model_type: str
+    class_name: str
+    tasks: tuple[str, ...] = ()
+    family: str = ""
+    n_params: int = 0
+    input_knobs: dict = field(default_factory=dict)
+    _calib: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def label_task(self) -> str:
+        for t in LABEL_TASK_ORDER:
+            if t in self.tasks:
+                return t
+        return self.task
+
+    def inputs(self, batch_size: int = 2, seed: int = 0, labels: bool = False) -> dict:
+        from .inputs import make_inputs
+
+        return make_inputs(self, batch_size=batch_size, seed=seed, labels=labels)
+
+
+def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int = 0,
+          max_params: int | None = None) -> Built:
+    """Tiny config + model of ``class_name`` for ``model_type``: CPU, eval mode, seeded."""
+    _quiet()
+
+    from .config import _merge, tiny_config
+    from .data import entry_for
+    from .errors import TIMM_REASON
+
+    reg = _registry()
+    spec = reg.get(model_type)
+    if spec is None:
+        raise TinyError("unsupported", f"unknown model type {model_type!r}")
+    tasks = tuple(t for t, names in spec.classes.items() if class_name in names)
+    if not tasks:
+        raise TinyError("unsupported", f"{class_name} is not a model class of {model_type}")
+    data = entry_for(model_type, class_name)
+    if data.get("unsupported"):
+        raise TinyError("unsupported", data["unsupported"])
+    if data.get("missing_package"):
+        pkg = data["missing_package"]
+        raise TinyError("missing-package", f"needs {TIMM_REASON if pkg == 'timm' else pkg}")
+    if data.get("upstream_bug"):
+        raise TinyError("upstream-bug", data["upstream_bug"])
+
+    cls = model_class(class_name)
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        cfg_cls = CONFIG_MAPPING[model_type]
+    except Exception:
+        cfg_cls = getattr(cls, "config_class", None)
+    want = getattr(cls, "config_class", None)
+    if want is not None and isinstance(want, type) and cfg_cls is not want and issubclass(want, cfg_cls) is False:
+        # e.g. a text model class whose config is the text sub-config
+        cfg_cls = want
+
+    pinned = _merge(data.get("config", {}) or {}, dict(spec.tiny or {}))
+    pinned = _merge(pinned, dict(tiny or {}))
+    if any(t in tasks for t in ("sequence_classification", "multiple_choice")):
+        pinned.setdefault("_needs_pad", True)
+    needs_pad = pinned.pop("_needs_pad", False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = tiny_config(cfg_cls, pinned)
+        if needs_pad:
+            _ensure_pad(config)
+        limit = max_params or int(data.get("max_params", MAX_PARAMS))
+        n_meta = _meta_params(cls, config)
+        if n_meta is not None and n_meta > limit:
+            raise TinyError("too-big", f"{class_name}: {n_meta:,} parameters with the tiny config (cap {limit:,})")
+        seed_all(seed)
+        try:
+            model = cls(config)
+        except TinyError:
+            raise
+        except Exception as e:
+            raise classify_build_error(e, class_name) from e
+    model.eval()
+    n = sum(p.numel() for p in model.parameters())
+    if n > limit:
+        raise TinyError("too-big", f"{class_name}: {n:,} parameters with the tiny config (cap {limit:,})")
+    knobs = dict(data.get("inputs", {}) or {})
+    return Built(
+        model=model, config=model.config, task=tasks[0], model_type=model_type, class_name=class_name,
+        tasks=tasks, family=spec.family, n_params=n, input_knobs=knobs,
+    )
+
+
+def _ensure_pad(config) -> None:
+    """Sequence-classification heads of decoders need a pad token for batch > 1."""
+    for c in [config] + [getattr(config, k, None) for k in ("text_config",)]:
+        if c is None or not hasattr(c, "pad_token_id"):
+            continue
+        if getattr(c, "pad_token_id", None) is None:
+            try:
+                c.pad_token_id = 0
+            except Exception:
+                pass
+
+
+def _meta_params(cls, config) -> int | None:
+    import torch
+
+    try:
+        with torch.device("meta"):
+            m = cls(config)
+        return sum(p.numel() for p in m.parameters())
+    except Exception:
+        return None
+
+
+def classify_build_error(e: BaseException, class_name: str) -> TinyError:
+    pkg = missing_package(e)
+    if pkg:
+        return TinyError("missing-package", f"needs {pkg}")
+    return TinyError("config-invariant", f"{class_name}(config): {short(e)}")

@@ -1,0 +1,65 @@
+"""TinyError and the classification of failures into categories."""
+
+from __future__ import annotations
+
+import re
+
+CATEGORIES: tuple[str, ...] = (
+    "missing-package",
+    "config-invariant",
+    "input-synthesis",
+    "upstream-bug",
+    "too-big",
+    "timeout",
+    "unsupported",
+)
+
+TIMM_REASON = "timm (needs torchvision, not installable with torch 2.13.0 CPU)"
+
+
+class TinyError(Exception):
+    """A tiny model could not be built or fed; ``category`` is one of CATEGORIES."""
+
+    def __init__(self, category: str, message: str):
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown TinyError category {category!r}")
+        super().__init__(f"{category}: {message}")
+        self.category = category
+        self.message = message
+
+    def __reduce__(self):
+        return (TinyError, (self.category, self.message))
+
+
+_MISSING_PKG = [
+    (re.compile(r"\btimm\b|torchvision", re.I), TIMM_REASON),
+    (re.compile(r"\bnatten\b", re.I), "natten (not installable here)"),
+    (re.compile(r"detectron2", re.I), "detectron2 (not installable here)"),
+    (re.compile(r"torchaudio", re.I), "torchaudio (must match torch 2.13.0; not installed)"),
+]
+
+
+def missing_package(exc: BaseException) -> str | None:
+    """The package an ImportError-ish exception is about, or None."""
+    msg = f"{type(exc).__name__}: {exc}"
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ImportError) or "requires the" in msg or "pip install" in msg or "not installed" in msg:
+        for pat, reason in _MISSING_PKG:
+            if pat.search(msg):
+                return reason
+        if name:
+            return name
+        m = re.search(r"requires the (\S+) library", msg)
+        if m:
+            return m.group(1)
+        m = re.search(r"No module named '([^']+)'", msg)
+        if m:
+            return m.group(1).split(".")[0]
+        if isinstance(exc, ImportError):
+            return msg[:120]
+    return None
+
+
+def short(exc: BaseException, limit: int = 300) -> str:
+    msg = str(exc).strip().replace("\n", " ")
+    return f"{type(exc).__name__}: {msg}"[:limit]

@@ -1,0 +1,298 @@
+"""Unit tests of hftestgen.checks: Case parametrizations, build-error mapping, the check rules
+(on small synthetic models where a rule needs a precise counter-example), and the Auto-class
+lookup. End-to-end proof on real tiny models is in test_fault_injection.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from hftestgen.checks import Case
+
+
+def test_checks_import_without_torch():
+    code = (
+        "import sys, hftestgen.checks as c\n"
+        "from hftestgen.checks import Case\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "assert set(c.CHECKS) <= set(dir(c)) and c.ACCELERATORS == ('cuda', 'mps')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _case(**classes) -> Case:
+    return Case(model_type="toy", family="decoder-only", config_class="ToyConfig", classes=classes)
+
+
+def test_case_params_name_classes():
+    c = _case(base=("ToyModel",), causal_lm=("ToyForCausalLM",), pretraining=("ToyForCausalLM",))
+    assert c.class_params == ["ToyModel", "ToyForCausalLM"]
+    assert c.head_params == ["ToyForCausalLM"]
+    assert c.generative_params == ["ToyForCausalLM"]
+
+
+def test_empty_parametrizations_are_skips_with_reasons():
+    c = _case(base=("ToyModel",))
+    for params, words in (
+        (c.head_params, "no head classes"),
+        (c.generative_params, "no class in a generative task"),
+    ):
+        (p,) = params
+        (mark,) = p.marks
+        assert mark.name == "skip" and words in mark.kwargs["reason"]
+        assert "toy" in mark.kwargs["reason"] and p.id.startswith("no-")
+
+
+def test_empty_parametrization_in_a_generated_file_reports_the_reason(registry, tmp_path):
+    from hftestgen.render import render_spec
+
+    spec = dataclasses.replace(registry["gpt2"], classes={"base": ("GPT2Model",)})
+    path = tmp_path / "test_hf_gpt2_only_base.py"
+    path.write_text(render_spec(spec))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    reasons = {}
+
+    class Collect:
+        def pytest_runtest_logreport(self, report):
+            if report.skipped:
+                reasons[report.nodeid.split("::")[-1]] = str(report.longrepr)
+
+    args = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--import-mode=importlib",
+        "-c",
+        str(tmp_path / "pytest.ini"),
+    ]
+    nodes = [f"{path}::test_train_step", f"{path}::test_generate"]
+    assert pytest.main([*args, "--rootdir", str(tmp_path), *nodes], plugins=[Collect()]) == 0
+    assert "no head classes" in reasons["test_train_step[no-head-classes]"]
+    assert "no class in a generative task" in reasons["test_generate[no-generative-classes]"]
+    assert not any("empty parameter set" in r for r in reasons.values())
+
+
+# ------------------------------------------------------------------------------------------
+# with torch: synthetic models fed through a stubbed tiny engine
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from hftestgen import checks  # noqa: E402
+from hftestgen.checks import _checks, _support  # noqa: E402
+
+V, H, NL, S = 11, 8, 3, 5
+
+
+class ToyModel(nn.Module):
+    """A tiny bidirectional token model with a classification head and an optional fault."""
+
+    def __init__(self, fault: str | None = None):
+        super().__init__()
+        self.emb = nn.Embedding(V, H)
+        self.mix = nn.Linear(H, H)
+        self.head = nn.Linear(H, NL)
+        self.unused = nn.Linear(H, H)  # never called: may keep grad=None
+        self.fault = fault
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        x = self.emb(input_ids)
+        m = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        w = m.unsqueeze(-1).float()
+        if self.fault == "ignore-mask":
+            w = torch.ones_like(w)
+        pooled = (x * w).sum(1) / w.sum(1)
+        weight = self.mix.weight.detach() if self.fault == "detach" else self.mix.weight
+        h = torch.tanh(nn.functional.linear(x + pooled[:, None], weight, self.mix.bias))
+        logits = self.head((h * w).sum(1) / w.sum(1))
+        if self.fault == "nan":
+            logits = logits * float("nan")
+        out = {"last_hidden_state": h, "logits": logits}
+        if labels is not None:
+            out = {"loss": nn.functional.cross_entropy(logits, labels), **out}
+        return out
+
+
+@dataclasses.dataclass
+class FakeBuilt:
+    model: nn.Module
+    config: object
+    task: str
+    class_name: str
+    tasks: tuple = ()
+
+    def inputs(self, batch_size=2, seed=0, labels=False):
+        g = torch.Generator().manual_seed(seed)
+        out = {
+            "input_ids": torch.randint(1, V, (batch_size, S), generator=g),
+            "attention_mask": torch.ones(batch_size, S, dtype=torch.long),
+        }
+        if labels:
+            out["labels"] = torch.randint(0, NL, (batch_size,), generator=g)
+        return out
+
+
+TOY = Case(
+    model_type="toy",
+    family="encoder-only",
+    config_class="ToyConfig",
+    classes={"base": ("ToyBase",), "sequence_classification": ("ToyForSequenceClassification",)},
+)
+
+
+@pytest.fixture
+def toy_engine(monkeypatch):
+    """Make hftestgen.tiny.build return ToyModel; ``state`` sets the fault / counts builds."""
+    from hftestgen import tiny
+
+    state = {"fault": None, "builds": 0, "num_labels": NL, "error": None}
+
+    def build(model_type, class_name, tiny=None, seed=0):
+        state["builds"] += 1
+        if state["error"] is not None:
+            raise state["error"]
+        torch.manual_seed(seed)
+        model = ToyModel(state["fault"]).eval()
+        config = SimpleNamespace(num_labels=state["num_labels"], vocab_size=V, hidden_size=H)
+        task = "sequence_classification" if "Sequence" in class_name else "base"
+        return FakeBuilt(model, config, task, class_name, (task,))
+
+    monkeypatch.setattr(tiny, "build", build)
+    checks.clear_cache()
+    yield state
+    checks.clear_cache()
+
+
+CLS = "ToyForSequenceClassification"
+
+
+def test_toy_model_passes_every_check(toy_engine):
+    for name in ("forward", "eval_determinism", "batch_independence", "attention_mask_padding"):
+        getattr(checks, name)(TOY, CLS)
+    checks.train_step(TOY, CLS)  # ``unused`` keeps grad=None: allowed
+    assert toy_engine["builds"] == 1, "the model is built once per (type, class) per process"
+
+
+@pytest.mark.parametrize(
+    "fault, check, message",
+    [
+        ("nan", "forward", "non-finite outputs"),
+        ("ignore-mask", "attention_mask_padding", "change outputs at real positions"),
+        ("detach", "train_step", "['mix.weight'"),
+    ],
+)
+def test_toy_faults_fail_their_check(toy_engine, fault, check, message):
+    toy_engine["fault"] = fault
+    with pytest.raises(pytest.fail.Exception, match=message.replace("[", r"\[")):
+        getattr(checks, check)(TOY, CLS)
+
+
+def test_forward_checks_num_labels_from_config(toy_engine):
+    toy_engine["num_labels"] = NL + 2  # the head ignores it
+    with pytest.raises(
+        pytest.fail.Exception, match=r"logits has shape \(2, 3\), expected \(2, 5\)"
+    ):
+        checks.forward(TOY, CLS)
+
+
+def test_base_text_forward_promises_batch_seq_hidden(toy_engine):
+    checks.forward(TOY, "ToyBase")
+    built = _support.get_built(TOY, "ToyBase")
+    exp = _checks._expectations(TOY, built, built.inputs())
+    assert exp == [("last_hidden_state", (2, S, H), "base text model: batch x seq x hidden_size")]
+
+
+def test_missing_package_skips_naming_it(toy_engine):
+    from hftestgen.tiny import TinyError
+
+    toy_engine["error"] = TinyError("missing-package", "needs scipy")
+    with pytest.raises(pytest.skip.Exception, match="missing package: scipy"):
+        checks.forward(TOY, CLS)
+
+
+def test_other_build_errors_fail_with_category(toy_engine):
+    from hftestgen.tiny import TinyError
+
+    toy_engine["error"] = TinyError("config-invariant", "hidden_size % heads != 0")
+    with pytest.raises(pytest.fail.Exception, match=r"\[config-invariant\]: hidden_size"):
+        checks.eval_determinism(TOY, CLS)
+    # cached: a second check fails the same way without rebuilding
+    with pytest.raises(pytest.fail.Exception, match="config-invariant"):
+        checks.forward(TOY, CLS)
+    assert toy_engine["builds"] == 1
+
+
+def test_case_skip_is_a_skip(toy_engine):
+    with pytest.raises(pytest.skip.Exception, match="flaky upstream"):
+        checks.forward(dataclasses.replace(TOY, skip="flaky upstream"), CLS)
+    assert toy_engine["builds"] == 0
+
+
+def test_no_attention_mask_in_forward_skips(toy_engine, monkeypatch):
+    def forward(self, input_ids, labels=None):
+        return ToyModel.forward(self, input_ids, None, labels)
+
+    monkeypatch.setattr(ToyModel, "forward", forward)
+    with pytest.raises(pytest.skip.Exception, match="no attention_mask in forward"):
+        checks.attention_mask_padding(TOY, CLS)
+
+
+def test_head_without_labels_skips(toy_engine, monkeypatch):
+    def forward(self, input_ids, attention_mask=None):
+        return ToyModel.forward(self, input_ids, attention_mask)
+
+    monkeypatch.setattr(ToyModel, "forward", forward)
+    with pytest.raises(pytest.skip.Exception, match="takes no labels"):
+        checks.train_step(TOY, CLS)
+
+
+@pytest.mark.parametrize("device", checks.ACCELERATORS)
+def test_device_parity_skips_without_device(toy_engine, monkeypatch, device):
+    monkeypatch.setattr(_checks, "_available", lambda d: False)
+    with pytest.raises(pytest.skip.Exception, match=f"{device} not available"):
+        checks.device_parity(TOY, CLS, device)
+
+
+def test_outputs_are_flattened_and_compared():
+    out = {"a": torch.ones(2), "b": (torch.zeros(1), None, [torch.arange(3)]), "c": object()}
+    ts = _support.tensors(out)
+    assert list(ts) == ["a", "b.0", "b.2.0"]
+    assert list(_support.floating(ts)) == ["a", "b.0"]
+    x = torch.tensor([1.0, float("nan")])
+    assert _support.close(x, x.clone(), checks.tolerances.DETERMINISM)  # NaN == NaN in place
+    assert not _support.close(x, x + 1e-3, checks.tolerances.BATCH)
+    assert _support.close(x, x + 1e-6, checks.tolerances.BATCH)
+    assert _support.compare_all({"a": x}, {}, checks.tolerances.BATCH) == [
+        "a present in one output only"
+    ]
+
+
+@pytest.mark.parametrize(
+    "model_type, cls, tasks, auto",
+    [
+        ("gpt2", "GPT2LMHeadModel", ["causal_lm", "pretraining"], "AutoModelForCausalLM"),
+        ("bert", "BertModel", ["base"], "AutoModel"),
+        (
+            "vit",
+            "ViTForImageClassification",
+            ["image_classification"],
+            "AutoModelForImageClassification",
+        ),
+        ("t5", "T5ForConditionalGeneration", ["seq_to_seq_causal_lm"], "AutoModelForSeq2SeqLM"),
+    ],
+)
+def test_auto_class_of_task(model_type, cls, tasks, auto):
+    pytest.importorskip("transformers")
+    assert _checks._auto_class(model_type, cls, tasks).__name__ == auto
+
+
+def test_tolerances_are_documented():
+    doc = checks.tolerances.__doc__ + checks.__doc__
+    for name in ("DETERMINISM", "SAVE_LOAD", "BATCH", "PADDING", "GENERATE_LOGITS", "DEVICE"):
+        assert name in doc
+    assert checks.tolerances.BATCH.atol == 1e-4 and checks.tolerances.EXACT.atol == 0

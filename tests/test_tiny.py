@@ -1,0 +1,274 @@
+"""Tiny engine: config synthesis, invariant repair, inputs per modality, size guard, determinism."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from hftestgen.tiny import CATEGORIES, TinyError, build  # noqa: E402
+from hftestgen.tiny import config as tc  # noqa: E402
+from hftestgen.tiny.data import load_data  # noqa: E402
+
+
+def forward(built, **kw):
+    with torch.no_grad():
+        return built.model(**built.inputs(**kw))
+
+
+# ---------------------------------------------------------------- invariant repair
+
+
+def _fields(**kw):
+    return dict(kw)
+
+
+def test_heads_divide_hidden_size():
+    fields = _fields(hidden_size=30, num_attention_heads=4, num_key_value_heads=3)
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {}, None)
+    assert 30 % kwargs["num_attention_heads"] == 0
+    kv = kwargs.get("num_key_value_heads", 3)
+    assert kwargs["num_attention_heads"] % kv == 0
+
+
+def test_head_dim_follows_hidden_and_heads():
+    fields = _fields(hidden_size=32, num_attention_heads=4, head_dim=128)
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {}, None)
+    assert kwargs["head_dim"] == 8
+
+
+def test_pinned_values_are_not_repaired():
+    fields = _fields(hidden_size=30, num_attention_heads=4)
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {"num_attention_heads": 4}, None)
+    assert "num_attention_heads" not in kwargs
+
+
+def test_special_token_ids_move_inside_vocab_and_stay_distinct():
+    fields = _fields(
+        vocab_size=99,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=[2, 50256],
+        image_token_id=32000,
+        video_token_id=32001,
+    )
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {}, None)
+    ids = [kwargs["image_token_id"], kwargs["video_token_id"], *kwargs["eos_token_id"]]
+    assert all(0 <= i < 99 for i in ids)
+    assert len({kwargs["image_token_id"], kwargs["video_token_id"], 0, 1, 2}) == 5
+    assert "pad_token_id" not in kwargs  # already valid: untouched
+
+
+def test_per_layer_lists_follow_the_layer_count_and_keep_each_kind():
+    class Default:
+        num_hidden_layers = 8
+        layer_types = ["conv", "conv", "full_attention", "conv"] * 2
+        mlp_only_layers = [3, 7]
+
+    fields = _fields(num_hidden_layers=8, layer_types=None, mlp_only_layers=None)
+    kwargs = {"num_hidden_layers": 2}
+    tc.repair_kwargs(object, fields, kwargs, {}, Default())
+    assert len(kwargs["layer_types"]) == kwargs["num_hidden_layers"]
+    assert set(kwargs["layer_types"]) == {"conv", "full_attention"}
+    assert all(i < kwargs["num_hidden_layers"] for i in kwargs["mlp_only_layers"])
+
+
+def test_mrope_sections_sum_to_half_head_dim():
+    class Default:
+        rope_parameters = {"rope_type": "default", "mrope_section": [16, 24, 24]}
+
+    fields = _fields(hidden_size=32, num_attention_heads=4, rope_parameters=None)
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {}, Default())
+    sec = kwargs["rope_parameters"]["mrope_section"]
+    assert len(sec) == 3 and sum(sec) == 4 and min(sec) >= 1
+
+
+def test_mamba2_heads_times_head_dim_equals_inner_size():
+    fields = _fields(hidden_size=32, expand=2, num_heads=128, head_dim=64, n_groups=8)
+    kwargs: dict = {}
+    tc.repair_kwargs(object, fields, kwargs, {}, None)
+    assert kwargs["num_heads"] * kwargs["head_dim"] == 64
+
+
+def test_tiny_config_shrinks_top_level_and_nested_configs():
+    from transformers import LlavaConfig, LlamaConfig
+
+    c = tc.tiny_config(LlamaConfig)
+    assert (c.hidden_size, c.num_hidden_layers, c.vocab_size) == (32, 2, 99)
+    assert c.hidden_size % c.num_attention_heads == 0
+    assert c.num_attention_heads % c.num_key_value_heads == 0
+    lc = tc.tiny_config(LlavaConfig)
+    assert lc.text_config.hidden_size == 32 and lc.vision_config.hidden_size == 32
+    assert lc.vision_config.image_size <= 32
+    assert 0 <= lc.image_token_id < lc.text_config.vocab_size
+
+
+def test_tiny_config_fills_required_fields():
+    from transformers import TimeSeriesTransformerConfig
+
+    c = tc.tiny_config(TimeSeriesTransformerConfig)
+    assert c.prediction_length and c.prediction_length > 0
+
+
+def test_user_tiny_overrides_win():
+    b = build("gpt2", "GPT2Model", tiny={"n_layer": 1})
+    assert b.config.n_layer == 1
+    assert len(b.model.h) == 1
+
+
+def test_override_data_files_are_valid():
+    from hftestgen.tiny.data import DUPLICATES
+
+    data = load_data()
+    assert data, "no override data loaded"
+    assert not DUPLICATES, f"types defined in two override files: {DUPLICATES}"
+    for mt, entry in data.items():
+        assert entry["reason"].strip() and "\n" not in entry["reason"].strip(), mt
+    from hftestgen.tiny import engine, inputs
+
+    src = "".join(inspect.getsource(m) for m in (tc, engine, inputs))
+    assert not re.search(r"model_type\s*==\s*['\"]", src)  # per-type knowledge is data, not code
+
+
+# ---------------------------------------------------------------- API, inputs per modality
+
+
+def test_build_api_text_encoder():
+    b = build("bert", "BertForSequenceClassification")
+    assert not b.model.training
+    assert next(b.model.parameters()).device.type == "cpu"
+    assert b.task == "sequence_classification"
+    assert b.n_params < 1_000_000
+    inp = b.inputs(batch_size=3)
+    assert inp["input_ids"].shape == inp["attention_mask"].shape == (3, inp["input_ids"].shape[1])
+    assert "token_type_ids" in inp
+    assert int(inp["attention_mask"].sum()) < inp["attention_mask"].numel()  # some padding
+    lab = b.inputs(labels=True)
+    assert lab["labels"].shape == (2,)
+    out = forward(b, labels=True)
+    assert out.loss is not None
+
+
+def test_inputs_decoder_causal_lm_labels():
+    b = build("gpt2", "GPT2LMHeadModel")
+    assert b.task == "causal_lm"
+    inp = b.inputs(labels=True)
+    assert inp["labels"].shape == inp["input_ids"].shape
+    assert forward(b, labels=True).loss is not None
+
+
+def test_inputs_question_answering_and_multiple_choice():
+    qa = build("bert", "BertForQuestionAnswering").inputs(labels=True)
+    assert qa["start_positions"].shape == qa["end_positions"].shape == (2,)
+    mc = build("bert", "BertForMultipleChoice")
+    inp = mc.inputs(labels=True)
+    assert inp["input_ids"].dim() == 3 and inp["labels"].shape == (2,)
+    forward(mc, labels=True)
+
+
+def test_inputs_encoder_decoder():
+    b = build("t5", "T5ForConditionalGeneration")
+    inp = b.inputs(labels=True)
+    assert inp["decoder_input_ids"].shape[0] == 2 and inp["labels"].shape[0] == 2
+    assert forward(b, labels=True).loss is not None
+
+
+def test_inputs_vision():
+    b = build("vit", "ViTForImageClassification")
+    px = b.inputs()["pixel_values"]
+    vc = b.config
+    assert px.shape == (2, vc.num_channels, vc.image_size, vc.image_size)
+    assert forward(b, labels=True).loss is not None
+
+
+def test_inputs_audio_raw_and_features():
+    w2v = build("wav2vec2", "Wav2Vec2ForCTC")
+    iv = w2v.inputs()["input_values"]
+    assert iv.dim() == 2 and iv.shape[0] == 2
+    assert forward(w2v, labels=True).loss is not None
+    wh = build("whisper", "WhisperForConditionalGeneration")
+    feats = wh.inputs()["input_features"]
+    assert feats.shape == (2, wh.config.num_mel_bins, 2 * wh.config.max_source_positions)
+    assert forward(wh, labels=True).loss is not None
+
+
+def test_inputs_time_series():
+    b = build("patchtst", "PatchTSTForClassification")
+    pv = b.inputs()["past_values"]
+    assert pv.shape == (2, b.config.context_length, b.config.num_input_channels)
+    forward(b)
+
+
+def test_inputs_multimodal_placeholder_tokens_match_vision_tower():
+    b = build("llava", "LlavaForConditionalGeneration")
+    inp = b.inputs()
+    n_img = int((inp["input_ids"][0] == b.config.image_token_id).sum())
+    vc = b.config.vision_config
+    patches = (vc.image_size // vc.patch_size) ** 2
+    assert n_img in (patches, patches + 1)
+    out = forward(b, labels=True)
+    assert out.loss is not None
+    clip = build("clip", "CLIPModel")
+    ci = clip.inputs()
+    assert {"input_ids", "pixel_values"} <= set(ci)
+    forward(clip)
+
+
+# ---------------------------------------------------------------- guard, errors, determinism
+
+
+def test_size_guard_raises_too_big():
+    with pytest.raises(TinyError) as ei:
+        build("bert", "BertModel", max_params=1000)
+    assert ei.value.category == "too-big"
+    with pytest.raises(TinyError) as ei:
+        build("gpt2", "GPT2Model", tiny={"n_embd": 2048, "n_layer": 4})
+    assert ei.value.category == "too-big"
+
+
+def test_error_categories():
+    assert set(CATEGORIES) == {
+        "missing-package",
+        "config-invariant",
+        "input-synthesis",
+        "upstream-bug",
+        "too-big",
+        "timeout",
+        "unsupported",
+    }
+    with pytest.raises(TinyError) as ei:
+        build("bert", "GPT2Model")
+    assert ei.value.category == "unsupported"
+    with pytest.raises(ValueError):
+        TinyError("nonsense", "x")
+
+
+def test_timm_types_report_missing_package():
+    with pytest.raises(TinyError) as ei:
+        build("timm_wrapper", "TimmWrapperModel")
+    assert ei.value.category == "missing-package"
+    assert "timm (needs torchvision, not installable with torch 2.13.0 CPU)" in ei.value.message
+
+
+def test_determinism_same_seed_same_weights_and_inputs():
+    a = build("gpt2", "GPT2LMHeadModel", seed=3)
+    b = build("gpt2", "GPT2LMHeadModel", seed=3)
+    c = build("gpt2", "GPT2LMHeadModel", seed=4)
+    sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+    i1, i2, i3 = a.inputs(seed=5, labels=True), a.inputs(seed=5, labels=True), a.inputs(seed=6)
+    assert i1.keys() == i2.keys()
+    assert all(torch.equal(i1[k], i2[k]) for k in i1)
+    assert not torch.equal(i1["input_ids"], i3["input_ids"])
+    la, lb = forward(a, seed=5).logits, forward(b, seed=5).logits
+    assert torch.equal(la, lb)
