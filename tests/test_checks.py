@@ -296,3 +296,14 @@ def test_tolerances_are_documented():
     for name in ("DETERMINISM", "SAVE_LOAD", "BATCH", "PADDING", "GENERATE_LOGITS", "DEVICE"):
         assert name in doc
     assert checks.tolerances.BATCH.atol == 1e-4 and checks.tolerances.EXACT.atol == 0
+
+
+def test_packed_inputs_skip_batch_independence(toy_engine, monkeypatch):
+    orig = FakeBuilt.inputs
+
+    def inputs(self, batch_size=2, seed=0, labels=False):
+        return {**orig(self, batch_size, seed, labels), "pixel_values": torch.zeros(7, 4)}
+
+    monkeypatch.setattr(FakeBuilt, "inputs", inputs)
+    with pytest.raises(pytest.skip.Exception, match=r"not batch-major \(pixel_values\(7, 4\)"):
+        checks.batch_independence(TOY, CLS)

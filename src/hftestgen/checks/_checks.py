@@ -551,7 +551,7 @@ def _influencing(model: Any, inputs: dict[str, Any], names: list[str], ref: floa
                 p = params[n]
                 p.add_(torch.randn(p.shape, generator=gen, dtype=torch.float32).to(p.dtype))
             loss = _train_loss(model, inputs)
-        value = float(loss) if loss is not None else float("nan")
+        value = float(loss.detach()) if loss is not None else float("nan")
     finally:
         with torch.no_grad():
             for n in names:
