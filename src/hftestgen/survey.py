@@ -97,7 +97,10 @@ def summarize_type(model_type: str, classes: dict[str, dict], seconds: float) ->
 def _worker_main(conn, func: Callable) -> None:
     import torch
 
+    import warnings
+
     torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:

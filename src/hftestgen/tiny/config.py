@@ -94,12 +94,13 @@ _rule("num_codevectors_per_group", 10)
 _rule("codebook_size codebook_dim", 64)
 _rule("num_labels", 3)
 _rule("conv_dim", 32)
-_rule("window_size", 4)
 _rule("rotary_dim rotary_emb_dim", 4)
 _rule("mm_tokens_per_image", 4)
 _rule("num_frames", 4)
 _rule("upsample_groups", HIDDEN)
 _rule("index_head_dim", 8)
+_rule("num_embeddings", 64)
+_rule("image_token_embed_dim", HIDDEN)
 _rule("n_group num_expert_group", 2)
 _rule("topk_group", 1)
 _rule("index_n_heads", 4)
@@ -115,6 +116,7 @@ FILL_NONE: dict[str, Any] = {
     "n_routed_experts": 4,
     "topk_group": 1,
     "n_group": 1,
+    "n_shared_experts": 1,
 }
 
 # Per-stage list fields (lists keep their length, values are shrunk element-wise).
@@ -152,7 +154,7 @@ GENERIC_SIZE = re.compile(
 GENERIC_VOCAB = re.compile(r"vocab", re.I)
 LIST_EXCLUDE = re.compile(
     r"(kernel|stride|patch|image|img|dilation|ratio|scale|window|pool|in_channels|out_channels|"
-    r"out_indices|index|indices|pad|position|label|token|group|expan)",
+    r"out_indices|index|indices|pad|position|label|token|group|expan|stem)",
     re.I,
 )
 
@@ -357,6 +359,16 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
         sp = {k: v for k, v in (sub_pin or {}).items() if k != "model_type"}
         if depth > 5:
             continue
+        # a neck that fuses k backbone feature maps (DPT-like) needs k selectable layers
+        neck = _safe_get(default_inst, "neck_hidden_sizes")
+        if key == "backbone_config" and isinstance(neck, (list, tuple)) and len(neck) > 1:
+            sub_fields = _fields(sub_cls)
+            if "num_hidden_layers" in sub_fields and ("out_indices" in sub_fields or "_out_indices" in sub_fields):
+                sp.setdefault("num_hidden_layers", len(neck))
+                sp.setdefault("out_indices", list(range(1, len(neck) + 1)))
+                sp.setdefault("out_features", None)
+                if "reshape_hidden_states" in sub_fields:
+                    sp.setdefault("reshape_hidden_states", False)
         subs[key] = tiny_config(
             sub_cls,
             sp,
@@ -384,6 +396,14 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
         v = _safe_get(default_inst, name)
         if isinstance(v, float) and v > 1.0 and name in fields and name not in pinned:
             kwargs[name] = 1.0
+
+    neck = _safe_get(default_inst, "neck_hidden_sizes")
+    if isinstance(neck, (list, tuple)) and len(neck) > 1 and "backbone_out_indices" in fields and "backbone_out_indices" not in pinned:
+        kwargs["backbone_out_indices"] = list(range(len(neck)))
+        for lname in LAYER_COUNT_NAMES:
+            if lname in fields and lname not in pinned:
+                kwargs[lname] = max(len(neck), _eff(kwargs, fields, lname) or 0)
+                break
 
     kwargs.update(subs)
     repair_kwargs(cls, fields, kwargs, pinned, default_inst)
@@ -494,9 +514,17 @@ def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -
                 kwargs[heads_f] = 4 if inner % 4 == 0 else 1
                 if hd_f in fields:
                     kwargs[hd_f] = inner // kwargs[heads_f]
+                for dssm in ("mamba_d_ssm", "d_ssm"):
+                    if dssm in fields and dssm not in pinned:
+                        kwargs[dssm] = inner
                 if "n_groups" in fields or "mamba_n_groups" in fields:
                     g = "n_groups" if "n_groups" in fields else "mamba_n_groups"
                     kwargs[g] = 1
+    # --- conv codecs double their width per down-sampling stage: start narrow
+    if any(isinstance(_eff(kwargs, fields, r), (list, tuple)) for r in ("downsampling_ratios", "upsampling_ratios", "ratios")):
+        for name in ("encoder_hidden_size", "num_filters", "n_filters"):
+            if name in fields and name not in pinned and _is_int(_eff(kwargs, fields, name)):
+                kwargs[name] = 4
     # --- explicit head_dim follows hidden / heads
     if "head_dim" in fields and "head_dim" not in pinned and "head_dim" not in kwargs:
         hd = _eff(kwargs, fields, "head_dim")
@@ -508,6 +536,10 @@ def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -
                     break
             else:
                 kwargs["head_dim"] = min(hd, 8)
+    # --- a stage count that mirrors the per-stage lists stays with them
+    if isinstance(_eff(kwargs, fields, "depths"), (list, tuple)) and "num_layers" in kwargs and "num_layers" not in pinned:
+        if _is_int(fields.get("num_layers")) and fields["num_layers"] == len(_eff(kwargs, fields, "depths")):
+            kwargs.pop("num_layers")
     # --- hierarchical windowed vision (Swin-like): every stage's resolution >= window
     if "window_size" in fields and isinstance(_eff(kwargs, fields, "depths"), (list, tuple)):
         for name, val in (("patch_size", 2), ("window_size", 2)):
@@ -536,10 +568,21 @@ def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -
             prf = sub_rp.get("partial_rotary_factor", _eff(kwargs, fields, "partial_rotary_factor"))
             rot = int(hd * prf) if isinstance(prf, (int, float)) and 0 < prf < 1 else hd
             sec = list(sub_rp["mrope_section"])
-            if rot // 2 < len(sec) and "head_dim" in fields and "head_dim" not in pinned:
-                hd = 16 if rot == hd else int(2 * len(sec) / prf) + 2
-                kwargs["head_dim"] = hd
-                rot = int(hd * prf) if isinstance(prf, (int, float)) and 0 < prf < 1 else hd
+            if rot // 2 < len(sec):
+                frac = prf if isinstance(prf, (int, float)) and 0 < prf < 1 else 1
+                want = 16 if frac == 1 else max(16, int(2 * len(sec) / frac))
+                h = _eff(kwargs, fields, "hidden_size")
+                if "head_dim" in fields and "head_dim" not in pinned:
+                    hd = want
+                    kwargs["head_dim"] = hd
+                elif "num_attention_heads" in fields and _is_int(h) and "num_attention_heads" not in pinned:
+                    n = max(1, h // want)
+                    kwargs["num_attention_heads"] = n
+                    for kv in ("num_key_value_heads",):
+                        if kv in fields and kv not in pinned:
+                            kwargs[kv] = min(n, _eff(kwargs, fields, kv) or n)
+                    hd = h // n
+                rot = int(hd * frac)
             half = max(rot // 2, len(sec))
             new = [max(1, round(x * half / sum(sec))) for x in sec]
             new[0] += half - sum(new)
@@ -551,6 +594,13 @@ def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -
         new_rp = changed if nested else changed[""]
         if new_rp != rp:
             kwargs["rope_parameters"] = new_rp
+    # --- T5-style per-head key/value width follows hidden / heads
+    if "d_kv" in fields and "d_kv" not in pinned and _is_int(_eff(kwargs, fields, "d_kv")):
+        for hid, heads in (("d_model", "num_heads"), ("hidden_size", "num_heads"), ("hidden_size", "num_attention_heads")):
+            h, n = _eff(kwargs, fields, hid), _eff(kwargs, fields, heads)
+            if hid in fields and heads in fields and _is_int(h) and _is_int(n) and n:
+                kwargs["d_kv"] = max(h // n, 2)
+                break
     # --- per-layer lists follow the layer count
     n_layers = None
     default_layers = None
@@ -652,7 +702,9 @@ def fix_token_ids(fields: dict, kwargs: dict, pinned: dict, vocab: int, default_
         return remap[x]
 
     for n, v in vals.items():
-        if _is_int(v) and v >= vocab:
+        if v is None and n in fields and re.match(r"(image|video|audio)_token_(id|index)$", n):
+            kwargs[n] = fresh(-1 - len(remap))  # placeholder left unset by the default config
+        elif _is_int(v) and v >= vocab:
             kwargs[n] = fresh(v)
         elif isinstance(v, list) and v and all(_is_int(x) for x in v) and any(x >= vocab for x in v):
             kwargs[n] = [fresh(x) if x >= vocab else x for x in v]

@@ -28,7 +28,7 @@ DIR = Path(__file__).parent / "overrides"
 ALLOWED = {"reason", "config", "inputs", "classes", "unsupported", "upstream_bug", "missing_package", "max_params"}
 
 
-DUPLICATES: list[str] = []  # "type: file1, file2" (tests assert this stays empty)
+DUPLICATES: list[str] = []  # problems: "type: file1, file2", missing reason, unknown keys (tests assert empty)
 
 
 @lru_cache(maxsize=1)
@@ -44,10 +44,12 @@ def load_data() -> dict[str, dict[str, Any]]:
             if mt in out:
                 DUPLICATES.append(f"{mt}: {where[mt]}, {path.name}")
             if not isinstance(entry, dict) or not entry.get("reason"):
-                raise ValueError(f"{path.name}: [{mt}] needs a one-line `reason`")
+                DUPLICATES.append(f"{mt}: {path.name}: needs a one-line `reason`")
+                if not isinstance(entry, dict):
+                    continue
             unknown = set(entry) - ALLOWED
             if unknown:
-                raise ValueError(f"{path.name}: [{mt}] unknown keys {sorted(unknown)}")
+                DUPLICATES.append(f"{mt}: {path.name}: unknown keys {sorted(unknown)}")
             out[mt] = entry
             where[mt] = path.name
     return out

@@ -159,6 +159,8 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
         except Exception as e:
             raise classify_build_error(e, class_name) from e
     model.eval()
+    if getattr(type(model).forward, "__name__", "") == "_forward_unimplemented":
+        raise TinyError("unsupported", f"{class_name} defines no forward() (generation/pipeline-only class)")
     n = sum(p.numel() for p in model.parameters())
     if n > limit:
         raise TinyError("too-big", f"{class_name}: {n:,} parameters with the tiny config (cap {limit:,})")

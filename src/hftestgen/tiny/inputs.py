@@ -147,15 +147,20 @@ class Ctx:
 
 
 VARIANTS = (
+    {"no_frames": True},
     {"pixel_5d": 1},
     {"pixel_5d": 2},
     {"features_layout": "flip"},
+    {"audio_3d": 1},
+    {"image_sizes": True},
+    {"decoder": True},
+    {"embeds": True},
     {"image_size": 64},
     {"image_size": 224},
     {"no_padding": True},
     {"seq_len": 16},
 )
-MAX_PROBES = 5
+MAX_PROBES = 6
 
 
 def make_inputs(built, batch_size=2, seed=0, labels=False) -> dict:
@@ -188,9 +193,19 @@ def _probe(built, B) -> None:
         return
     tried = 0
     for var in VARIANTS:
-        if "pixel_5d" in var and "pixel_values" not in base:
+        if "pixel_5d" in var and ("pixel_values" not in base or base["pixel_values"].dim() != 4):
             continue
         if "features_layout" in var and "input_features" not in base:
+            continue
+        if "image_sizes" in var and ("pixel_values" not in base or "image_sizes" in base or "image_sizes" not in _sig(built.model)):
+            continue
+        if "no_frames" in var and ("pixel_values" not in base or base["pixel_values"].dim() != 5):
+            continue
+        if "embeds" in var and ("input_ids" not in base or "inputs_embeds" not in _sig(built.model)):
+            continue
+        if "decoder" in var and ("decoder_input_ids" in base or "decoder_input_ids" not in _sig(built.model)):
+            continue
+        if "audio_3d" in var and ("input_values" not in base or base["input_values"].dim() != 2):
             continue
         if "image_size" in var and "pixel_values" not in base:
             continue
@@ -227,7 +242,9 @@ def _make(built, B, seed, labels) -> dict:
     mc = "multiple_choice" in built.tasks
 
     # --- modality tensors ------------------------------------------------------------
-    wants_text = main == "input_ids" or ("input_ids" in sig and _required(sig, "input_ids"))
+    wants_text = main == "input_ids" or ("input_ids" in sig and (
+        _required(sig, "input_ids") or sub(cfg, "text_config", "qformer_config", "text_encoder") is not None
+        or c.k.get("text", False)))
     pixel_key = c.k.get("pixel_key") or ("pixel_values" if "pixel_values" in sig else None)
     if "image_grid_thw" in sig and (main == "pixel_values" or _has_vision(cfg, main)):
         out.update(_grid_pixels(c))
@@ -238,11 +255,20 @@ def _make(built, B, seed, labels) -> dict:
         if "merge_sizes" in sig:
             m = _int(find_attr(vision_cfg(cfg), ["spatial_merge_size", "merge_size"], prefer=()), 1)
             out["merge_sizes"] = torch.tensor([m] * c.B)
+    elif "spatial_shapes" in sig and (main == "pixel_values" or _has_vision(cfg, main)):
+        out.update(_patchified(c))
     elif main in ("pixel_values", "pixel_values_videos") or (pixel_key and _has_vision(cfg, main)):
         out[pixel_key or main] = _pixels(c, pixel_key or main)
-    if "image_sizes" in sig and "pixel_values" in out and "image_sizes" not in c.k.get("drop", []):
+    if "image_sizes" in sig and "pixel_values" in out and "image_sizes" not in c.k.get("drop", []) and (
+        _required(sig, "image_sizes") or c.k.get("image_sizes") or find_attr(cfg, ["image_grid_pinpoints"]) is not None
+    ):
         px = out["pixel_values"]
         out["image_sizes"] = torch.tensor([[px.shape[-2], px.shape[-1]]] * c.B)
+    if "target_sizes" in sig and "pixel_values" in out and out["pixel_values"].dim() >= 4:
+        vc = vision_cfg(cfg)
+        ph, pw = _hw(find_attr(vc, ["patch_size"], prefer=()), 16)
+        px = out["pixel_values"]
+        out["target_sizes"] = torch.tensor([[px.shape[-2] // ph, px.shape[-1] // pw]] * px.shape[0], dtype=torch.int32)
     if main in ("input_values", "audio_values", "input_audio", "raw_audio") or (
         main == "input_ids" and "input_values" in sig and _has_audio(cfg)
     ):
@@ -256,6 +282,14 @@ def _make(built, B, seed, labels) -> dict:
             out["input_features_mask"] = torch.ones(out["input_features"].shape[0], _feature_len(c, out["input_features"]), dtype=torch.long)
     if main == "past_values":
         out.update(_time_series(c, labels))
+    if (main in ("inputs_embeds", "hidden_states") and main not in out) or c.k.get("embeds"):
+        hid = _int(find_attr(text_cfg(cfg), ["hidden_size", "d_model", "n_embd"]), 32)
+        S = int(c.k.get("seq_len", SEQ))
+        key = "inputs_embeds" if c.k.get("embeds") else main
+        out[key] = c.randn([c.B, S, hid])
+        if "attention_mask" in sig and key == "inputs_embeds":
+            out["attention_mask"] = torch.ones(c.B, S, dtype=torch.long)
+        wants_text = False
 
     if wants_text:
         n_img = _placeholder_count(c, "image")
@@ -264,8 +298,30 @@ def _make(built, B, seed, labels) -> dict:
     elif "input_ids" in sig and main in ("pixel_values",) and c.k.get("text", False):
         out.update(_text(c, mc, 0))
 
+    # required forward arguments still missing, by well-known name
+    for name, p in sig.items():
+        if name in out or p.default is not inspect.Parameter.empty or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+            continue
+        if name in c.k.get("drop", []) or name in (c.k.get("extra") or {}):
+            continue
+        if name == "input_features":
+            out[name] = _features(c)
+        elif name in ("input_values", "audio_values"):
+            out[name] = _raw_audio(c)
+        elif name == "pixel_values":
+            out[name] = _pixels(c, name)
+        elif name == "input_ids" and "input_ids" not in out:
+            out.update(_text(c, mc, 0))
+        elif name in ("hidden_states", "inputs_embeds", "inputs"):
+            hid = _int(find_attr(text_cfg(cfg), ["hidden_size", "d_model"]), 32)
+            out[name] = c.randn([c.B, int(c.k.get("seq_len", SEQ)), hid])
+        elif name.endswith("mask") and out:
+            ref = next(iter(out.values()))
+            if isinstance(ref, torch.Tensor) and ref.dim() >= 2:
+                out[name] = torch.ones(ref.shape[0], ref.shape[1], dtype=torch.bool)
+
     seq_cls = built.label_task == "sequence_classification"
-    if "decoder_input_ids" in sig and getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" not in c.k.get("drop", []):
+    if "decoder_input_ids" in sig and (getattr(cfg, "is_encoder_decoder", False) or c.k.get("decoder")) and "decoder_input_ids" not in c.k.get("drop", []):
         if not seq_cls:
             out["decoder_input_ids"] = _decoder_ids(c)
     if seq_cls and getattr(cfg, "is_encoder_decoder", False) and "input_ids" in out:
@@ -364,6 +420,11 @@ def _text(c: Ctx, mc: bool, n_img: int, n_aud: int = 0) -> dict:
         tvs = _int(find_attr(tcfg, ["type_vocab_size"]), 0)
         if tvs:
             out["token_type_ids"] = c.randint(0, tvs, ids.shape)
+    if "qformer_input_ids" in sig:
+        qv = _int(find_attr(c.cfg, ["vocab_size"], prefer=("qformer_config",)), vocab)
+        out["qformer_input_ids"] = c.randint(3 if qv > 10 else 0, qv, [ids.reshape(-1, ids.shape[-1]).shape[0], 5])
+        if "qformer_attention_mask" in sig:
+            out["qformer_attention_mask"] = torch.ones_like(out["qformer_input_ids"])
     if "global_attention_mask" in sig:
         gm = torch.zeros_like(ids)
         gm[..., 0] = 1
@@ -484,7 +545,7 @@ def _pixels(c: Ctx, key: str) -> torch.Tensor:
     ch = int(c.k.get("num_channels") or _int(find_attr(vc, ["num_channels", "in_channels", "in_chans", "input_channels"], prefer=()), 3))
     frames = c.k.get("num_frames") or find_attr(vc, ["num_frames"], prefer=())
     if not (frames and ("video" in key or c.k.get("video") or _int(getattr(vc, "num_frames", None), 0)
-                        or c.b.task == "video_classification")):
+                        or c.b.task == "video_classification")) or c.k.get("no_frames"):
         frames = None
     if frames is None and key == "pixel_values" and c.b.task == "video_classification":
         frames = find_attr(vc, ["num_frames"], prefer=()) or 4
@@ -505,6 +566,20 @@ def _num_patches(c: Ctx) -> int:
     if frames:
         n *= frames // _int(getattr(vc, "tubelet_size", None), 1)
     return n
+
+
+def _patchified(c: Ctx) -> dict:
+    """NaFlex style (Siglip2): (B, N, C*P*P) patches + spatial_shapes (B, 2) + pixel_attention_mask."""
+    vc = vision_cfg(c.cfg)
+    p = _int(find_attr(vc, ["patch_size"], prefer=()), 16)
+    ch = _int(find_attr(vc, ["num_channels", "in_channels"], prefer=()), 3)
+    g = int(c.k.get("grid", 4))
+    n = _int(find_attr(vc, ["num_patches"], prefer=()), g * g)
+    g = int(math.isqrt(n)) or g
+    out = {"pixel_values": c.randn([c.B, g * g, ch * p * p]), "spatial_shapes": torch.tensor([[g, g]] * c.B)}
+    if "pixel_attention_mask" in c.sig:
+        out["pixel_attention_mask"] = torch.ones(c.B, g * g, dtype=torch.long)
+    return out
 
 
 def _grid_pixels(c: Ctx) -> dict:
@@ -531,7 +606,7 @@ def _raw_audio(c: Ctx) -> torch.Tensor:
         strides = find_attr(cfg, ["conv_stride", "downsampling_ratios", "upsampling_ratios"], prefer=("audio_config", "encoder_config"))
         prod = math.prod(strides) if isinstance(strides, (list, tuple)) and strides else 320
         n = max(1024, prod * 20)
-    ch = c.k.get("audio_channels") or find_attr(cfg, ["audio_channels"], prefer=("audio_config",))
+    ch = c.k.get("audio_channels") or c.k.get("audio_3d") or find_attr(cfg, ["audio_channels"], prefer=("audio_config",))
     if ch:
         return c.randn([c.B, int(ch), int(n)])
     return c.randn([c.B, int(n)])
@@ -715,6 +790,8 @@ def _extra(c: Ctx, spec: Any, out: dict) -> Any:
         return c.randint(int(spec.get("low", 0)), high, shape)
     if dtype == "bool":
         return c.rand(shape) > 0.5
+    if dtype == "rand":
+        return c.rand(shape)
     if dtype == "fbox":
         t = c.rand(shape)
         return torch.cat([t[..., :2] * 0.5, t[..., :2] * 0.5 + t[..., 2:4] * 0.5], -1) if shape[-1] == 4 else t
