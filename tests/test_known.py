@@ -60,7 +60,7 @@ def test_entry_limited_to_classes(known, monkeypatch):
 def test_shipped_table_is_valid():
     data = checks._known()
     assert data, "known.toml is empty"
-    for mt, per_check in data.items():
+    for _mt, per_check in data.items():
         for check, entry in per_check.items():
             assert check in checks.CHECKS
             assert entry["reason"].strip()

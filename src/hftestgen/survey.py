@@ -16,8 +16,9 @@ import statistics
 import time
 import traceback
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 FORWARD_OK = "forward-ok"
 BUILT = "built"
@@ -95,9 +96,9 @@ def summarize_type(model_type: str, classes: dict[str, dict], seconds: float) ->
 
 
 def _worker_main(conn, func: Callable) -> None:
-    import torch
-
     import warnings
+
+    import torch
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from . import _support as S
 from . import tolerances as tol
 from ._support import (
     cfg_int,
@@ -485,7 +486,7 @@ def save_load(case: Case, model_class: str | None) -> None:
     inputs = make_inputs(case, built)
     before = floating(tensors(run(model, inputs)))
     tied = _tied_groups(model)
-    with tempfile.TemporaryDirectory(prefix="hftestgen-save-") as d:
+    with tempfile.TemporaryDirectory(prefix="hftestgen-save-", dir=S.SCRATCH_DIR) as d:
         model.save_pretrained(d)
         files = sorted(p.name for p in Path(d).iterdir())
         if not any(f.endswith(".safetensors") for f in files):

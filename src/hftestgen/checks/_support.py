@@ -31,6 +31,18 @@ MISSING_PREFIX = "missing package: "
 # ones). Override with HFTESTGEN_TORCH_THREADS.
 torch.set_num_threads(int(os.environ.get("HFTESTGEN_TORCH_THREADS", "1")))
 
+# Nothing is downloaded, so Transformers' download/loading progress bars are only noise (and
+# cost time per save/load round trip).
+try:
+    from transformers.utils import logging as _hf_logging
+
+    _hf_logging.disable_progress_bar()
+except ImportError:  # pragma: no cover - transformers absent: checks skip before this matters
+    pass
+
+# Save/load round trips go to memory-backed storage when the system has it.
+SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
 
 def clear_cache() -> None:
     """Forget every built model (tests that monkeypatch model code call this)."""
