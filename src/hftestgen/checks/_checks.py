@@ -327,6 +327,36 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
     )
 
 
+def _token_ids(config: Any, depth: int = 0) -> dict[str, int]:
+    """Every ``*_token_id`` / ``*_token_index`` of a config and its sub-configs."""
+    out: dict[str, int] = {}
+    if config is None or depth > 3:
+        return out
+    for k, v in vars(config).items():
+        if (k.endswith("_token_id") or k.endswith("_token_index")) and isinstance(v, int):
+            out.setdefault(k, v)
+        elif hasattr(v, "to_dict") and hasattr(v, "model_type"):
+            for kk, vv in _token_ids(v, depth + 1).items():
+                out.setdefault(kk, vv)
+    return out
+
+
+def _pad_fill(config: Any, ids: torch.Tensor) -> int:
+    """The id written at padded positions: the pad token, unless the tiny config shares it with a
+    placeholder token (image/audio/...), which would change how many placeholders the model
+    counts; then the smallest id that is no special token."""
+    tok = _token_ids(config)
+    pad = tok.get("pad_token_id")
+    specials = {v for k, v in tok.items() if k != "pad_token_id"}
+    if pad is not None and pad >= 0 and pad not in specials:
+        return pad
+    vocab = cfg_int(text_config(config), "vocab_size") or int(ids.max()) + 1
+    for i in range(vocab):
+        if i not in specials:
+            return i
+    return 0
+
+
 def _padding_diffs(
     built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
 ) -> tuple[int, list[str]]:
@@ -339,9 +369,7 @@ def _padding_diffs(
     if mask is None:
         mask = torch.ones_like(ids)
     base_inputs = dict(inputs, attention_mask=mask)
-    pad_id = cfg_int(text_config(built.config), "pad_token_id")
-    if pad_id is None or pad_id < 0:
-        pad_id = 0
+    pad_id = _pad_fill(built.config, ids)
     if with_position_ids:
         base_inputs.setdefault("position_ids", (mask.long().cumsum(-1) - 1).clamp(min=0))
 
