@@ -100,7 +100,7 @@ def test_mamba2_heads_times_head_dim_equals_inner_size():
 
 
 def test_tiny_config_shrinks_top_level_and_nested_configs():
-    from transformers import LlavaConfig, LlamaConfig
+    from transformers import LlamaConfig, LlavaConfig
 
     c = tc.tiny_config(LlamaConfig)
     assert (c.hidden_size, c.num_hidden_layers, c.vocab_size) == (32, 2, 99)
@@ -272,3 +272,41 @@ def test_determinism_same_seed_same_weights_and_inputs():
     assert not torch.equal(i1["input_ids"], i3["input_ids"])
     la, lb = forward(a, seed=5).logits, forward(b, seed=5).logits
     assert torch.equal(la, lb)
+
+
+def test_shape_expressions_are_evaluated_without_eval():
+    import torch
+    from transformers import BertConfig
+
+    from hftestgen.tiny.inputs import safe_eval
+
+    ns = {"B": 2, "cfg": BertConfig(hidden_size=32), "out": {"input_ids": torch.zeros(2, 7)}}
+    assert safe_eval("2*B", ns) == 4
+    assert safe_eval("2+cfg.hidden_size//4", ns) == 10
+    assert safe_eval("out['input_ids'].shape[-1]", ns) == 7
+    assert safe_eval("B*(2*2)**2", ns) == 32
+    for bad in ('__import__("os")', "cfg.__class__", "cfg.to_dict", "(1).__class__", "9**99999", "open", "[1][0]"):
+        with pytest.raises(TinyError):
+            safe_eval(bad, ns)
+
+
+def test_subconfig_keeps_flags_the_parent_default_set():
+    # DPT/ZoeDepth-style parents set flags on their default backbone that the class default lacks
+    b = build("upernet", "UperNetForSemanticSegmentation")
+    out = b.model(**b.inputs())
+    assert out.logits.shape[0] == 2
+
+
+def test_multi_label_vqa_labels_follow_num_labels():
+    b = build("vilt", "ViltForQuestionAnswering")
+    x = b.inputs(labels=True)
+    assert tuple(x["labels"].shape) == (2, b.config.num_labels)
+    assert x["labels"].dtype.is_floating_point
+    assert b.model(**x).loss is not None
+
+
+def test_packed_pixels_knob():
+    b = build("minicpm_ocr_vision", "MiniCPMOcrVisionModel")
+    x = b.inputs()
+    assert x["pixel_values"].shape[0] == 1 and x["target_sizes"].shape[0] == 2
+    b.model(**x)

@@ -277,6 +277,7 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
     from transformers import PretrainedConfig
 
     pinned = dict(pinned or {})
+    inherit = default_inst is not None and depth > 0
     if default_inst is None:
         default_inst = _default_instance(cls)
     fields = _fields(cls)
@@ -292,6 +293,18 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
     for name, default in fields.items():
         if name in subkeys or name in pinned:
             continue
+        if inherit and name not in INHERIT_SKIP:
+            # a sub-config of the parent's default: start from the parent's values, not the class's
+            iv = _safe_get(default_inst, name, default)
+            # only flags, names and small counts (num_register_tokens): sizes, per-layer lists and
+            # rope tables are re-derived from the tiny sizes below, as for a top-level config
+            small = isinstance(iv, (bool, str)) or (_is_int(iv) and 0 <= iv <= 8)
+            if small and iv is not default and iv != default:
+                new = _shrink_value(name, std.get(name, name), iv)
+                if new is iv or new == iv:
+                    new = _generic_shrink(name, iv)
+                kwargs[name] = new
+                continue
         if default is inspect.Parameter.empty:
             continue
         if default is None and name in FILL_NONE and _safe_get(default_inst, name) is None:
@@ -314,6 +327,20 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
             new = _generic_shrink(name, default)
         if new is not default and new != default:
             kwargs[name] = new
+
+    if inherit and isinstance(_safe_get(default_inst, "out_indices"), (list, tuple)) and "out_features" not in pinned:
+        # the parent's choice of backbone feature maps (re-aligned to the layer count by _backbone_features)
+        kwargs.setdefault("out_indices", list(default_inst.out_indices))
+    if inherit:
+        # plain attributes the parent set on its default sub-config (e.g. return_class_token)
+        fresh = _default_instance(cls)
+        fresh_vars = vars(fresh) if fresh is not None else {}
+        for name, v in vars(default_inst).items():
+            if (name.startswith("_") or name in fields or name in fresh_vars or name in pinned or name in INHERIT_SKIP
+                    or isinstance(v, PretrainedConfig) or name in subkeys):
+                continue
+            if isinstance(v, (bool, str)) or (_is_int(v) and 0 <= v <= 8):  # flags, not sizes
+                kwargs[name] = v
 
     # ----- nested sub-configs, recursively
     subs: dict[str, Any] = {}
@@ -407,6 +434,7 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
 
     kwargs.update(subs)
     repair_kwargs(cls, fields, kwargs, pinned, default_inst)
+    _backbone_features(fields, kwargs, pinned, default_inst)
     kwargs.update(pinned)
 
     with warnings.catch_warnings():
@@ -420,6 +448,38 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
     post_repair(cfg, default_inst, pinned)
     return cfg
+
+
+# derived from the layer count by the backbone config itself: never copied from a parent's default
+INHERIT_SKIP = {"stage_names", "out_features", "_out_features", "out_indices", "_out_indices"}
+
+
+def _backbone_features(fields: dict, kwargs: dict, pinned: dict, default_inst) -> None:
+    """A ViT backbone feeding a k-level neck (DPT, ZoeDepth, ...) must still return k feature maps."""
+    bo = _safe_get(default_inst, "backbone_out_indices")
+    n = _eff(kwargs, fields, "num_hidden_layers")
+    if (isinstance(bo, (list, tuple)) and bo and all(_is_int(x) for x in bo) and _is_int(n) and max(bo) >= n
+            and "backbone_out_indices" not in pinned):
+        k = len(bo)  # 0-based indices into the encoder's hidden states (DPT)
+        if "num_hidden_layers" not in pinned:
+            n = max(n, k)
+            kwargs["num_hidden_layers"] = n
+        kwargs["backbone_out_indices"] = list(range(n - k, n))
+    outi = _safe_get(default_inst, "out_indices")
+    if not (("out_indices" in fields or "_out_indices" in fields or "out_indices" in kwargs) and "num_hidden_layers" in fields):
+        return
+    if "out_indices" in pinned or "out_features" in pinned or not isinstance(outi, (list, tuple)) or not outi:
+        return
+    k = len(outi)
+    n = _eff(kwargs, fields, "num_hidden_layers")
+    if not _is_int(n) or n >= max(outi):
+        return
+    if "num_hidden_layers" not in pinned:
+        n = max(n, k)
+        kwargs["num_hidden_layers"] = n
+    kwargs["out_indices"] = list(range(n - k + 1, n + 1))
+    for name in ("out_features", "_out_features", "_out_indices"):
+        kwargs.pop(name, None)
 
 
 def post_repair(cfg, default_inst, pinned: dict) -> None:

@@ -15,10 +15,12 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
+    packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import math
 import re
@@ -269,6 +271,10 @@ def _make(built, B, seed, labels) -> dict:
         ph, pw = _hw(find_attr(vc, ["patch_size"], prefer=()), 16)
         px = out["pixel_values"]
         out["target_sizes"] = torch.tensor([[px.shape[-2] // ph, px.shape[-1] // pw]] * px.shape[0], dtype=torch.int32)
+        if c.k.get("packed_pixels") and px.dim() == 4:
+            # NaViT-style packing: every image's patches side by side in one (1, C, ph, n*pw) strip
+            n = px.shape[0] * (px.shape[-2] // ph) * (px.shape[-1] // pw)
+            out["pixel_values"] = c.randn([1, px.shape[1], ph, n * pw])
     if main in ("input_values", "audio_values", "input_audio", "raw_audio") or (
         main == "input_ids" and "input_values" in sig and _has_audio(cfg)
     ):
@@ -586,7 +592,7 @@ def _grid_pixels(c: Ctx) -> dict:
     """Qwen2-VL style: flattened patches (N, C*T*P*P) plus image_grid_thw (images, 3)."""
     vc = vision_cfg(c.cfg)
     p = _int(find_attr(vc, ["patch_size"], prefer=()), 14)
-    t = _int(find_attr(vc, ["temporal_patch_size"], prefer=()), 1)
+    t = _int(find_attr(vc, ["temporal_patch_size", "patch_temporal"], prefer=()), 1)
     m = _int(find_attr(vc, ["spatial_merge_size", "merge_size"], prefer=()), 1)
     ch = _int(find_attr(vc, ["in_channels", "num_channels", "in_chans"], prefer=()), 3)
     g = int(c.k.get("grid", 2 * m))
@@ -711,6 +717,15 @@ def _num_labels(c: Ctx) -> int:
     return _int(getattr(c.cfg, "num_labels", None), 2)
 
 
+def _classifier_out(model) -> int | None:
+    """out_features of the last Linear of a ``classifier`` head (None when there is none)."""
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, torch.nn.Module):
+        return None
+    lins = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+    return lins[-1].out_features if lins else None
+
+
 def _labels(c: Ctx, out: dict) -> dict:
     sig = c.sig
     b = c.b
@@ -730,6 +745,9 @@ def _labels(c: Ctx, out: dict) -> dict:
     if task in ("sequence_classification", "image_classification", "audio_classification", "video_classification",
                 "audio_xvector", "time_series_classification", "next_sentence_prediction"):
         res["labels"] = c.randint(0, _num_labels(c), [B])
+    elif task == "visual_question_answering" and _classifier_out(c.b.model) == _num_labels(c):
+        # answer classification over num_labels candidates, scored by BCE: soft multi-hot targets
+        res["labels"] = c.rand([B, _num_labels(c)])
     elif task == "multiple_choice":
         res["labels"] = c.randint(0, ids.shape[1] if ids is not None else 2, [B])
     elif task == "token_classification":
@@ -769,24 +787,91 @@ def _labels(c: Ctx, out: dict) -> dict:
     return res
 
 
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+}
+
+
+def safe_eval(expr: str, ns: dict) -> Any:
+    """Arithmetic over the knob namespace, without ``eval``: ints, names from ``ns``, public
+    attributes (``cfg.hidden_size``), constant subscripts (``out['input_ids'].shape[-1]``) and
+    ``+ - * // / **`` (small exponents). Anything else is a TinyError, so data cannot run code."""
+
+    def bad(why: str):
+        return TinyError("input-synthesis", f"shape expression {expr!r}: {why}")
+
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, str)) and not isinstance(n.value, bool):
+            return n.value
+        if isinstance(n, ast.Name):
+            if n.id not in ns:
+                raise bad(f"unknown name {n.id!r}")
+            return ns[n.id]
+        if isinstance(n, ast.Attribute):
+            if n.attr.startswith("_"):
+                raise bad(f"private attribute {n.attr!r}")
+            v = ev(n.value)
+            if not (hasattr(v, "to_dict") or isinstance(v, torch.Tensor) or isinstance(v, torch.Size)):
+                raise bad(f"attribute {n.attr!r} of a {type(v).__name__}")
+            r = getattr(v, n.attr)
+            if callable(r):
+                raise bad(f"{n.attr!r} is callable")
+            return r
+        if isinstance(n, ast.Subscript):
+            v = ev(n.value)
+            k = ev(n.slice)
+            if not isinstance(v, (dict, list, tuple, torch.Size)) or not isinstance(k, (int, str)):
+                raise bad("subscript")
+            return v[k]
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp) and type(n.op) in _BINOPS:
+            a, b = ev(n.left), ev(n.right)
+            if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+                raise bad("arithmetic on a non-number")
+            if isinstance(n.op, ast.Pow) and (not isinstance(b, int) or abs(b) > 8):
+                raise bad("exponent must be a small int")
+            return _BINOPS[type(n.op)](a, b)
+        raise bad(f"{type(n).__name__} is not allowed")
+
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as e:
+        raise bad("syntax error") from e
+    try:
+        return ev(tree)
+    except TinyError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ZeroDivisionError) as e:
+        raise bad(f"{type(e).__name__}: {e}") from e
+
+
 def _extra(c: Ctx, spec: Any, out: dict) -> Any:
     """Extra tensor from a knob spec: {shape=[...], dtype=..., high=..., fill=..., value=[...]}."""
     if not isinstance(spec, dict):
         return torch.tensor(spec)
-    ns = {"B": c.B, "cfg": c.cfg, "text": text_cfg(c.cfg), "vision": vision_cfg(c.cfg), "out": out, "math": math}
+    ns = {"B": c.B, "cfg": c.cfg, "text": text_cfg(c.cfg), "vision": vision_cfg(c.cfg), "out": out}
     if "value" in spec:
         v = spec["value"]
         t = torch.tensor(v)
         if spec.get("repeat_batch"):
             t = t.unsqueeze(0).repeat(c.B, *([1] * t.dim()))
         return t
-    shape = [int(eval(s, {}, ns)) if isinstance(s, str) else int(s) for s in spec["shape"]]
+    shape = [int(safe_eval(s, ns)) if isinstance(s, str) else int(s) for s in spec["shape"]]
     dtype = spec.get("dtype", "float")
     if "fill" in spec:
         return torch.full(shape, spec["fill"], dtype=getattr(torch, dtype) if dtype != "float" else torch.float)
     if dtype in ("long", "int"):
         high = spec.get("high", 2)
-        high = int(eval(high, {}, ns)) if isinstance(high, str) else int(high)
+        high = int(safe_eval(high, ns)) if isinstance(high, str) else int(high)
         return c.randint(int(spec.get("low", 0)), high, shape)
     if dtype == "bool":
         return c.rand(shape) > 0.5
