@@ -797,14 +797,3 @@ def device_parity(case: Case, model_class: str | None, device: str) -> None:
             f"(atol={tol.DEVICE.atol}, rtol={tol.DEVICE.rtol}): {'; '.join(bad[:6])}"
         )
 
-
-_ALL = (
-    "forward",
-    "eval_determinism",
-    "batch_independence",
-    "attention_mask_padding",
-    "save_load",
-    "train_step",
-    "generate",
-    "device_parity",
-)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import __version__
+from ..checks import CHECKS
 from .results import Results
 
 SCHEMA = "hftestgen-coverage/1"
@@ -20,16 +21,7 @@ COMPONENT, NOT_TESTABLE, NOT_RUN = "component", "not-testable", "not-run"
 STATUSES = (PASSED, FAILED, SKIPPED, COMPONENT, NOT_TESTABLE, NOT_RUN)
 
 # The checks of the family templates, in the order they appear in generated files.
-CHECK_ORDER = (
-    "forward",
-    "eval_determinism",
-    "batch_independence",
-    "attention_mask_padding",
-    "save_load",
-    "train_step",
-    "generate",
-    "device_parity",
-)
+CHECK_ORDER = CHECKS
 
 
 def now_iso() -> str:
