@@ -187,6 +187,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         "param": param,
         "mode": mode,
         "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        # The worker's peak RSS so far: where it jumps names the test that grew the process.
+        "maxrss_mb": round(_maxrss_kb() / 1024, 1),
     }
     return report
 
@@ -294,11 +296,12 @@ class Recorder:
                 "duration_s": 0.0,
                 "mode": None,
                 "worker": None,
+                "maxrss_mb": None,
             }
             self._pending[report.nodeid] = rec
         info = getattr(report, "hftestgen", None)
         if isinstance(info, dict):
-            for k in ("model_type", "family", "check", "param", "worker"):
+            for k in ("model_type", "family", "check", "param", "worker", "maxrss_mb"):
                 if info.get(k) is not None:
                     rec[k] = info[k]
             if report.when in ("setup", "call") and info.get("mode"):

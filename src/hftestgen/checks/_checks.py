@@ -469,6 +469,31 @@ def _auto_class(model_type: str, class_name: str, tasks: list[str]) -> Any:
     return next(iter(found.values()), None)
 
 
+def _check_auto_round_trip(loader: Any, model: Any) -> None:
+    """Fail fast when the Auto class cannot map the config the model saves back to its class.
+
+    Without this, ``from_pretrained`` may build whatever the mapping names for that config, at
+    its *default* (full) size (seen: 3 GB for a Mllama vision tower), before failing.
+    """
+    mapping = getattr(loader, "_model_mapping", None)
+    if mapping is None:  # a concrete class, not an Auto class
+        return
+    cfg_cls = type(model.config)
+    via = loader.__name__
+    try:
+        target = mapping[cfg_cls]
+    except KeyError:
+        target = None
+    names = {t.__name__ for t in (target if isinstance(target, (tuple, list)) else (target,)) if t}
+    if type(model).__name__ not in names:
+        got = ", ".join(sorted(names)) or "nothing"
+        fail(
+            f"{type(model).__name__}: {via} maps its model type to this class, but the "
+            f"{cfg_cls.__name__} it saves ({model.config.model_type!r}) maps back to {got}: "
+            "the saved model cannot be reloaded through the Auto class"
+        )
+
+
 VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "_commit_hash")
 # Keys ``save_pretrained`` fills in when they were unset (None) in memory: None -> value is no change.
 UNSET_OK_CONFIG_KEYS = ("dtype", "torch_dtype")
@@ -511,6 +536,7 @@ def save_load(case: Case, model_class: str | None) -> None:
     model = built.model
     tasks = list(getattr(built, "tasks", ()) or case.tasks_of(model_class))
     loader = _auto_class(case.model_type, model_class, tasks) or type(model)
+    _check_auto_round_trip(loader, model)
     inputs = make_inputs(case, built)
     before = floating(tensors(run(model, inputs)))
     tied = _tied_groups(model)
@@ -519,6 +545,14 @@ def save_load(case: Case, model_class: str | None) -> None:
         files = sorted(p.name for p in Path(d).iterdir())
         if not any(f.endswith(".safetensors") for f in files):
             fail(f"{model_class}: save_pretrained wrote no .safetensors file ({files})")
+        # Compare the reloaded config before building a model from it: a config that does not
+        # round-trip can silently rebuild the model at its default (full) size (GBs) first.
+        cdiff = _dict_diff(
+            _config_dict(model.config),
+            _config_dict(type(model.config).from_pretrained(d, local_files_only=True)),
+        )
+        if cdiff:
+            fail(f"{model_class}: config changed by save/load: {'; '.join(cdiff[:8])}")
         loaded, info = loader.from_pretrained(d, output_loading_info=True, local_files_only=True)
     via = getattr(loader, "__name__", str(loader))
     if type(loaded).__name__ != model_class:

@@ -99,6 +99,13 @@ def get_built(case: Case, class_name: str | None) -> Any:
     if class_name is None:  # only reachable through an empty parametrization
         pytest.skip(f"{case.model_type}: no model class to check")
     key = (case.model_type, class_name, json.dumps(case.tiny, sort_keys=True, default=str))
+    if _CACHE and next(iter(_CACHE))[0] != case.model_type:
+        # Generated files run one model type after another: models of the previous type will
+        # not be asked for again, so free them now instead of letting a worker's memory grow.
+        _CACHE.clear()
+        import gc
+
+        gc.collect()
     if key in _CACHE:
         _CACHE.move_to_end(key)
     else:
