@@ -572,3 +572,17 @@ def test_run_with_corrupted_history_still_writes_reports(tmp_path):
     assert "warning: sharding by class counts: history database" in err
     assert "warning: run not added to history: history database" in err
     assert "corrupted" in err
+
+
+def test_relative_report_and_out_paths(tmp_path, monkeypatch):
+    """`make run` passes `--report reports`: relative paths must not depend on pytest's cwd."""
+    reg, specs = fake_registry()
+    write_suite(tmp_path / "gen", specs)
+    runnable = [s for s in specs if s.status in ("testable", "skipped")]
+    monkeypatch.chdir(tmp_path)
+    code, text, err = run(reg, runnable, Path("gen"), Path("rep"), Path("h.sqlite"))
+    assert code == 0, text + err
+    cov = json.loads((tmp_path / "rep" / "coverage.json").read_text())
+    assert cov["types"]["alpha"]["status"] == "passed"
+    assert (tmp_path / "rep" / "results.jsonl").stat().st_size > 0
+    assert not (tmp_path / "gen" / "rep").exists()

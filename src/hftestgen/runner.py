@@ -421,8 +421,9 @@ def run_command(
         raise UsageError("--timeout must be a positive number of seconds")
     if min_coverage is not None and not 0 <= min_coverage <= 100:
         raise UsageError("--min-coverage must be between 0 and 100")
-    out_dir = Path(out_dir)
-    report_dir = Path(report_dir)
+    out_dir = Path(out_dir).resolve()
+    # pytest runs with the suite folder as cwd: every path handed to it must be absolute.
+    report_dir = Path(report_dir).resolve()
     history_path = _history_path(settings, report_dir, history)
     if not out_dir.is_dir():
         raise UsageError(
@@ -642,7 +643,7 @@ def verify_files(
 
     Returns 0 when every file compiled, collected and had no failing test, else 1.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     files_by_type = generated_files(out_dir) if out_dir.is_dir() else {}
     if timeout is None:
         try:
