@@ -559,7 +559,7 @@ def report_command(
     err_console: Console,
 ) -> int:
     """Write reports into ``report_dir`` from its own results, or from several merged folders."""
-    from .report import _readable, merge_dirs
+    from .report import merge_dirs
 
     report_dir = Path(report_dir)
     dirs = [Path(d) for d in (merge or [])] or [report_dir]
@@ -612,7 +612,6 @@ def report_command(
         lines = [json.dumps({"event": "test", **r}, sort_keys=True) for r in results.tests.values()]
         lines += [json.dumps(e, sort_keys=True) for e in results.collect_errors]
         atomic_write_text(report_dir / RESULTS_FILE, "\n".join(lines) + ("\n" if lines else ""))
-        _readable(report_dir / RESULTS_FILE)
         # Keep each shard's JUnit XML beside the merged report (CI tools read them all).
         import shutil
 

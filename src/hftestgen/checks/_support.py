@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -50,14 +49,10 @@ def clear_cache() -> None:
 
 
 def seed_all(seed: int = 0) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
+    """Seed Python, NumPy and torch (the tiny engine's seeding, shared)."""
+    from hftestgen.tiny.engine import seed_all as _seed
 
-        np.random.seed(seed)
-    except ImportError:  # pragma: no cover
-        pass
+    _seed(seed)
 
 
 def _raise_for(exc: BaseException, case: Case, class_name: str) -> None:

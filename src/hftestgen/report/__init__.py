@@ -50,21 +50,8 @@ def write_reports(cov: dict[str, Any], report_dir: Path) -> list[Path]:
     ):
         p = report_dir / name
         atomic_write_text(p, text)
-        _readable(p)
         paths.append(p)
     return paths
-
-
-def _readable(path: Path) -> None:
-    """Reports are artifacts to share: give them the umask's usual mode, not mkstemp's 0600."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, 0o666 & ~mask)
-    except OSError:
-        pass
 
 
 def read_coverage(report_dir: Path) -> dict[str, Any] | None:
