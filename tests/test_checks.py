@@ -227,6 +227,18 @@ def test_other_build_errors_fail_with_category(toy_engine):
     assert toy_engine["builds"] == 1
 
 
+def test_unsupported_skips_but_registry_mismatch_fails(toy_engine):
+    from hftestgen.tiny import TinyError
+
+    toy_engine["error"] = TinyError("unsupported", "forward needs an inference_session")
+    with pytest.raises(pytest.skip.Exception, match="unsupported: .*inference_session"):
+        checks.forward(TOY, CLS)
+    checks.clear_cache()
+    toy_engine["error"] = TinyError("registry-mismatch", "ToyBase does not import")
+    with pytest.raises(pytest.fail.Exception, match=r"\[registry-mismatch\]"):
+        checks.forward(TOY, CLS)
+
+
 def test_case_skip_is_a_skip(toy_engine):
     with pytest.raises(pytest.skip.Exception, match="flaky upstream"):
         checks.forward(dataclasses.replace(TOY, skip="flaky upstream"), CLS)

@@ -46,7 +46,7 @@ def test_upstream_bug_that_reproduces_is_xfail(known, monkeypatch):
 def test_upstream_bug_that_no_longer_reproduces_fails(known, monkeypatch):
     known("upstream-bug")
     monkeypatch.setattr(checks, "_impl", lambda: fake_impl("pass"))
-    with pytest.raises(pytest.fail.Exception, match="remove the entry"):
+    with pytest.raises(pytest.fail.Exception, match="remove its entry"):
         checks.forward(CASE, "BertModel")
 
 
@@ -64,3 +64,21 @@ def test_shipped_table_is_valid():
         for check, entry in per_check.items():
             assert check in checks.CHECKS
             assert entry["reason"].strip()
+
+
+def test_known_files_are_merged_and_a_pair_in_two_files_is_an_error(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    (pkg / "known").mkdir(parents=True)
+    (pkg / "known" / "a.toml").write_text('[bert.forward]\nkind = "not-applicable"\nreason = "x"\n')
+    (pkg / "known" / "b.toml").write_text('[gpt2.generate]\nkind = "upstream-bug"\nreason = "y"\n')
+    monkeypatch.setattr(checks, "__file__", str(pkg / "__init__.py"))
+    checks._known.cache_clear()
+    try:
+        data = checks._known()
+        assert set(data) == {"bert", "gpt2"}
+        (pkg / "known" / "c.toml").write_text('[bert.forward]\nkind = "upstream-bug"\nreason = "z"\n')
+        checks._known.cache_clear()
+        with pytest.raises(ValueError, match=r"c.toml: \[bert.forward\] is already defined in .*a.toml"):
+            checks._known()
+    finally:
+        checks._known.cache_clear()

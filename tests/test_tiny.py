@@ -244,10 +244,11 @@ def test_error_categories():
         "too-big",
         "timeout",
         "unsupported",
+        "registry-mismatch",
     }
     with pytest.raises(TinyError) as ei:
         build("bert", "GPT2Model")
-    assert ei.value.category == "unsupported"
+    assert ei.value.category == "registry-mismatch"
     with pytest.raises(ValueError):
         TinyError("nonsense", "x")
 

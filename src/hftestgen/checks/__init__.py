@@ -87,7 +87,7 @@ def _impl() -> Any:
 
 
 def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
-    """Run one check, honouring ``known.toml`` (see its header)."""
+    """Run one check, honouring ``known/*.toml`` (see known/README.md)."""
     entry = known_issue(case.model_type, check, model_class)
     fn = getattr(_impl(), check)
     if entry is None:
@@ -104,12 +104,18 @@ def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
         pytest.xfail(f"{reason} [{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}]")
     pytest.fail(
         f"known upstream bug no longer reproduces for {case.model_type}/{model_class} "
-        f"({check}): remove the entry from hftestgen/checks/known.toml"
+        f"({check}): remove its entry from hftestgen/checks/known/"
     )
+
+
+KNOWN_DIR = "known"
+"""Folder (inside this package) of TOML files with explained exceptions; see its README."""
 
 
 @lru_cache(maxsize=1)
 def _known() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every ``known/*.toml`` entry, validated. A (type, check) pair in two files is an error:
+    the files are split by topic so that several people can edit them at once."""
     import sys
     from pathlib import Path
 
@@ -118,16 +124,30 @@ def _known() -> dict[str, dict[str, dict[str, Any]]]:
     else:  # pragma: no cover
         import tomli as tomllib
 
-    data = tomllib.loads((Path(__file__).parent / "known.toml").read_text(encoding="utf-8"))
-    for mt, checks in data.items():
-        for check, entry in checks.items():
-            if check not in CHECKS:
-                raise ValueError(f"known.toml: [{mt}.{check}] is not a check ({', '.join(CHECKS)})")
-            if entry.get("kind") not in ("not-applicable", "upstream-bug") or not entry.get(
-                "reason"
-            ):
-                raise ValueError(f"known.toml: [{mt}.{check}] needs kind and reason")
-    return data
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for path in sorted((Path(__file__).parent / KNOWN_DIR).glob("*.toml")):
+        rel = f"hftestgen/checks/{KNOWN_DIR}/{path.name}"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{rel}: {e}") from e
+        for mt, checks in data.items():
+            for check, entry in checks.items():
+                if check not in CHECKS:
+                    raise ValueError(f"{rel}: [{mt}.{check}] is not a check ({', '.join(CHECKS)})")
+                if entry.get("kind") not in ("not-applicable", "upstream-bug") or not entry.get(
+                    "reason"
+                ):
+                    raise ValueError(f"{rel}: [{mt}.{check}] needs kind and reason")
+                if (mt, check) in where:
+                    raise ValueError(
+                        f"{rel}: [{mt}.{check}] is already defined in {where[mt, check]}; "
+                        "keep one entry per (type, check) (use `classes` to narrow it)"
+                    )
+                where[mt, check] = rel
+                out.setdefault(mt, {})[check] = entry
+    return out
 
 
 def known_issue(model_type: str, check: str, model_class: str | None) -> dict[str, Any] | None:

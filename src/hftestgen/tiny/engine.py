@@ -57,7 +57,7 @@ def model_class(class_name: str):
         pkg = missing_package(e) or missing_package(e.__cause__ or e)
         if pkg:
             raise TinyError("missing-package", f"needs {pkg}") from e
-        raise TinyError("unsupported", f"{class_name} does not import: {short(e)}") from e
+        raise TinyError("registry-mismatch", f"{class_name} does not import: {short(e)}") from e
 
 
 def seed_all(seed: int) -> None:
@@ -111,10 +111,10 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
     reg = _registry()
     spec = reg.get(model_type)
     if spec is None:
-        raise TinyError("unsupported", f"unknown model type {model_type!r}")
+        raise TinyError("registry-mismatch", f"unknown model type {model_type!r}")
     tasks = tuple(t for t, names in spec.classes.items() if class_name in names)
     if not tasks:
-        raise TinyError("unsupported", f"{class_name} is not a model class of {model_type}")
+        raise TinyError("registry-mismatch", f"{class_name} is not a model class of {model_type}")
     data = entry_for(model_type, class_name)
     if data.get("unsupported"):
         raise TinyError("unsupported", data["unsupported"])

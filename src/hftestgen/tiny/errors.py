@@ -12,7 +12,11 @@ CATEGORIES: tuple[str, ...] = (
     "too-big",
     "timeout",
     "unsupported",
+    "registry-mismatch",
 )
+"""``unsupported`` means known not exercisable offline (data entry, or no forward()): generated
+checks skip it with the reason. ``registry-mismatch`` (unknown type, class not of the type, class
+that does not import) is a failure: the suite was generated for another Transformers."""
 
 TIMM_REASON = "timm (needs torchvision, not installable with torch 2.13.0 CPU)"
 
