@@ -24,7 +24,7 @@ def known(monkeypatch):
         entry = {"kind": kind, "reason": "because"}
         if classes:
             entry["classes"] = classes
-        monkeypatch.setattr(checks, "_known", lambda: {"bert": {"forward": entry}})
+        monkeypatch.setattr(checks, "_known", lambda: {"bert": {"forward": [entry]}})
 
     return set_entry
 
@@ -61,9 +61,9 @@ def test_shipped_table_is_valid():
     data = checks._known()
     assert data, "known.toml is empty"
     for _mt, per_check in data.items():
-        for check, entry in per_check.items():
+        for check, entries in per_check.items():
             assert check in checks.CHECKS
-            assert entry["reason"].strip()
+            assert all(e["reason"].strip() for e in entries)
 
 
 def test_known_files_are_merged_and_a_pair_in_two_files_is_an_error(tmp_path, monkeypatch):
@@ -78,7 +78,22 @@ def test_known_files_are_merged_and_a_pair_in_two_files_is_an_error(tmp_path, mo
         assert set(data) == {"bert", "gpt2"}
         (pkg / "known" / "c.toml").write_text('[bert.forward]\nkind = "upstream-bug"\nreason = "z"\n')
         checks._known.cache_clear()
-        with pytest.raises(ValueError, match=r"c.toml: \[bert.forward\] is already defined in .*a.toml"):
+        with pytest.raises(ValueError, match=r"c.toml: \[bert.forward\]: .*already defined in .*a.toml"):
+            checks._known()
+        # several entries for one (type, check), narrowed by disjoint classes, are fine
+        (pkg / "known" / "c.toml").write_text(
+            '[[gpt2.forward]]\nkind = "upstream-bug"\nreason = "z"\nclasses = ["GPT2Model"]\n'
+            '[[gpt2.forward]]\nkind = "not-applicable"\nreason = "w"\nclasses = ["GPT2LMHeadModel"]\n'
+        )
+        checks._known.cache_clear()
+        assert checks.known_issue("gpt2", "forward", "GPT2LMHeadModel")["reason"] == "w"
+        assert checks.known_issue("gpt2", "forward", "GPT2Model")["reason"] == "z"
+        assert checks.known_issue("gpt2", "forward", "GPT2ForTokenClassification") is None
+        (pkg / "known" / "d.toml").write_text(
+            '[gpt2.forward]\nkind = "upstream-bug"\nreason = "v"\nclasses = ["GPT2Model"]\n'
+        )
+        checks._known.cache_clear()
+        with pytest.raises(ValueError, match="GPT2Model is already defined in .*c.toml"):
             checks._known()
     finally:
         checks._known.cache_clear()

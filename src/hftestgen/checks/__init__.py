@@ -113,9 +113,13 @@ KNOWN_DIR = "known"
 
 
 @lru_cache(maxsize=1)
-def _known() -> dict[str, dict[str, dict[str, Any]]]:
-    """Every ``known/*.toml`` entry, validated. A (type, check) pair in two files is an error:
-    the files are split by topic so that several people can edit them at once."""
+def _known() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every ``known/*.toml`` entry, validated: ``{type: {check: [entry, ...]}}``.
+
+    A (type, check) holds one table, or an array of tables narrowed by disjoint ``classes``
+    (one reason per set of classes). Two entries that could both apply to one class are an
+    error, whichever files they are in: the files are split by topic so that several people can
+    edit them at once."""
     import sys
     from pathlib import Path
 
@@ -124,40 +128,50 @@ def _known() -> dict[str, dict[str, dict[str, Any]]]:
     else:  # pragma: no cover
         import tomli as tomllib
 
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    where: dict[tuple[str, str], str] = {}
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    claimed: dict[tuple[str, str, str], str] = {}  # (type, check, class or "*") -> file
     for path in sorted((Path(__file__).parent / KNOWN_DIR).glob("*.toml")):
         rel = f"hftestgen/checks/{KNOWN_DIR}/{path.name}"
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ValueError(f"{rel}: {e}") from e
-        for mt, checks in data.items():
-            for check, entry in checks.items():
+        for mt, per_check in data.items():
+            for check, entries in per_check.items():
+                where = f"{rel}: [{mt}.{check}]"
                 if check not in CHECKS:
-                    raise ValueError(f"{rel}: [{mt}.{check}] is not a check ({', '.join(CHECKS)})")
-                if entry.get("kind") not in ("not-applicable", "upstream-bug") or not entry.get(
-                    "reason"
-                ):
-                    raise ValueError(f"{rel}: [{mt}.{check}] needs kind and reason")
-                if (mt, check) in where:
-                    raise ValueError(
-                        f"{rel}: [{mt}.{check}] is already defined in {where[mt, check]}; "
-                        "keep one entry per (type, check) (use `classes` to narrow it)"
-                    )
-                where[mt, check] = rel
-                out.setdefault(mt, {})[check] = entry
+                    raise ValueError(f"{where} is not a check ({', '.join(CHECKS)})")
+                for entry in entries if isinstance(entries, list) else [entries]:
+                    if entry.get("kind") not in ("not-applicable", "upstream-bug") or not entry.get(
+                        "reason"
+                    ):
+                        raise ValueError(f"{where} needs kind and reason")
+                    classes = entry.get("classes") or ["*"]
+                    for cls in classes:
+                        clash = [
+                            claimed[k]
+                            for k in ((mt, check, cls), (mt, check, "*"))
+                            if k in claimed
+                        ]
+                        if cls == "*":
+                            clash += [f for (t, c, _), f in claimed.items() if (t, c) == (mt, check)]
+                        if clash:
+                            raise ValueError(
+                                f"{where}: an entry for {'every class' if cls == '*' else cls} "
+                                f"is already defined in {clash[0]}; keep one entry per "
+                                "(type, check, class)"
+                            )
+                        claimed[mt, check, cls] = rel
+                    out.setdefault(mt, {}).setdefault(check, []).append(entry)
     return out
 
 
 def known_issue(model_type: str, check: str, model_class: str | None) -> dict[str, Any] | None:
-    entry = _known().get(model_type, {}).get(check)
-    if entry is None:
-        return None
-    classes = entry.get("classes")
-    if classes and model_class not in classes:
-        return None
-    return entry
+    for entry in _known().get(model_type, {}).get(check, ()):
+        classes = entry.get("classes")
+        if not classes or model_class in classes:
+            return entry
+    return None
 
 
 def forward(case: Case, model_class: str | None) -> None:
