@@ -333,6 +333,11 @@ def run(
         None, "--min-coverage", help="Fail unless this % of the types run passed."
     ),
     history: Optional[Path] = HistoryOpt,
+    warm: bool = typer.Option(
+        False,
+        "--warm",
+        help="Run in the warm server (see 'hftestgen warm'): one process, no import cost.",
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -358,8 +363,87 @@ def run(
         settings=settings,
         console=out_console,
         err_console=err_console,
+        warm=warm,
     )
     raise typer.Exit(code)
+
+
+warm_app = typer.Typer(
+    help="A warm pytest server: torch and transformers imported once, a fresh fork per run.",
+    no_args_is_help=True,
+)
+app.add_typer(warm_app, name="warm")
+
+
+def _warm_error(e: Exception) -> None:
+    from .errors import HftestgenError
+
+    raise HftestgenError(str(e)) from e
+
+
+@warm_app.command("start")
+def warm_start(
+    idle: float = typer.Option(1800.0, "--idle", help="Exit after this many idle seconds."),
+) -> None:
+    """Start the server in the background (returns once it answers)."""
+    from . import warm
+
+    try:
+        info = warm.start(idle=idle)
+    except warm.WarmError as e:
+        _warm_error(e)
+    state = "already running" if info.get("already") else f"ready in {info['ready_s']} s"
+    out_console.print(
+        f"warm server pid {info['pid']} {state} (torch {info['torch']}, "
+        f"transformers {info['transformers']}) on {warm.socket_path()}",
+        markup=False,
+    )
+
+
+@warm_app.command("stop")
+def warm_stop() -> None:
+    """Stop the server."""
+    from . import warm
+
+    out_console.print("stopped" if warm.stop() else "no warm server was running")
+
+
+@warm_app.command("status")
+def warm_status() -> None:
+    """Say whether a server answers (exit 1 when none does)."""
+    from . import warm
+
+    try:
+        info = warm.ping()
+    except warm.WarmError as e:
+        out_console.print(str(e), markup=False)
+        raise typer.Exit(1) from e
+    out_console.print(json.dumps(info, indent=1))
+
+
+@warm_app.command("serve")
+def warm_serve(
+    idle: float = typer.Option(1800.0, "--idle", help="Exit after this many idle seconds."),
+) -> None:
+    """Run the server in the foreground."""
+    from . import warm
+
+    try:
+        warm.serve(idle=idle)
+    except warm.WarmError as e:
+        _warm_error(e)
+
+
+@warm_app.command(
+    "pytest",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def warm_pytest(ctx: typer.Context) -> None:
+    """Run pytest with these arguments in the server (fallback: a new process)."""
+    from . import warm
+
+    raise typer.Exit(warm.client_main(ctx.args))
 
 
 @app.command()

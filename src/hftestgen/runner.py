@@ -232,8 +232,14 @@ def run_pytest(
     on_record: Callable[[dict[str, Any], Results], None] | None = None,
     extra: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    warm: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> RunOutcome:
-    """Run pytest on ``files``; records go to ``work_dir/results.jsonl``, output to pytest.log."""
+    """Run pytest on ``files``; records go to ``work_dir/results.jsonl``, output to pytest.log.
+
+    ``warm``: run it in the warm server (``hftestgen.warm``: torch already imported, one forked
+    process, so ``workers`` must be "0"); where none answers, a plain subprocess, and ``note``
+    says so."""
     work_dir.mkdir(parents=True, exist_ok=True)
     results_path = work_dir / RESULTS_FILE
     results_path.write_text("")  # a new run replaces the previous one's records
@@ -266,9 +272,27 @@ def run_pytest(
         with open(log_path, "w", encoding="utf-8") as log:
             log.write("$ " + shlex.join(cmd) + "\n")
             log.flush()
-            proc = subprocess.Popen(
-                cmd, cwd=str(rootdir), stdout=log, stderr=subprocess.STDOUT, env=run_env
-            )
+            proc: Any = None
+            if warm:
+                from .warm import RemoteProcess, WarmError
+
+                try:
+                    with open(os.devnull, "rb") as devnull:
+                        proc = RemoteProcess(
+                            cmd[3:],  # drop "python -m pytest"
+                            cwd=rootdir,
+                            env=run_env,
+                            stdin=devnull.fileno(),
+                            stdout=log.fileno(),
+                            stderr=log.fileno(),
+                        )
+                except WarmError as e:
+                    if note is not None:
+                        note(f"{e}; running pytest in a new process instead")
+            if proc is None:
+                proc = subprocess.Popen(
+                    cmd, cwd=str(rootdir), stdout=log, stderr=subprocess.STDOUT, env=run_env
+                )
 
             def drain() -> None:
                 for rec in tail.read():
@@ -411,11 +435,15 @@ def run_command(
     settings: Any = None,
     console: Console,
     err_console: Console,
+    warm: bool = False,
 ) -> int:
     """Run the generated tests of ``specs``; returns the exit code (0 ok, 1 failures)."""
     from .history import History, HistoryError
 
     workers_s = parse_workers(workers)
+    if warm and workers_s != "0":
+        # A warm run is one fork of the server; xdist workers would be new, cold interpreters.
+        workers_s = "0"
     shard_kn = parse_shard(shard)
     if timeout is None or timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
@@ -463,6 +491,7 @@ def run_command(
         "command": shlex.join(["hftestgen", *sys.argv[1:]]) if sys.argv else "hftestgen run",
         "out": str(out_dir),
         "workers": workers_s,
+        "warm": warm,
         "timeout_s": timeout,
         "shard": f"{shard_kn[0]}/{shard_kn[1]}" if shard_kn else None,
         "min_coverage": min_coverage,
@@ -483,6 +512,8 @@ def run_command(
                 workers=workers_s,
                 timeout=timeout,
                 on_record=live,
+                warm=warm,
+                note=lambda m: err_console.print(f"warm: {m}", markup=False),
             )
         run_meta.update(
             started_at=outcome.started_at,
