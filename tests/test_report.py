@@ -232,3 +232,20 @@ def test_html_lists_every_type_of_the_installed_registry():
     for mt, s in reg.items():
         if s.status == "component":
             assert f"| {mt} |" in md, mt
+
+
+def test_a_known_upstream_bug_is_its_own_status_and_never_a_pass():
+    xf = rec("good", "save_load", "GoodForX", outcome="skipped", msg="xfail: upstream-bug: boom")
+    xf["category"] = "known-bug"
+    results = Results()
+    for r in [rec("good", "forward", "GoodModel"), xf, rec("bad", "forward", "BadModel")]:
+        results.add(r)
+    universe = {"good": meta("decoder-only", mt="good"), "bad": meta("encoder-only", mt="bad")}
+    cov = build_coverage(results, universe, ["good", "bad"], {}, {})
+    good = cov["types"]["good"]
+    assert good["status"] == "known-issue"
+    assert good["reason"] == "save_load[GoodForX]: xfail: upstream-bug: boom"
+    assert cov["totals"]["by_status"]["passed"] == 1
+    assert cov["totals"]["by_status"]["known-issue"] == 1
+    assert cov["totals"]["coverage_pct"] == 50.0
+    assert "known-issue" in render_markdown(cov)

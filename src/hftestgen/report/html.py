@@ -15,6 +15,7 @@ from .coverage import STATUSES
 COLORS = {
     "passed": "#2e9d4f",
     "failed": "#d64541",
+    "known-issue": "#e07b30",
     "skipped": "#e0b630",
     "component": "#6c8ebf",
     "not-testable": "#a8a8a8",
@@ -189,7 +190,7 @@ def render_html(cov: dict[str, Any]) -> str:
     for c in checks:
         w(f"<th class='chk' title='{escape(c)}'>{escape(c)}</th>")
     w("<th>time</th><th>reason</th></tr></thead><tbody>")
-    rank = {"failed": 0, "skipped": 1, "passed": 2, "not-run": 3, "component": 4}
+    rank = {"failed": 0, "known-issue": 1, "skipped": 2, "passed": 3, "not-run": 4, "component": 5}
     rows = sorted(types.items(), key=lambda kv: (rank.get(kv[1]["status"], 5), kv[0].lower()))
     for mt, ty in rows:
         st = ty["status"]
