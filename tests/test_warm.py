@@ -127,3 +127,29 @@ def test_hftestgen_run_warm_matches_a_cold_run(server, registry, tmp_path):
         }
     assert outcomes["warm"] == outcomes["cold"]
     assert sum(o == "passed" for o in outcomes["warm"].values()) > 20
+
+
+def test_ctrl_c_in_the_client_reaches_the_run(server, tmp_path):
+    import signal
+    import time
+
+    path, _ = server
+    started = tmp_path / "started"
+    (tmp_path / "test_slow.py").write_text(
+        f"import pathlib, time\ndef test_slow():\n    pathlib.Path({str(started)!r}).touch()\n    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hftestgen", "warm", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HFTESTGEN_WARM_SOCKET": str(path)},
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:  # the run is under way
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out + err  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in out

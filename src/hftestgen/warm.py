@@ -392,7 +392,16 @@ def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float
 def run_pytest(args: Sequence[str], path: Path | None = None) -> int:
     """Run pytest with ``args`` in the warm server, on this process's stdio; its exit status."""
     proc = RemoteProcess(args, path=path)
-    code = proc.wait()
+    # The run is a child of the server, outside this terminal's process group: pass Ctrl-C on
+    # (a second one kills it).
+    for sig in (signal.SIGINT, signal.SIGKILL, None):
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:
+            if sig is None:
+                raise
+            proc.send_signal(sig)
     if proc.signal:
         print(f"hftestgen warm: the run was killed by signal {proc.signal}", file=sys.stderr)
         return 128 + proc.signal
