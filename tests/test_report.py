@@ -248,4 +248,8 @@ def test_a_known_upstream_bug_is_its_own_status_and_never_a_pass():
     assert cov["totals"]["by_status"]["passed"] == 1
     assert cov["totals"]["by_status"]["known-issue"] == 1
     assert cov["totals"]["coverage_pct"] == 50.0
-    assert "known-issue" in render_markdown(cov)
+    md = render_markdown(cov)
+    assert "| good | decoder-only | known-issue | save_load[GoodForX]: xfail: upstream-bug: boom |" in md
+    assert "## Every failing or known-issue test (1)" in md
+    assert "| good | save_load | GoodForX | known-bug | xfail: upstream-bug: boom |" in md
+    assert "| decoder-only | 1/0/0/0 | 0/0/1/0 |" in md  # forward, save_load

@@ -52,6 +52,8 @@ def render_markdown(cov: dict[str, Any]) -> str:
     tot = {s: sum(c.get(s, 0) for c in cov.get("families", {}).values()) for s in STATUSES}
     lines.append(f"| **all** | {t['types']} | " + " | ".join(str(tot[s]) for s in STATUSES) + " |")
 
+    lines += _checks_per_family(cov)
+
     bad = [(mt, ty) for mt, ty in cov["types"].items() if ty["status"] not in (PASSED, NOT_RUN)]
     not_run = sorted(mt for mt, ty in cov["types"].items() if ty["status"] == NOT_RUN)
     order = {s: i for i, s in enumerate(STATUSES)}
@@ -73,8 +75,71 @@ def render_markdown(cov: dict[str, Any]) -> str:
             "",
             f"{'; '.join(reasons)}: " + ", ".join(f"`{mt}`" for mt in not_run),
         ]
+    failing = [
+        (mt, c, test)
+        for mt, ty in sorted(cov["types"].items())
+        for c, ch in ty.get("checks", {}).items()
+        for test in ch["tests"]
+        if test["outcome"] in ("failed", "error") or test.get("category") == "known-bug"
+    ]
+    if failing:
+        lines += [
+            "",
+            f"## Every failing or known-issue test ({len(failing)})",
+            "",
+            "| model type | check | class | outcome | message |",
+            "|---|---|---|---|---|",
+        ]
+        for mt, c, test in failing:
+            out = "known-bug" if test.get("category") == "known-bug" else test["outcome"]
+            msg = (test.get("message") or "").strip().splitlines()
+            lines.append(
+                f"| {_cell(mt)} | {c} | {_cell(test.get('param'))} | {out} | "
+                f"{_cell(msg[0][:300] if msg else '')} |"
+            )
     if cov.get("collect_errors"):
         lines += ["", "## Collection errors", ""]
         for e in cov["collect_errors"]:
             lines.append(f"- `{e.get('file')}`: {_cell(e.get('message'))}")
     return "\n".join(lines) + "\n"
+
+
+def _checks_per_family(cov: dict[str, Any]) -> list[str]:
+    """Tests per family and check: passed / failed (errors included) / known-bug / skipped."""
+    from .coverage import CHECK_ORDER
+
+    counts: dict[str, dict[str, list[int]]] = {}
+    for ty in cov["types"].values():
+        for c, ch in ty.get("checks", {}).items():
+            row = counts.setdefault(ty["family"], {}).setdefault(c, [0, 0, 0, 0])
+            for test in ch["tests"]:
+                if test["outcome"] == "passed":
+                    row[0] += 1
+                elif test["outcome"] in ("failed", "error"):
+                    row[1] += 1
+                elif test.get("category") == "known-bug":
+                    row[2] += 1
+                else:
+                    row[3] += 1
+    if not counts:
+        return []
+    checks = [c for c in CHECK_ORDER if any(c in per for per in counts.values())]
+    out = [
+        "",
+        "## Checks per family",
+        "",
+        "Tests per check: passed / failed / known-bug (xfail) / skipped.",
+        "",
+        "| family | " + " | ".join(checks) + " |",
+        "|---|" + "---:|" * len(checks),
+    ]
+    total: dict[str, list[int]] = {c: [0, 0, 0, 0] for c in checks}
+    for fam in sorted(counts):
+        cells = []
+        for c in checks:
+            row = counts[fam].get(c, [0, 0, 0, 0])
+            total[c] = [a + b for a, b in zip(total[c], row, strict=True)]
+            cells.append("/".join(map(str, row)))
+        out.append(f"| {_cell(fam)} | " + " | ".join(cells) + " |")
+    out.append("| **all** | " + " | ".join("/".join(map(str, total[c])) for c in checks) + " |")
+    return out
