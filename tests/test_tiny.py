@@ -311,3 +311,17 @@ def test_packed_pixels_knob():
     x = b.inputs()
     assert x["pixel_values"].shape[0] == 1 and x["target_sizes"].shape[0] == 2
     b.model(**x)
+
+
+def test_label_extra_knob_only_in_labelled_inputs():
+    b = build("bert", "BertForSequenceClassification")
+    b.input_knobs["label_extra"] = {"extra_label": {"shape": ["B"], "dtype": "long", "high": 2}}
+    assert "extra_label" not in b.inputs()
+    assert b.inputs(labels=True)["extra_label"].shape == (2,)
+
+
+def test_pinned_seq_len_is_not_clamped_to_the_position_table():
+    b = build("bert", "BertModel", tiny={"max_position_embeddings": 16})
+    assert b.inputs(batch_size=1)["input_ids"].shape[-1] <= 14  # general rule: room for offsets
+    b.input_knobs["seq_len"] = 16
+    assert b.inputs(batch_size=1)["input_ids"].shape[-1] == 16  # the type's data knows its length rules

@@ -13,6 +13,7 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     image_tokens = 4         placeholder tokens per sample (else calibrated)
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
+    label_extra = { name = {...} }   like extra, only in labelled inputs (after the general labels)
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
     packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
@@ -352,6 +353,8 @@ def _make(built, B, seed, labels) -> dict:
 
     if labels:
         out.update(_labels(c, out))
+        for name, spec in (c.k.get("label_extra") or {}).items():
+            out[name] = _extra(c, spec, out)
 
     for d in c.k.get("drop", []):
         out.pop(d, None)
@@ -391,7 +394,8 @@ def _text(c: Ctx, mc: bool, n_img: int, n_aud: int = 0) -> dict:
     vocab = _vocab(c)
     S = int(c.k.get("seq_len", SEQ))
     maxpos = _int(find_attr(tcfg, ["max_position_embeddings", "n_positions", "max_seq_len"]), 512)
-    S = max(2, min(S, maxpos - 2)) if maxpos > 4 else S
+    if "seq_len" not in c.b.input_knobs:  # a length the type's data pins is taken as is
+        S = max(2, min(S, maxpos - 2)) if maxpos > 4 else S
     specials = special_ids(cfg)
     low = 3 if vocab > 10 else 0
     allowed = torch.tensor([i for i in range(low, vocab) if i not in specials] or list(range(vocab)))
