@@ -691,9 +691,19 @@ def train_step(case: Case, model_class: str | None) -> None:
 # generate
 
 
+_PLACEHOLDER = re.compile(r"(image|video|audio|speech)_token_(id|index)")
+
+
 def _gen_kwargs(model: Any, k: int) -> dict[str, Any]:
     gc = getattr(model, "generation_config", None)
     kw: dict[str, Any] = dict(do_sample=False, num_beams=1, max_new_tokens=k)
+    # a random model may pick a multimodal placeholder id, which a processor inserts and a trained
+    # model never emits: re-run without the cache, it no longer matches the features passed
+    placeholders = sorted(
+        {v for n, v in _token_ids(model.config).items() if _PLACEHOLDER.fullmatch(n) and v >= 0}
+    )
+    if placeholders and not getattr(gc, "suppress_tokens", None):
+        kw["suppress_tokens"] = placeholders
     if gc is not None and getattr(gc, "pad_token_id", None) is None:
         eos = getattr(gc, "eos_token_id", None)
         if isinstance(eos, (list, tuple)):
@@ -711,6 +721,13 @@ def _eos_ids(model: Any) -> set[int]:
     return set(eos if isinstance(eos, (list, tuple)) else [eos])
 
 
+def _plain_token(config: Any) -> int:
+    """The smallest id >= 3 that is no special token (pad, placeholders, bos/eos, ...)."""
+    specials = set(_token_ids(config).values())
+    vocab = cfg_int(text_config(config), "vocab_size") or 4
+    return next((i for i in range(3, vocab) if i not in specials), 0)
+
+
 def generate(case: Case, model_class: str | None) -> None:
     """Greedy ``generate``: k new tokens (fewer only after EOS), deterministic, first token ==
     argmax of a plain forward on the prompt, and the same tokens with and without the KV cache.
@@ -726,8 +743,16 @@ def generate(case: Case, model_class: str | None) -> None:
     prompt = {
         key: v for key, v in inputs.items() if not key.startswith("decoder_") and "label" not in key
     }
-    if "attention_mask" in prompt and isinstance(prompt["attention_mask"], torch.Tensor):
-        prompt["attention_mask"] = torch.ones_like(prompt["attention_mask"])  # unpadded prompts
+    mask = prompt.get("attention_mask")
+    if isinstance(mask, torch.Tensor):  # unpadded prompts
+        ids = prompt.get("input_ids")
+        if isinstance(ids, torch.Tensor) and ids.shape == mask.shape and not bool(mask.all()):
+            # the padded slots hold pad ids; unmasked, they would be pad tokens declared real
+            # (models deriving positions from pad ids then disagree with their own cache)
+            ids = ids.clone()
+            ids[mask == 0] = _plain_token(built.config)
+            prompt["input_ids"] = ids
+        prompt["attention_mask"] = torch.ones_like(mask)
     kw = _gen_kwargs(model, k)
 
     def gen(use_cache: bool) -> Any:

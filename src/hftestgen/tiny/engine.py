@@ -18,7 +18,7 @@ LABEL_TASK_ORDER = (
     "question_answering", "token_classification", "multiple_choice", "next_sentence_prediction",
     "sequence_classification", "image_classification", "audio_classification", "video_classification",
     "audio_xvector", "audio_frame_classification", "time_series_classification", "time_series_regression",
-    "time_series_prediction", "ctc", "object_detection", "semantic_segmentation",
+    "time_series_prediction", "ctc", "object_detection", "zero_shot_object_detection", "semantic_segmentation",
     "seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition",
     "masked_lm", "causal_lm", "image_text_to_text", "multimodal_lm", "pretraining",
 )

@@ -766,7 +766,7 @@ def _labels(c: Ctx, out: dict) -> dict:
     elif task == "ctc":
         v = _vocab(c)
         res["labels"] = c.randint(1, v, [B, 3])
-    elif task == "object_detection":
+    elif task in ("object_detection", "zero_shot_object_detection"):
         n = _num_labels(c)
         res["labels"] = [
             {"class_labels": c.randint(0, n, [2]), "boxes": c.rand([2, 4]) * 0.5 + 0.25} for _ in range(B)
@@ -775,9 +775,11 @@ def _labels(c: Ctx, out: dict) -> dict:
         px = out.get("pixel_values")
         h, w = (px.shape[-2], px.shape[-1]) if px is not None else (32, 32)
         res["labels"] = c.randint(0, _num_labels(c), [B, h, w])
-    elif task in ("seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition") or (
-        getattr(c.cfg, "is_encoder_decoder", False) and "decoder_input_ids" in sig
-    ):
+    elif (
+        task in ("seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition")
+        and not (ids is not None and "decoder_input_ids" not in sig and not getattr(c.cfg, "is_encoder_decoder", False))
+    ) or (getattr(c.cfg, "is_encoder_decoder", False) and "decoder_input_ids" in sig):
+        # (a decoder-only model listed under a seq2seq Auto class labels its own input_ids: below)
         T = out["decoder_input_ids"].shape[-1] if "decoder_input_ids" in out else DEC
         res["labels"] = c.randint(3 if _dec_vocab(c) > 10 else 0, _dec_vocab(c), [B, T])
     elif ids is not None:
