@@ -360,7 +360,10 @@ def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int =
 
             inst = None
             sub_cls = CONFIG_MAPPING[alt]
-            kwargs["use_timm_backbone"] = False
+            if "use_timm_backbone" in fields:
+                # configs that only read the kwarg when backbone_config is None (all as of 5.x) would keep
+                # it as a stray attribute, which a nested config loses on save/load
+                kwargs["use_timm_backbone"] = False
             if "backbone" in fields:
                 kwargs["backbone"] = None
         elif inst is not None:

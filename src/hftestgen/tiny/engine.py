@@ -138,6 +138,8 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
 
     pinned = _merge(data.get("config", {}) or {}, dict(spec.tiny or {}))
     pinned = _merge(pinned, dict(tiny or {}))
+    if cfg_cls is want and model_type in CONFIG_MAPPING and cfg_cls is not CONFIG_MAPPING[model_type]:
+        pinned = _for_sub_config(cfg_cls, pinned)
     if any(t in tasks for t in ("sequence_classification", "multiple_choice")):
         pinned.setdefault("_needs_pad", True)
     needs_pad = pinned.pop("_needs_pad", False)
@@ -169,6 +171,20 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
         model=model, config=model.config, task=tasks[0], model_type=model_type, class_name=class_name,
         tasks=tasks, family=spec.family, n_params=n, input_knobs=knobs,
     )
+
+
+def _for_sub_config(cfg_cls, pinned: dict) -> dict:
+    """Type-level values for a class built on a sub-config (e.g. a vision tower of a composite
+    type): the composite's ``<base_config_key>`` table applies to it, and the composite's other
+    sub-config tables (dicts that are no field of ``cfg_cls``) do not. Left in, they became stray
+    attributes that ``from_pretrained`` then mistook for the sub-config to load."""
+    from .config import _fields, _merge
+
+    fields = _fields(cfg_cls)
+    key = getattr(cfg_cls, "base_config_key", None) or ""
+    lifted = pinned.get(key) if key not in fields else None
+    out = {k: v for k, v in pinned.items() if k in fields or not isinstance(v, dict)}
+    return _merge(lifted, out) if isinstance(lifted, dict) else out
 
 
 def _ensure_pad(config) -> None:

@@ -13,6 +13,7 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     image_tokens = 4         placeholder tokens per sample (else calibrated)
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
+                             (dtype also: bool, rand, box, fbox, arange = 0..n-1 row-major)
     label_extra = { name = {...} }   like extra, only in labelled inputs (after the general labels)
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
@@ -879,6 +880,8 @@ def _extra(c: Ctx, spec: Any, out: dict) -> Any:
         high = spec.get("high", 2)
         high = int(safe_eval(high, ns)) if isinstance(high, str) else int(high)
         return c.randint(int(spec.get("low", 0)), high, shape)
+    if dtype == "arange":  # 0, 1, 2, ... laid out row-major: index tensors (e.g. patch pooling)
+        return torch.arange(math.prod(shape), dtype=torch.long).reshape(shape)
     if dtype == "bool":
         return c.rand(shape) > 0.5
     if dtype == "rand":
