@@ -325,3 +325,32 @@ def test_pinned_seq_len_is_not_clamped_to_the_position_table():
     assert b.inputs(batch_size=1)["input_ids"].shape[-1] <= 14  # general rule: room for offsets
     b.input_knobs["seq_len"] = 16
     assert b.inputs(batch_size=1)["input_ids"].shape[-1] == 16  # the type's data knows its length rules
+
+
+def test_decoder_only_seq2seq_task_labels_follow_input_ids():
+    # an audio LLM registered for seq2seq tasks has no decoder: labels follow the text sequence
+    b = build("voxtral", "VoxtralForConditionalGeneration")
+    x = b.inputs(labels=True)
+    assert x["labels"].shape == x["input_ids"].shape
+    assert b.model(**x).loss is not None
+
+
+def test_encoder_decoder_token_classification_labels_follow_the_decoder():
+    b = build("t5gemma", "T5GemmaForTokenClassification")
+    x = b.inputs(labels=True)
+    assert x["labels"].shape == x["decoder_input_ids"].shape
+    assert b.model(**x).loss is not None
+
+
+def test_label_extra_replaces_labels_from_data():
+    b = build("lxmert", "LxmertForQuestionAnswering")
+    assert "labels" not in b.inputs()
+    x = b.inputs(labels=True)
+    assert tuple(x["labels"].shape) == (2,)
+    assert int(x["labels"].max()) < b.config.num_qa_labels
+
+
+def test_encoder_decoder_gets_a_decoder_start_token():
+    b = build("encoder-decoder", "EncoderDecoderModel")
+    assert b.config.decoder_start_token_id is not None
+    assert b.model.generation_config.decoder_start_token_id == b.config.decoder_start_token_id

@@ -49,6 +49,7 @@ NON_TEXT_INPUTS = (
     "inputs_embeds",
     "spectrogram",
     "states",
+    "visual_feats",
 )
 
 LM_TASKS = frozenset({"causal_lm", "masked_lm", *GENERATIVE_TASKS})
@@ -272,13 +273,16 @@ def batch_independence(case: Case, model_class: str | None) -> None:
 
 
 def _causal(case: Case, built: Any) -> bool:
-    """Causal text stack: decoder-only family, a class of a generative task, or ``is_decoder``."""
+    """Causal text stack: decoder-only family, a class of a generative task, ``is_decoder``, or
+    tiny data saying its inputs are left-padded (``padding_side = "left"``: a classifier reading
+    the last position of a causal LM)."""
     if getattr(built.config, "is_encoder_decoder", False):
         return False
     return (
         case.family == "decoder-only"
         or built.class_name in case.generative_class_names
         or bool(getattr(text_config(built.config), "is_decoder", False))
+        or (getattr(built, "input_knobs", None) or {}).get("padding_side") == "left"
     )
 
 
@@ -304,17 +308,16 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
     ids = inputs.get("input_ids")
     if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
         pytest.skip("inputs have no 2-D input_ids (token sequence) to pad")
+    # (name, left, with_position_ids)
     if not _causal(case, built):
-        sides = [("right", False)]
+        sides = [("right", False, False)]
     elif "position_ids" in params:
-        sides = [("left (with position_ids)", True)]
+        sides = [("left (with position_ids)", True, True)]
     else:
-        sides = [("right", False), ("left (no position_ids)", True)]
+        sides = [("right", False, False), ("left (no position_ids)", True, False)]
     results = []
-    for name, left in sides:
-        compared, bad = _padding_diffs(
-            built, inputs, left, with_position_ids="position_ids" in name
-        )
+    for name, left, with_pos in sides:
+        compared, bad = _padding_diffs(built, inputs, left, with_position_ids=with_pos)
         results.append((name, compared, bad))
         if compared and not bad:
             return

@@ -149,6 +149,7 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
         config = tiny_config(cfg_cls, pinned)
         if needs_pad:
             _ensure_pad(config)
+        _ensure_decoder_start(config)
         limit = max_params or int(data.get("max_params", MAX_PARAMS))
         n_meta = _meta_params(cls, config)
         if n_meta is not None and n_meta > limit:
@@ -197,6 +198,35 @@ def _ensure_pad(config) -> None:
                 c.pad_token_id = 0
             except Exception:
                 pass
+
+
+def _ensure_decoder_start(config) -> None:
+    """An encoder-decoder needs a decoder start token to generate (and to shift labels into
+    decoder inputs); real checkpoints set one, random configs often lack it. Derive it as
+    Transformers' own tests do: the decoder's start/bos token, else its pad token (T5 convention,
+    EncoderDecoder tests), else 0."""
+    if not getattr(config, "is_encoder_decoder", False):
+        return
+    if getattr(config, "decoder_start_token_id", None) is not None or getattr(config, "bos_token_id", None) is not None:
+        return
+    dec = None
+    try:
+        dec = config.get_text_config(decoder=True)
+    except Exception:
+        pass
+    start = None
+    for c in (dec, config):
+        for name in ("decoder_start_token_id", "bos_token_id", "pad_token_id"):
+            v = getattr(c, name, None) if c is not None else None
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                start = v
+                break
+        if start is not None:
+            break
+    try:
+        config.decoder_start_token_id = 0 if start is None else start
+    except Exception:
+        pass
 
 
 def _meta_params(cls, config) -> int | None:

@@ -14,7 +14,8 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
                              (dtype also: bool, rand, box, fbox, arange = 0..n-1 row-major)
-    label_extra = { name = {...} }   like extra, only in labelled inputs (after the general labels)
+    label_extra = { name = {...} }   like extra, only in labelled inputs, after (and over) the
+                             synthesized labels: adds label tensors or replaces ``labels``
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
     packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
@@ -756,7 +757,10 @@ def _labels(c: Ctx, out: dict) -> dict:
     elif task == "multiple_choice":
         res["labels"] = c.randint(0, ids.shape[1] if ids is not None else 2, [B])
     elif task == "token_classification":
-        res["labels"] = c.randint(0, _num_labels(c), ids.shape if ids is not None else [B, SEQ])
+        # an encoder-decoder token classifier labels the positions its decoder reads
+        ref = out.get("decoder_input_ids") if getattr(c.cfg, "is_encoder_decoder", False) else None
+        ref = ref if ref is not None else ids
+        res["labels"] = c.randint(0, _num_labels(c), ref.shape if ref is not None else [B, SEQ])
     elif task == "audio_frame_classification":
         pass
     elif task == "time_series_regression":
@@ -776,20 +780,30 @@ def _labels(c: Ctx, out: dict) -> dict:
         px = out.get("pixel_values")
         h, w = (px.shape[-2], px.shape[-1]) if px is not None else (32, 32)
         res["labels"] = c.randint(0, _num_labels(c), [B, h, w])
-    elif (
+    elif "decoder_input_ids" in out or (getattr(c.cfg, "is_encoder_decoder", False) and "decoder_input_ids" in sig) or (
         task in ("seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition")
-        and not (ids is not None and "decoder_input_ids" not in sig and not getattr(c.cfg, "is_encoder_decoder", False))
-    ) or (getattr(c.cfg, "is_encoder_decoder", False) and "decoder_input_ids" in sig):
-        # (a decoder-only model listed under a seq2seq Auto class labels its own input_ids: below)
+        and ids is None and "inputs_embeds" not in out
+    ):
+        # a real decoder: labels are decoder targets (the model shifts them into decoder inputs).
+        # Decoder-only "seq2seq" heads (audio/vision LLMs) fall through: labels follow input_ids.
         T = out["decoder_input_ids"].shape[-1] if "decoder_input_ids" in out else DEC
         res["labels"] = c.randint(3 if _dec_vocab(c) > 10 else 0, _dec_vocab(c), [B, T])
     elif ids is not None:
         lab = ids.clone()
-        if "attention_mask" in out:
+        if "attention_mask" in out and out["attention_mask"].shape == lab.shape:
             lab[out["attention_mask"] == 0] = -100
-        img = _placeholder_id(c, "image")
-        if img is not None:
-            lab[lab == img] = -100
+        for kind in ("image", "audio", "video"):
+            tok = _placeholder_id(c, kind)
+            if tok is not None:
+                lab[lab == tok] = -100
+        res["labels"] = lab
+    elif "inputs_embeds" in out:
+        # causal LM fed embeddings: one target per embedded position
+        S = out["inputs_embeds"].shape[1]
+        lab = c.randint(3 if _vocab(c) > 10 else 0, _vocab(c), [B, S])
+        am = out.get("attention_mask")
+        if am is not None and am.shape == lab.shape:
+            lab[am == 0] = -100
         res["labels"] = lab
     return res
 
