@@ -13,6 +13,8 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     image_tokens = 4         placeholder tokens per sample (else calibrated)
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
+    label_extra = { ... }    as ``extra``, only for labelled inputs (after the general labels, so it
+                             can replace them: continuous targets, prompts laid out for a loss)
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
     packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
@@ -352,6 +354,8 @@ def _make(built, B, seed, labels) -> dict:
 
     if labels:
         out.update(_labels(c, out))
+        for name, spec in (c.k.get("label_extra") or {}).items():
+            out[name] = _extra(c, spec, out)
 
     for d in c.k.get("drop", []):
         out.pop(d, None)
@@ -854,13 +858,20 @@ def safe_eval(expr: str, ns: dict) -> Any:
         raise bad(f"{type(e).__name__}: {e}") from e
 
 
+def _values(v: Any, ns: dict) -> Any:
+    """A literal ``value`` list; strings in it are expressions (``"cfg.audio_bos_token_id"``)."""
+    if isinstance(v, list):
+        return [_values(x, ns) for x in v]
+    return safe_eval(v, ns) if isinstance(v, str) else v
+
+
 def _extra(c: Ctx, spec: Any, out: dict) -> Any:
     """Extra tensor from a knob spec: {shape=[...], dtype=..., high=..., fill=..., value=[...]}."""
     if not isinstance(spec, dict):
         return torch.tensor(spec)
     ns = {"B": c.B, "cfg": c.cfg, "text": text_cfg(c.cfg), "vision": vision_cfg(c.cfg), "out": out}
     if "value" in spec:
-        v = spec["value"]
+        v = _values(spec["value"], ns)
         t = torch.tensor(v)
         if spec.get("repeat_batch"):
             t = t.unsqueeze(0).repeat(c.B, *([1] * t.dim()))
