@@ -59,6 +59,9 @@ def missing_package(exc: BaseException) -> str | None:
         m = re.search(r"No module named '([^']+)'", msg)
         if m:
             return m.group(1).split(".")[0]
+        m = re.search(r"pip install ([A-Za-z0-9_.\-]+)", msg)
+        if m:
+            return m.group(1)
         if isinstance(exc, ImportError):
             return msg[:120]
     return None

@@ -875,13 +875,20 @@ def safe_eval(expr: str, ns: dict) -> Any:
         raise bad(f"{type(e).__name__}: {e}") from e
 
 
+def _values(v: Any, ns: dict) -> Any:
+    """A literal ``value`` list; strings in it are expressions (``"cfg.audio_bos_token_id"``)."""
+    if isinstance(v, list):
+        return [_values(x, ns) for x in v]
+    return safe_eval(v, ns) if isinstance(v, str) else v
+
+
 def _extra(c: Ctx, spec: Any, out: dict) -> Any:
     """Extra tensor from a knob spec: {shape=[...], dtype=..., high=..., fill=..., value=[...]}."""
     if not isinstance(spec, dict):
         return torch.tensor(spec)
     ns = {"B": c.B, "cfg": c.cfg, "text": text_cfg(c.cfg), "vision": vision_cfg(c.cfg), "out": out}
     if "value" in spec:
-        v = spec["value"]
+        v = _values(spec["value"], ns)
         t = torch.tensor(v)
         if spec.get("repeat_batch"):
             t = t.unsqueeze(0).repeat(c.B, *([1] * t.dim()))
