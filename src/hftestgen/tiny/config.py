@@ -599,10 +599,14 @@ def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -
                     break
             else:
                 kwargs["head_dim"] = min(hd, 8)
-    # --- a stage count that mirrors the per-stage lists stays with them
-    if isinstance(_eff(kwargs, fields, "depths"), (list, tuple)) and "num_layers" in kwargs and "num_layers" not in pinned:
-        if _is_int(fields.get("num_layers")) and fields["num_layers"] == len(_eff(kwargs, fields, "depths")):
-            kwargs.pop("num_layers")
+    # --- a stage count that mirrors the per-stage lists stays with them (also one reached through
+    # attribute_map, e.g. ConvNext's num_stages aliased as num_hidden_layers)
+    depths = _eff(kwargs, fields, "depths")
+    if isinstance(depths, (list, tuple)):
+        std = _std_names(cls)
+        for name in [n for n in kwargs if n == "num_layers" or std.get(n) in LAYER_COUNT_NAMES]:
+            if name not in pinned and _is_int(fields.get(name)) and fields[name] == len(depths):
+                kwargs.pop(name)
     # --- hierarchical windowed vision (Swin-like): every stage's resolution >= window
     if "window_size" in fields and isinstance(_eff(kwargs, fields, "depths"), (list, tuple)):
         for name, val in (("patch_size", 2), ("window_size", 2)):

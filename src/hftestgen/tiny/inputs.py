@@ -240,6 +240,8 @@ def _make(built, B, seed, labels) -> dict:
     sig = c.sig
     cfg = c.cfg
     main = getattr(built.model, "main_input_name", "input_ids") or "input_ids"
+    if isinstance(main, (list, tuple)):  # several main inputs (OneFormer): the first is the modality
+        main = main[0] if main else "input_ids"
     if main not in sig:
         req = [n for n, p in sig.items() if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         main = "input_ids" if "input_ids" in sig and not req else (req[0] if req else main)
