@@ -49,7 +49,8 @@ generate(case, cls)
     Greedy, ``max_new_tokens=4``: exactly 4 new tokens unless every shorter row hit EOS;
     deterministic; step-0 logits == plain forward on the prompt (``GENERATE_LOGITS``) and the
     first new token == its argmax (or the argmax of the processed scores when a logits processor
-    of the model's generation config changed step 0); identical tokens with ``use_cache=False``.
+    of the model's generation config changed step 0); identical tokens, and step logits within
+    ``GENERATE_LOGITS``, with ``use_cache=False``.
 device_parity(case, cls, device)
     For each of ``ACCELERATORS``: skips "<device> not available"; otherwise forward on the
     device (TF32 off) vs. CPU within ``DEVICE``.

@@ -833,6 +833,15 @@ def generate(case: Case, model_class: str | None) -> None:
             f"{model_class}: generate differs with use_cache=False: "
             f"{seq[:, prompt_len:].tolist()} (cache) vs {nocache.sequences[:, prompt_len:].tolist()} (no cache)"
         )
+    # Same tokens can hide a corrupted cache (a random tiny model often repeats one token
+    # whatever its context): the logits of every step must agree too.
+    cached_logits, plain_logits = out.logits or (), nocache.logits or ()
+    for i, (a, b) in enumerate(zip(cached_logits, plain_logits, strict=False)):
+        if not close(a, b.to(a.dtype), tol.GENERATE_LOGITS):
+            fail(
+                f"{model_class}: step {i} logits differ with use_cache=False "
+                f"({diff(a, b)}, atol={tol.GENERATE_LOGITS.atol})"
+            )
 
 
 # ----------------------------------------------------------------------------------------
