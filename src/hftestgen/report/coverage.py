@@ -196,6 +196,7 @@ def build_coverage(
     all_checks: set[str] = set()
     types: dict[str, Any] = {}
     test_totals = Counter()
+    known_bug_tests = 0
     for mt in sorted(universe):
         meta = universe[mt]
         checks: dict[str, dict[str, Any]] = {}
@@ -213,6 +214,8 @@ def build_coverage(
             all_checks.add(c)
             for t in tests:
                 test_totals[t["outcome"]] += 1
+                if t.get("category") == "known-bug":
+                    known_bug_tests += 1
         status, reason = _type_status(meta, ordered, cerr.get(mt, []), mt in selected_set)
         counts = Counter(t["outcome"] for ch in ordered.values() for t in ch["tests"])
         types[mt] = {
@@ -244,6 +247,7 @@ def build_coverage(
         "tests": {
             "total": sum(test_totals.values()),
             **{k: test_totals.get(k, 0) for k in ("passed", "failed", "error", "skipped")},
+            "known_bug": known_bug_tests,
         },
         "collect_errors": len(results.collect_errors),
         "coverage_pct": round(100.0 * n_pass / len(ran), 2) if ran else 0.0,

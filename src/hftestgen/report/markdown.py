@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .coverage import NOT_RUN, PASSED, STATUSES
+from .coverage import KNOWN_ISSUE, NOT_RUN, PASSED, STATUSES
 
 
 def _cell(text: Any) -> str:
@@ -31,10 +31,12 @@ def render_markdown(cov: dict[str, Any]) -> str:
     bs = t["by_status"]
     lines += [
         "",
-        f"**{bs.get(PASSED, 0)} of {t['types']} model types passed** "
+        f"**{bs.get(PASSED, 0)} of {t['types']} model types passed**, "
+        f"{bs.get(KNOWN_ISSUE, 0)} more ran with known upstream bugs only "
         f"({t['coverage_pct']}% of the types that ran, {t['coverage_pct_all']}% of all testable "
         f"types). Tests: {t['tests']['passed']} passed, {t['tests']['failed']} failed, "
-        f"{t['tests']['error']} errors, {t['tests']['skipped']} skipped"
+        f"{t['tests']['error']} errors, {t['tests']['skipped']} skipped "
+        f"({t['tests'].get('known_bug', 0)} of them xfail: known upstream bugs)"
         + (f"; {t['collect_errors']} files failed to collect" if t.get("collect_errors") else "")
         + ".",
         "",
