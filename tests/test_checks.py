@@ -319,3 +319,16 @@ def test_packed_inputs_skip_batch_independence(toy_engine, monkeypatch):
     monkeypatch.setattr(FakeBuilt, "inputs", inputs)
     with pytest.raises(pytest.skip.Exception, match=r"not batch-major \(pixel_values\(7, 4\)"):
         checks.batch_independence(TOY, CLS)
+
+
+def test_row_slices_tensors_bundled_in_dicts_and_dataclasses():
+    @dataclasses.dataclass
+    class Bundle:
+        a: torch.Tensor
+        n: int
+
+    t = torch.arange(6).reshape(2, 3)
+    out = _checks._row({"x": t, "d": {"a": t, "s": torch.zeros(5)}, "b": Bundle(t, 4)}, 1, 2)
+    assert out["x"].tolist() == [[3, 4, 5]] and out["d"]["a"].tolist() == [[3, 4, 5]]
+    assert out["d"]["s"].shape == (5,)  # not batch-major: untouched
+    assert isinstance(out["b"], Bundle) and out["b"].a.tolist() == [[3, 4, 5]] and out["b"].n == 4

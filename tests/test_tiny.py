@@ -354,3 +354,16 @@ def test_encoder_decoder_gets_a_decoder_start_token():
     b = build("encoder-decoder", "EncoderDecoderModel")
     assert b.config.decoder_start_token_id is not None
     assert b.model.generation_config.decoder_start_token_id == b.config.decoder_start_token_id
+
+
+def test_extra_fields_knob_nests_a_dict_or_the_annotated_dataclass():
+    b = build("bert", "BertModel")
+    b.input_knobs["extra"] = {"bundle": {"fields": {"a": {"shape": ["B", 3]}, "m": {"shape": ["B"], "dtype": "bool", "fill": True}}}}
+    x = b.inputs()["bundle"]  # no such forward parameter: a plain dict of the field tensors
+    assert isinstance(x, dict) and x["a"].shape == (2, 3) and bool(x["m"].all())
+    # ESMFold2 annotates atom_inputs with the EsmFold2AtomInputs dataclass: its data builds one
+    b = build("esmfold2", "EsmFold2Model")
+    x = b.inputs()
+    ai = x["atom_inputs"]
+    assert type(ai).__name__ == "EsmFold2AtomInputs" and ai.atom_to_token.shape == ai.atom_attention_mask.shape
+    assert b.model(**x).distogram_logits.shape[:3] == (2, 7, 7)

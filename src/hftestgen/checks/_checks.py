@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import tempfile
@@ -215,6 +216,23 @@ def eval_determinism(case: Case, model_class: str | None) -> None:
 # batch independence
 
 
+def _bundle(v: Any) -> bool:
+    """A plain dataclass instance bundling input tensors (not a ModelOutput, which is a dict)."""
+    return dataclasses.is_dataclass(v) and not isinstance(v, (type, dict))
+
+
+def _nested(v: Any, fn: Any) -> Any:
+    """``fn`` applied to the tensors of an input that bundles tensors (a dict or a dataclass
+    instance, e.g. ESMFold2's ``atom_inputs``); other values unchanged."""
+    if isinstance(v, torch.Tensor):
+        return fn(v)
+    if type(v) is dict:  # a plain dict only: ModelOutputs (encoder_outputs) stay as they are
+        return {k: _nested(x, fn) for k, x in v.items()}
+    if _bundle(v):
+        return dataclasses.replace(v, **{f.name: _nested(getattr(v, f.name), fn) for f in dataclasses.fields(v) if f.init})
+    return v
+
+
 def _row(inputs: dict[str, Any], i: int, B: int) -> dict[str, Any]:
     out = {}
     for k, v in inputs.items():
@@ -222,6 +240,8 @@ def _row(inputs: dict[str, Any], i: int, B: int) -> dict[str, Any]:
             out[k] = v[i : i + 1]
         elif isinstance(v, list) and len(v) == B:
             out[k] = v[i : i + 1]
+        elif type(v) is dict or _bundle(v):
+            out[k] = _nested(v, lambda t: t[i : i + 1] if t.ndim >= 1 and t.shape[0] == B else t)
         else:
             out[k] = v
     return out
@@ -865,7 +885,7 @@ def device_parity(case: Case, model_class: str | None, device: str) -> None:
     inputs = make_inputs(case, built)
     cpu = floating(tensors(run(built.model, inputs)))
     model = copy.deepcopy(built.model).to(device)
-    moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    moved = {k: _nested(v, lambda t: t.to(device)) for k, v in inputs.items()}
     matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
     cudnn_tf32 = torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -14,6 +14,8 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
                              (dtype also: bool, rand, box, fbox, arange = 0..n-1 row-major)
+    extra = { name = {fields = { f = {...}, ... }} }   nested: a dict of such tensors, built as the
+                             dataclass that forward() annotates ``name`` with when it is one
     label_extra = { name = {...} }   like extra, only in labelled inputs, after (and over) the
                              synthesized labels: adds label tensors or replaces ``labels``
     pixel_key = "pixel_values"
@@ -24,9 +26,11 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import math
 import re
+import typing
 from typing import Any
 
 import torch
@@ -353,12 +357,12 @@ def _make(built, B, seed, labels) -> dict:
         out["bool_masked_pos"] = m
 
     for name, spec in (c.k.get("extra") or {}).items():
-        out[name] = _extra(c, spec, out)
+        out[name] = _extra(c, spec, out, name)
 
     if labels:
         out.update(_labels(c, out))
         for name, spec in (c.k.get("label_extra") or {}).items():
-            out[name] = _extra(c, spec, out)
+            out[name] = _extra(c, spec, out, name)
 
     for d in c.k.get("drop", []):
         out.pop(d, None)
@@ -884,10 +888,26 @@ def _values(v: Any, ns: dict) -> Any:
     return safe_eval(v, ns) if isinstance(v, str) else v
 
 
-def _extra(c: Ctx, spec: Any, out: dict) -> Any:
-    """Extra tensor from a knob spec: {shape=[...], dtype=..., high=..., fill=..., value=[...]}."""
+def _annotated_dataclass(param: inspect.Parameter | None) -> type | None:
+    """The dataclass a forward parameter is annotated with (``X`` or ``X | None``), else None."""
+    if param is None:
+        return None
+    ann = param.annotation
+    for t in (ann, *typing.get_args(ann)):
+        if isinstance(t, type) and dataclasses.is_dataclass(t):
+            return t
+    return None
+
+
+def _extra(c: Ctx, spec: Any, out: dict, name: str | None = None) -> Any:
+    """Extra tensor from a knob spec: {shape=[...], dtype=..., high=..., fill=..., value=[...]};
+    {fields={...}} nests specs: a dict, or the dataclass forward() annotates ``name`` with."""
     if not isinstance(spec, dict):
         return torch.tensor(spec)
+    if "fields" in spec:
+        val = {k: _extra(c, s, out) for k, s in spec["fields"].items()}
+        cls = _annotated_dataclass(c.sig.get(name)) if name else None
+        return cls(**val) if cls is not None else val
     ns = {"B": c.B, "cfg": c.cfg, "text": text_cfg(c.cfg), "vision": vision_cfg(c.cfg), "out": out}
     if "value" in spec:
         v = _values(spec["value"], ns)
