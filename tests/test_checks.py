@@ -332,3 +332,32 @@ def test_row_slices_tensors_bundled_in_dicts_and_dataclasses():
     assert out["x"].tolist() == [[3, 4, 5]] and out["d"]["a"].tolist() == [[3, 4, 5]]
     assert out["d"]["s"].shape == (5,)  # not batch-major: untouched
     assert isinstance(out["b"], Bundle) and out["b"].a.tolist() == [[3, 4, 5]] and out["b"].n == 4
+
+
+def test_padding_compares_a_key_cache_at_real_positions_along_its_own_axis(toy_engine, monkeypatch):
+    """A (batch, heads, seq, dim) cache whose *masked* slots hold junk that depends on the padded
+    length (as GPT-2's legacy tuple cache in Transformers 4.x) is fine; junk at a real slot is not."""
+    fwd = ToyModel.forward
+
+    def forward(self, input_ids, attention_mask=None, labels=None):
+        out = fwd(self, input_ids, attention_mask, labels)
+        w = attention_mask.unsqueeze(-1).float()
+        junk = float(input_ids.shape[1])  # differs between the padded and the unpadded run
+        cache = out["last_hidden_state"] * w + (1 - w) * junk
+        if self.fault == "cache-leak":
+            cache = cache + junk * 1e-2
+        return {**out, "past_key_values": ((cache.unsqueeze(1), cache.unsqueeze(1)),)}
+
+    def inputs(self, batch_size=2, seed=0, labels=False):
+        out = FakeBuilt_inputs(self, batch_size, seed, labels)
+        out["attention_mask"][0, -2:] = 0  # the sample's own padding
+        return out
+
+    FakeBuilt_inputs = FakeBuilt.inputs
+    monkeypatch.setattr(ToyModel, "forward", forward)
+    monkeypatch.setattr(FakeBuilt, "inputs", inputs)
+    checks.attention_mask_padding(TOY, CLS)
+    checks.clear_cache()
+    toy_engine["fault"] = "cache-leak"
+    with pytest.raises(pytest.fail.Exception, match=r"past_key_values\.0\.0"):
+        checks.attention_mask_padding(TOY, CLS)

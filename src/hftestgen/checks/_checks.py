@@ -419,8 +419,9 @@ def _padding_diffs(
     a = floating(tensors(run(model, base_inputs)))
     b = floating(tensors(run(model, padded)))
     encdec = bool(getattr(built.config, "is_encoder_decoder", False))
-    pairs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    pooled: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    # name -> (unpadded, padded at the same positions, the position axis or None)
+    pairs: dict[str, tuple[torch.Tensor, torch.Tensor, int | None]] = {}
+    pooled: dict[str, tuple[torch.Tensor, torch.Tensor, int | None]] = {}
     positional = False
     for k, x in a.items():
         y = b.get(k)
@@ -428,9 +429,9 @@ def _padding_diffs(
             continue
         if x.shape == y.shape:
             if x.ndim <= 2:
-                pooled[k] = (x, y)
+                pooled[k] = (x, y, None)
             elif encdec:
-                pairs[k] = (x, y)
+                pairs[k] = (x, y, None)
             continue
         dims = [
             d
@@ -442,7 +443,7 @@ def _padding_diffs(
         ]
         if dims:
             d = dims[0]
-            pairs[k] = (x, y.narrow(d, P, x.shape[d]) if left else y.narrow(d, 0, x.shape[d]))
+            pairs[k] = (x, y.narrow(d, P, x.shape[d]) if left else y.narrow(d, 0, x.shape[d]), d)
             positional = True
     if not positional:
         # Pooled outputs count only for heads without per-position outputs (sequence
@@ -450,11 +451,12 @@ def _padding_diffs(
         # padding legitimately moves.
         pairs.update(pooled)
     bad = []
-    for k, (x, y) in pairs.items():
-        # Only real (unmasked) positions of the unpadded run are meaningful.
-        if x.ndim >= 2 and x.shape[:2] == (B, S) and not bool(mask.all()):
+    for k, (x, y, d) in pairs.items():
+        # Only real (unmasked) positions of the unpadded run are meaningful, along the axis the
+        # positions are on (1 for hidden states, 2 for a (batch, heads, seq, dim) key cache).
+        if d is not None and x.shape[0] == B and not bool(mask.all()):
             m = mask.bool()
-            x, y = x[m], y[m]
+            x, y = x.movedim(d, 1)[m], y.movedim(d, 1)[m]
         if not close(x, y, tol.PADDING):
             bad.append(f"{k}: {diff(x, y)}")
     return len(pairs), bad
@@ -519,7 +521,12 @@ def _check_auto_round_trip(loader: Any, model: Any) -> None:
 
 
 SIZE_KEY = re.compile(r"(size|hidden|layers|heads|dim|vocab|channels)")
-VOLATILE_CONFIG_KEYS = ("_name_or_path", "transformers_version", "_commit_hash")
+VOLATILE_CONFIG_KEYS = (
+    "_name_or_path",
+    "transformers_version",
+    "_commit_hash",
+    "_attn_implementation_autoset",  # Transformers 4.4x: set when loading picks the attention
+)
 # Keys ``save_pretrained`` fills in when they were unset (None) in memory: None -> value is no change.
 UNSET_OK_CONFIG_KEYS = ("dtype", "torch_dtype")
 
