@@ -234,17 +234,15 @@ def _nested(v: Any, fn: Any) -> Any:
 
 
 def _row(inputs: dict[str, Any], i: int, B: int) -> dict[str, Any]:
-    out = {}
-    for k, v in inputs.items():
-        if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] == B:
-            out[k] = v[i : i + 1]
-        elif isinstance(v, list) and len(v) == B:
-            out[k] = v[i : i + 1]
-        elif type(v) is dict or _bundle(v):
-            out[k] = _nested(v, lambda t: t[i : i + 1] if t.ndim >= 1 and t.shape[0] == B else t)
-        else:
-            out[k] = v
-    return out
+    """Sample ``i`` of a batch: batch-major tensors (also inside dicts/dataclasses) and lists."""
+
+    def row(t: torch.Tensor) -> torch.Tensor:
+        return t[i : i + 1] if t.ndim >= 1 and t.shape[0] == B else t
+
+    return {
+        k: v[i : i + 1] if isinstance(v, list) and len(v) == B else _nested(v, row)
+        for k, v in inputs.items()
+    }
 
 
 def batch_independence(case: Case, model_class: str | None) -> None:
@@ -752,8 +750,11 @@ def _eos_ids(model: Any) -> set[int]:
 
 
 def _plain_token(config: Any) -> int:
-    """The smallest id >= 3 that is no special token (pad, placeholders, bos/eos, ...)."""
-    specials = set(_token_ids(config).values())
+    """The smallest id >= 3 that is no special token (pad, placeholders, bos/eos, ...): the ids
+    the tiny engine itself never draws for text."""
+    from hftestgen.tiny.inputs import special_ids
+
+    specials = special_ids(config)
     vocab = cfg_int(text_config(config), "vocab_size") or 4
     return next((i for i in range(3, vocab) if i not in specials), 0)
 
@@ -800,11 +801,7 @@ def generate(case: Case, model_class: str | None) -> None:
     try:
         out = gen(True)
     except ImportError as e:  # generate() may need a package forward() does not (VibeVoice: diffusers)
-        from hftestgen.tiny.errors import missing_package
-
-        pkg = missing_package(e)
-        if pkg:
-            pytest.skip(S.MISSING_PREFIX + pkg)
+        S.skip_if_missing_package(e)
         raise
     seq = out.sequences
     steps = len(out.scores)

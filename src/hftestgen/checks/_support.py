@@ -69,6 +69,13 @@ def _raise_for(exc: BaseException, case: Case, class_name: str) -> None:
             # object, a retrieval index, ...): a named skip, never a pass.
             pytest.skip(f"unsupported: {where}: {exc.message}")
         pytest.fail(f"cannot build tiny {where} [{exc.category}]: {exc.message}", pytrace=False)
+    skip_if_missing_package(exc)
+    msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+    pytest.fail(f"cannot build tiny {where} [unexpected]: {msg}", pytrace=False)
+
+
+def skip_if_missing_package(exc: BaseException) -> None:
+    """Skip naming the package when ``exc`` says an optional package is absent; else return."""
     try:
         from hftestgen.tiny.errors import missing_package
 
@@ -87,8 +94,6 @@ def _raise_for(exc: BaseException, case: Case, class_name: str) -> None:
             missing = True
         if missing:
             pytest.skip(MISSING_PREFIX + top)
-    msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-    pytest.fail(f"cannot build tiny {where} [unexpected]: {msg}", pytrace=False)
 
 
 def get_built(case: Case, class_name: str | None) -> Any:
