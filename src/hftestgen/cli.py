@@ -376,8 +376,6 @@ app.add_typer(warm_app, name="warm")
 
 
 def _warm_error(e: Exception) -> None:
-    from .errors import HftestgenError
-
     raise HftestgenError(str(e)) from e
 
 

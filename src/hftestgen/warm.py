@@ -141,7 +141,7 @@ def serve(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, preload: Se
         except ImportError:  # an optional stack piece: the child imports (or skips) it itself
             pass
     if path.exists():
-        if _alive(path):
+        if _answer(path) is not None:
             raise WarmError(f"a warm server already listens on {path}")
         path.unlink()
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -268,12 +268,12 @@ def _connect(path: Path, timeout: float | None = 5.0) -> socket.socket:
     return s
 
 
-def _alive(path: Path) -> bool:
+def _answer(path: Path) -> dict[str, Any] | None:
+    """The server's ping reply, or None when nothing usable answers on ``path``."""
     try:
-        ping(path)
-        return True
+        return ping(path)
     except (WarmError, OSError, ConnectionError, ValueError):
-        return False
+        return None
 
 
 def ping(path: Path | None = None) -> dict[str, Any]:
@@ -369,8 +369,9 @@ def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float
     """Start a server in the background (a new session) and wait until it answers."""
     path = path or socket_path()
     _private_dir(path)
-    if _alive(path):
-        return {"already": True, **ping(path)}
+    info = _answer(path)
+    if info is not None:
+        return {"already": True, **info}
     log = log or path.with_suffix(".log")
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
@@ -382,8 +383,9 @@ def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise WarmError(f"the warm server exited with {proc.returncode} while starting; see {log}")
-        if _alive(path):
-            return {"already": False, **ping(path)}
+        info = _answer(path)
+        if info is not None:
+            return {"already": False, **info}
         time.sleep(0.1)
     proc.terminate()
     raise WarmError(f"the warm server did not answer within {wait:.0f} s; see {log}")

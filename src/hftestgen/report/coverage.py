@@ -107,6 +107,14 @@ def _check_outcome(tests: list[dict[str, Any]]) -> str:
     return SKIPPED
 
 
+def _first_of(tests: list[tuple[str, dict[str, Any]]]) -> str:
+    """``<check>[<param>]: <message> (+N more)`` for the first of ``tests``."""
+    c, t = tests[0]
+    label = f"{c}[{t['param']}]" if t["param"] else c
+    more = f" (+{len(tests) - 1} more)" if len(tests) > 1 else ""
+    return f"{label}: {t['message'] or t['outcome']}{more}"
+
+
 def _type_status(
     meta: dict[str, Any],
     checks: dict[str, dict[str, Any]],
@@ -123,10 +131,7 @@ def _type_status(
         return FAILED, f"collection error: {collect_errors[0]}"
     bad = [(c, t) for c, t in tests if t["outcome"] in ("failed", "error")]
     if bad:
-        c, t = bad[0]
-        label = f"{c}[{t['param']}]" if t["param"] else c
-        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
-        return FAILED, f"{label}: {t['message'] or t['outcome']}{more}"
+        return FAILED, _first_of(bad)
     if not tests:
         if reg == "skipped":
             return SKIPPED, meta.get("registry_reason") or "skipped in overrides"
@@ -135,10 +140,7 @@ def _type_status(
         return NOT_RUN, "not selected in this run"
     known = [(c, t) for c, t in tests if t.get("category") == "known-bug"]
     if known:  # an xfail (known upstream bug) is not a pass, nor a failure of ours
-        c, t = known[0]
-        label = f"{c}[{t['param']}]" if t["param"] else c
-        more = f" (+{len(known) - 1} more)" if len(known) > 1 else ""
-        return KNOWN_ISSUE, f"{label}: {t['message']}{more}"
+        return KNOWN_ISSUE, _first_of(known)
     if any(t["outcome"] == PASSED and t["mode"] == "real" for _, t in tests):
         return PASSED, ""
     if any(t["outcome"] == PASSED for _, t in tests):

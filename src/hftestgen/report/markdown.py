@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .coverage import KNOWN_ISSUE, NOT_RUN, PASSED, STATUSES
+from .coverage import CHECK_ORDER, KNOWN_ISSUE, NOT_RUN, PASSED, STATUSES
 
 
 def _cell(text: Any) -> str:
@@ -108,8 +108,6 @@ def render_markdown(cov: dict[str, Any]) -> str:
 
 def _checks_per_family(cov: dict[str, Any]) -> list[str]:
     """Tests per family and check: passed / failed (errors included) / known-bug / skipped."""
-    from .coverage import CHECK_ORDER
-
     counts: dict[str, dict[str, list[int]]] = {}
     for ty in cov["types"].values():
         for c, ch in ty.get("checks", {}).items():
