@@ -130,7 +130,7 @@ def _known() -> dict[str, dict[str, list[dict[str, Any]]]]:
         import tomli as tomllib
 
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    claimed: dict[tuple[str, str, str], str] = {}  # (type, check, class or "*") -> file
+    claimed: dict[tuple[str, str], dict[str, str]] = {}  # (type, check) -> {class or "*": file}
     for path in sorted((Path(__file__).parent / KNOWN_DIR).glob("*.toml")):
         rel = f"hftestgen/checks/{KNOWN_DIR}/{path.name}"
         try:
@@ -147,22 +147,19 @@ def _known() -> dict[str, dict[str, list[dict[str, Any]]]]:
                         "reason"
                     ):
                         raise ValueError(f"{where} needs kind and reason")
-                    classes = entry.get("classes") or ["*"]
-                    for cls in classes:
-                        clash = [
-                            claimed[k]
-                            for k in ((mt, check, cls), (mt, check, "*"))
-                            if k in claimed
-                        ]
-                        if cls == "*":
-                            clash += [f for (t, c, _), f in claimed.items() if (t, c) == (mt, check)]
-                        if clash:
+                    owners = claimed.setdefault((mt, check), {})
+                    for cls in entry.get("classes") or ["*"]:
+                        # "*" (every class) clashes with any earlier entry, and any with a "*"
+                        prior = owners.get(cls) or owners.get("*")
+                        if cls == "*" and owners:
+                            prior = next(iter(owners.values()))
+                        if prior:
                             raise ValueError(
                                 f"{where}: an entry for {'every class' if cls == '*' else cls} "
-                                f"is already defined in {clash[0]}; keep one entry per "
+                                f"is already defined in {prior}; keep one entry per "
                                 "(type, check, class)"
                             )
-                        claimed[mt, check, cls] = rel
+                        owners[cls] = rel
                     out.setdefault(mt, {}).setdefault(check, []).append(entry)
     return out
 
