@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(ROOT / "src"))
-    from hftestgen import warm
+    from hftestgen.run import warm
 
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="hftg-bench-") as tmp:

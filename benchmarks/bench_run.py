@@ -14,7 +14,7 @@ does not touch the project's reports or history.
 
 Results are written to ``benchmarks/results/run.json``: ``latest`` (this run) and ``runs`` (the
 last 50 runs). Per worker, the peak RSS is what each pytest-xdist worker process reported
-(``ru_maxrss``) to ``hftestgen.pytest_plugin`` at its end; ``runner_max_rss_mb`` is the largest
+(``ru_maxrss``) to ``hftestgen.run.pytest_plugin`` at its end; ``runner_max_rss_mb`` is the largest
 peak RSS among all processes the benchmark waited for (the runner, pytest, its workers).
 The script succeeds (exit 0) whether or not the tests pass: a failing suite is still timed.
 """

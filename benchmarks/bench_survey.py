@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from hftestgen.registry import load_registry
-    from hftestgen.survey import run_survey
+    from hftestgen.tiny.survey import run_survey
 
     reg = load_registry()
     specs = [reg[t] for t in args.types] if args.types else reg.testable()

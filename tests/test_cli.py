@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hftestgen import render
+from hftestgen import _io
 
 RUFF = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
 
@@ -155,6 +155,6 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        render.atomic_write_text(target, "new\n")
+        _io.atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["f.py"]

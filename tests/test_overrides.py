@@ -3,7 +3,7 @@
 import pytest
 
 from hftestgen.errors import ConfigError
-from hftestgen.overrides import load_overrides
+from hftestgen.registry.overrides import load_overrides
 from hftestgen.registry import SKIPPED, load_registry
 
 

@@ -3,7 +3,7 @@
 import pytest
 from transformers.models.auto import configuration_auto, modeling_auto
 
-from hftestgen import families
+from hftestgen.registry import families
 from hftestgen.registry import (
     COMPONENT,
     TESTABLE,

@@ -16,7 +16,7 @@ from rich.console import Console
 from hftestgen.errors import UsageError
 from hftestgen.registry import ModelSpec, Registry
 from hftestgen.report import load_results
-from hftestgen.runner import (
+from hftestgen.run.runner import (
     case_model_type,
     generated_files,
     parse_shard,
@@ -40,7 +40,7 @@ for _n in ("torch", "transformers"):
         _m = types.ModuleType(_n)
         _m.__file__ = "<fake " + _n + ">"
         sys.modules[_n] = _m
-pytest_plugins = ["hftestgen.pytest_plugin"]
+pytest_plugins = ["hftestgen.run.pytest_plugin"]
 """
 
 FAKE_FILE = """

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from hftestgen import survey  # noqa: E402
+from hftestgen.tiny import survey  # noqa: E402
 
 
 def fake_type(mt, names, tiny):

@@ -6,7 +6,7 @@ import pytest
 
 from hftestgen.registry import Registry
 from hftestgen.render import parse_generated, render_spec
-from hftestgen.sync import HAND_EDITED, MISSING, ORPHANED, STALE, check, generate
+from hftestgen.render.sync import HAND_EDITED, MISSING, ORPHANED, STALE, check, generate
 
 TYPES = ["bert", "gpt2", "donut-swin", "t5"]
 

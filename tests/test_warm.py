@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hftestgen import warm
+from hftestgen.run import warm
 
 pytest.importorskip("torch")
 

@@ -12,7 +12,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:3] == ["warm", "pytest"]:
-        from .warm import client_main
+        from .run.warm import client_main
 
         sys.exit(client_main(sys.argv[3:]))
     from .cli import main as cli_main

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from . import __version__
 from .errors import HftestgenError, UsageError
-from .families import FAMILIES
+from .registry.families import FAMILIES
 
 app = typer.Typer(
     add_completion=False,
@@ -55,7 +55,7 @@ def _settings():
 
 
 def _registry(overrides: Optional[Path], plugins: Optional[list[str]], settings=None):
-    from .overrides import load_overrides
+    from .registry.overrides import load_overrides
     from .registry import load_registry
 
     settings = settings or _settings()
@@ -202,7 +202,7 @@ def generate(
     """Render test files from the family templates (only changed files are written)."""
     from rich.progress import Progress
 
-    from .sync import generate as do_generate
+    from .render.sync import generate as do_generate
 
     settings = _settings()
     reg = _registry(overrides, plugin, settings)
@@ -232,7 +232,7 @@ def generate(
         )
         raise typer.Exit(1)
     if verify:
-        from .runner import verify_files
+        from .run.runner import verify_files
 
         code = verify_files(out_dir, [s.model_type for s in specs], console=out_console)
         raise typer.Exit(code)
@@ -245,7 +245,7 @@ def check(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Verify generated files equal what the generator produces now. Writes nothing."""
-    from .sync import check as do_check
+    from .render.sync import check as do_check
 
     settings = _settings()
     reg = _registry(overrides, plugin, settings)
@@ -286,7 +286,7 @@ def survey(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Build each tiny model and run one forward pass per model class."""
-    from .survey import survey_command
+    from .tiny.survey import survey_command
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
@@ -342,7 +342,7 @@ def run(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Run the generated tests (pytest-xdist), write coverage reports and record history."""
-    from .runner import parse_shard, parse_workers, run_command
+    from .run.runner import parse_shard, parse_workers, run_command
 
     parse_workers(workers)
     parse_shard(shard)
@@ -384,7 +384,7 @@ def warm_start(
     idle: float = typer.Option(1800.0, "--idle", help="Exit after this many idle seconds."),
 ) -> None:
     """Start the server in the background (returns once it answers)."""
-    from . import warm
+    from .run import warm
 
     try:
         info = warm.start(idle=idle)
@@ -401,7 +401,7 @@ def warm_start(
 @warm_app.command("stop")
 def warm_stop() -> None:
     """Stop the server."""
-    from . import warm
+    from .run import warm
 
     out_console.print("stopped" if warm.stop() else "no warm server was running")
 
@@ -409,7 +409,7 @@ def warm_stop() -> None:
 @warm_app.command("status")
 def warm_status() -> None:
     """Say whether a server answers (exit 1 when none does)."""
-    from . import warm
+    from .run import warm
 
     try:
         info = warm.ping()
@@ -424,7 +424,7 @@ def warm_serve(
     idle: float = typer.Option(1800.0, "--idle", help="Exit after this many idle seconds."),
 ) -> None:
     """Run the server in the foreground."""
-    from . import warm
+    from .run import warm
 
     try:
         warm.serve(idle=idle)
@@ -439,7 +439,7 @@ def warm_serve(
 )
 def warm_pytest(ctx: typer.Context) -> None:
     """Run pytest with these arguments in the server (fallback: a new process)."""
-    from . import warm
+    from .run import warm
 
     raise typer.Exit(warm.client_main(ctx.args))
 
@@ -458,7 +458,7 @@ def report(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Rebuild a report folder's reports, or merge shards: --merge DIR ... --report OUT."""
-    from .runner import report_command
+    from .run.runner import report_command
 
     if merge and not dirs:
         raise UsageError(
@@ -492,7 +492,7 @@ def history_cmd(
     history: Optional[Path] = HistoryOpt,
 ) -> None:
     """List recorded runs."""
-    from .history import History
+    from .run.history import History
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
@@ -545,7 +545,7 @@ def diff_cmd(
     history: Optional[Path] = HistoryOpt,
 ) -> None:
     """Types that regressed, got fixed, appeared or disappeared between two runs."""
-    from .history import History, diff
+    from .run.history import History, diff
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")

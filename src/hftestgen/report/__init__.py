@@ -38,7 +38,7 @@ __all__ = [
 
 def write_reports(cov: dict[str, Any], report_dir: Path) -> list[Path]:
     """Write the three coverage files into ``report_dir`` (atomically); returns their paths."""
-    from ..render import atomic_write_text
+    from .._io import atomic_write_text
 
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)

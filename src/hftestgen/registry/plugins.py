@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _imported: dict[str, set[str]] = {}
 

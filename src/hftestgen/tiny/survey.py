@@ -36,8 +36,8 @@ def survey_type(model_type: str, class_names: list[str], tiny: dict | None = Non
     """Build each class and run one forward pass; never raises."""
     import torch
 
-    from .tiny import TinyError, build
-    from .tiny.errors import missing_package, short
+    from . import TinyError, build
+    from .errors import missing_package, short
 
     t0 = time.perf_counter()
     classes: dict[str, dict[str, Any]] = {}
@@ -252,8 +252,8 @@ def _preimport() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from .tiny import build  # noqa: F401
-    from .tiny.data import load_data
+    from . import build  # noqa: F401
+    from .data import load_data
 
     load_data()
 
@@ -345,7 +345,7 @@ def render_table(report: dict, console) -> None:
 
 
 def run_survey(registry, specs, jobs: int = 2, timeout: float = 60.0, on_result=None) -> dict[str, Any]:
-    from .tiny.engine import use_registry
+    from .engine import use_registry
 
     use_registry(registry)
     work = [(s.model_type, s.all_classes(), dict(s.tiny or {})) for s in specs]
@@ -358,7 +358,7 @@ def run_survey(registry, specs, jobs: int = 2, timeout: float = 60.0, on_result=
 
 def survey_command(registry, specs, fmt: str, jobs: int, timeout: float, output, console, plugins) -> int:
     """Entry point of ``hftestgen survey``; returns the exit code (0: every type passed)."""
-    from .plugins import import_plugins
+    from ..registry.plugins import import_plugins
 
     import_plugins(plugins or ())
     specs = [s for s in specs if s.testable]
@@ -383,7 +383,7 @@ def survey_command(registry, specs, fmt: str, jobs: int, timeout: float, output,
     else:
         report = run_survey(registry, specs, jobs=jobs, timeout=timeout, on_result=progress)
     if output is not None:
-        from .render import atomic_write_text
+        from .._io import atomic_write_text
 
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(output), json.dumps(report, indent=1, default=str))

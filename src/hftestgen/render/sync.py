@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .registry import ModelSpec, Registry
-from .render import (
+from .._io import atomic_write_text
+from ..registry import ModelSpec, Registry
+from .files import (
     CONFTEST,
-    atomic_write_text,
     expected_files,
     parse_generated,
     regenerate_command,
@@ -59,7 +59,7 @@ def _generated_files(out: Path) -> dict[str, str]:
 
 
 def _owner(registry: Registry) -> dict[str, ModelSpec]:
-    from .render import test_filename
+    from .files import test_filename
 
     return {test_filename(s): s for s in registry.values()}
 

@@ -375,7 +375,7 @@ def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float
     log = log or path.with_suffix(".log")
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hftestgen.warm", "serve", "--socket", str(path), "--idle", str(idle)],
+            [sys.executable, "-m", "hftestgen.run.warm", "serve", "--socket", str(path), "--idle", str(idle)],
             stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True,
             env={**os.environ, "HFTESTGEN_WARM_SOCKET": str(path)},
         )
@@ -423,7 +423,7 @@ def client_main(argv: Sequence[str]) -> int:
 def _main(argv: Sequence[str]) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m hftestgen.warm")
+    p = argparse.ArgumentParser(prog="python -m hftestgen.run.warm")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
     s.add_argument("--socket", type=Path, default=None)

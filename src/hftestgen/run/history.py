@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .errors import HftestgenError
+from ..errors import HftestgenError
 
 SCHEMA_VERSION = 1
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, families
-from .errors import UsageError
+from .. import __version__
+from ..errors import UsageError
+from . import families
 
 TESTABLE = "testable"
 COMPONENT = "component"
@@ -404,7 +405,7 @@ def _installed_transformers() -> tuple[str, str]:
 
 def _code_fingerprint() -> str:
     h = hashlib.sha256(__version__.encode())
-    for name in ("registry.py", "families.py"):
+    for name in ("derive.py", "families.py"):
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -429,7 +430,7 @@ def cache_path() -> Path:
 
 def base_specs(use_cache: bool = True) -> tuple[str, list[dict[str, Any]]]:
     """(transformers version, spec dicts) for built-in types, from cache when possible."""
-    from .render import atomic_write_text
+    from .._io import atomic_write_text
 
     version, _ = _installed_transformers()
     path = cache_path()

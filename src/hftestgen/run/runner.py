@@ -6,7 +6,7 @@ The tests run in a pytest subprocess (``python -m pytest``) with:
 * ``--timeout S --timeout-method signal`` (pytest-timeout: a hanging test fails with a
   timeout and the run goes on),
 * ``--junitxml <report>/junit.xml``,
-* ``--hftestgen-results <report>/results.jsonl`` (``hftestgen.pytest_plugin`` writes one JSON
+* ``--hftestgen-results <report>/results.jsonl`` (``hftestgen.run.pytest_plugin`` writes one JSON
   line per test; this process tails that file for the live progress bar),
 * its own minimal ini file and ``--rootdir <out>`` so the project's pytest settings (testpaths,
   addopts) do not leak into the generated suite.
@@ -40,8 +40,8 @@ from typing import Any
 
 from rich.console import Console
 
-from .errors import UsageError
-from .report import (
+from ..errors import UsageError
+from ..report import (
     RESULTS_FILE,
     Results,
     Tail,
@@ -50,7 +50,7 @@ from .report import (
     universe_from_registry,
     write_reports,
 )
-from .report.coverage import now_iso, versions
+from ..report.coverage import now_iso, versions
 
 JUNIT_FILE = "junit.xml"
 LOG_FILE = "pytest.log"
@@ -196,7 +196,7 @@ def pytest_command(
         "--rootdir",
         str(rootdir),
         "-p",
-        "hftestgen.pytest_plugin",
+        "hftestgen.run.pytest_plugin",
         "-p",
         "no:cacheprovider",
         "--hftestgen-results",
@@ -237,7 +237,7 @@ def run_pytest(
 ) -> RunOutcome:
     """Run pytest on ``files``; records go to ``work_dir/results.jsonl``, output to pytest.log.
 
-    ``warm``: run it in the warm server (``hftestgen.warm``: torch already imported, one forked
+    ``warm``: run it in the warm server (``hftestgen.run.warm``: torch already imported, one forked
     process, so ``workers`` must be "0"); where none answers, a plain subprocess, and ``note``
     says so."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -505,7 +505,7 @@ def run_command(
     if files:
         if (out_dir / "conftest.py").is_file() is False:
             err_console.print(
-                f"warning: {out_dir}/conftest.py is missing; loading hftestgen.pytest_plugin anyway"
+                f"warning: {out_dir}/conftest.py is missing; loading hftestgen.run.pytest_plugin anyway"
             )
         with LiveProgress(err_console) as live:
             outcome = run_pytest(
@@ -593,7 +593,7 @@ def report_command(
     err_console: Console,
 ) -> int:
     """Write reports into ``report_dir`` from its own results, or from several merged folders."""
-    from .report import merge_dirs
+    from ..report import merge_dirs
 
     report_dir = Path(report_dir)
     dirs = [Path(d) for d in (merge or [])] or [report_dir]
@@ -618,7 +618,7 @@ def report_command(
         "wall_s": info.get("wall_s"),  # the slowest shard: shards run side by side
     }
     if len(dirs) == 1 and not merge:
-        from .report import read_coverage
+        from ..report import read_coverage
 
         old = read_coverage(report_dir) or {}
         run_meta = {**(old.get("run") or {}), "rebuilt_at": now_iso()}
@@ -640,7 +640,7 @@ def report_command(
     if merge:
         import json
 
-        from .render import atomic_write_text
+        from .._io import atomic_write_text
 
         report_dir.mkdir(parents=True, exist_ok=True)
         lines = [json.dumps({"event": "test", **r}, sort_keys=True) for r in results.tests.values()]
