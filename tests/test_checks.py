@@ -152,7 +152,7 @@ def toy_engine(monkeypatch):
 
     state = {"fault": None, "builds": 0, "num_labels": NL, "error": None}
 
-    def build(model_type, class_name, tiny=None, seed=0):
+    def build(model_type, class_name, tiny=None, seed=0, data=None):
         state["builds"] += 1
         if state["error"] is not None:
             raise state["error"]

@@ -10,8 +10,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from hftestgen.run.history import History, HistoryError, diff
 from hftestgen.report import build_coverage, parse_lines
+from hftestgen.run.history import History, HistoryError, diff
 from hftestgen.run.runner import record_history
 
 

@@ -3,8 +3,8 @@
 import pytest
 
 from hftestgen.errors import ConfigError
-from hftestgen.registry.overrides import load_overrides
 from hftestgen.registry import SKIPPED, load_registry
+from hftestgen.registry.overrides import load_overrides
 
 
 def write(tmp_path, text):

@@ -3,13 +3,13 @@
 import pytest
 from transformers.models.auto import configuration_auto, modeling_auto
 
-from hftestgen.registry import families
 from hftestgen.registry import (
     COMPONENT,
     TESTABLE,
     ModelSpec,
     Registry,
     derive_base,
+    families,
     identifiers_for,
     load_registry,
 )

@@ -70,7 +70,7 @@ def test_hand_edited_is_detected_and_not_clobbered(small, out):
     path.write_text(edited)
     problems = check(small, out)
     assert kinds(problems) == [(HAND_EDITED, "test_hf_bert.py")]
-    assert "encoder_only.py.j2" in problems[0].fix
+    assert "suite.py.j2" in problems[0].fix and "registry/types/bert.toml" in problems[0].fix
     res = generate(small, out)
     assert [p.path.name for p in res.refused] == ["test_hf_bert.py"]
     assert path.read_text() == edited  # nothing the user wrote is lost
@@ -113,3 +113,25 @@ def test_values_are_rendered_as_literals(registry):
         "from hftestgen.checks import Case\n" + case_src, ns
     )
     assert ns["CASE"].tiny == nasty.tiny
+
+
+def test_a_record_edit_makes_exactly_its_type_stale(small, out, monkeypatch):
+    """Record data is rendered into ``CASE``: editing one type's record changes its file only,
+    and the regenerated file shows the new pin, its reason and the known entry."""
+    from hftestgen.registry import records
+
+    real = records.load_records()
+    edited = records.parse_record(
+        "gpt2",
+        "types/gpt2.toml",
+        'reason = "pin for the test"\n[tiny]\nconfig = { n_layer = 3 }\n'
+        '[[known]]\nchecks = ["generate"]\nkind = "not-applicable"\nreason = "by design here"\n',
+    )
+    fake = records.Records(types={**real.types, "gpt2": edited}, classes=real.classes)
+    monkeypatch.setattr(records, "load_records", lambda: fake)
+    assert kinds(check(small, out)) == [(STALE, "test_hf_gpt2.py")]
+    generate(small, out)
+    text = (out / "test_hf_gpt2.py").read_text()
+    assert '"n_layer": 3' in text and "# pin for the test" in text
+    assert 'kind="not-applicable"' in text and "by design here" in text
+    assert check(small, out) == []

@@ -12,7 +12,6 @@ pytest.importorskip("transformers")
 
 from hftestgen.tiny import CATEGORIES, TinyError, build  # noqa: E402
 from hftestgen.tiny import config as tc  # noqa: E402
-from hftestgen.tiny.data import load_data  # noqa: E402
 
 
 def forward(built, **kw):
@@ -125,14 +124,7 @@ def test_user_tiny_overrides_win():
     assert len(b.model.h) == 1
 
 
-def test_override_data_files_are_valid():
-    from hftestgen.tiny.data import DUPLICATES
-
-    data = load_data()
-    assert data, "no override data loaded"
-    assert not DUPLICATES, f"types defined in two override files: {DUPLICATES}"
-    for mt, entry in data.items():
-        assert entry["reason"].strip() and "\n" not in entry["reason"].strip(), mt
+def test_per_type_knowledge_is_data_not_code():
     from hftestgen.tiny import engine, inputs
 
     src = "".join(inspect.getsource(m) for m in (tc, engine, inputs))

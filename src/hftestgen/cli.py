@@ -55,8 +55,8 @@ def _settings():
 
 
 def _registry(overrides: Optional[Path], plugins: Optional[list[str]], settings=None):
-    from .registry.overrides import load_overrides
     from .registry import load_registry
+    from .registry.overrides import load_overrides
 
     settings = settings or _settings()
     ov_path = overrides if overrides is not None else settings.overrides

@@ -72,13 +72,12 @@ device_parity      1e-4        1e-4
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
+from ..registry.records import CHECK_FAILURE, Known, Matcher
 from . import tolerances
 from .case import Case
-
-ACCELERATORS = ("cuda", "mps")
+from .table import ACCELERATORS, BY_NAME, CHECKS, CHECKS_TABLE, Check, checks_for
 
 
 def _impl() -> Any:
@@ -87,121 +86,67 @@ def _impl() -> Any:
     return _checks
 
 
+def _failure(e: BaseException) -> tuple[str, str]:
+    """(exception class name, first line of the message) of a failed check; a check's own
+    verdict (``pytest.fail``) is ``CheckFailure``."""
+    import pytest
+
+    name = CHECK_FAILURE if isinstance(e, pytest.fail.Exception) else type(e).__name__
+    text = str(e)
+    return name, text.splitlines()[0] if text else ""
+
+
 def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
-    """Run one check, honouring ``known/*.toml`` (see known/README.md)."""
-    entry = known_issue(case.model_type, check, model_class)
+    """Run one check, honouring the type's known entries (``case.known``): a not-applicable
+    entry skips with its reason; an upstream-bug entry expects a failure its matcher matches
+    (xfail), fails on any other failure, and fails when the check passes (fixed upstream)."""
+    entry = case.known_for(check, model_class)
     fn = getattr(_impl(), check)
     if entry is None:
         fn(case, model_class, *args)
         return
     import pytest
 
-    reason = f"{entry['kind']}: {entry['reason']}"
-    if entry["kind"] == "not-applicable":
+    reason = f"{entry.kind}: {entry.reason}"
+    if entry.kind == "not-applicable":
         pytest.skip(reason)
     try:
         fn(case, model_class, *args)
     except (Exception, pytest.fail.Exception) as e:
-        pytest.xfail(f"{reason} [{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}]")
+        exc, message = _failure(e)
+        if entry.match is not None and not entry.match.matches(exc, message):
+            pytest.fail(
+                f"{exc}: {message[:300]} -- does not match the known upstream-bug entry of "
+                f"{case.model_type} ({check}; expected {entry.match.describe()}): a new failure, "
+                "not the known bug",
+                pytrace=False,
+            )
+        pytest.xfail(f"{reason} [{exc}: {message[:200] or type(e).__name__}]")
     pytest.fail(
         f"known upstream bug no longer reproduces for {case.model_type}/{model_class} "
-        f"({check}): remove its entry from hftestgen/checks/known/"
+        f"({check}): remove its [[known]] entry from hftestgen/registry/ (types/ or classes/)"
     )
 
 
-KNOWN_DIR = "known"
-"""Folder (inside this package) of TOML files with explained exceptions; see its README."""
+def _wrapper(c: Check) -> Any:
+    if c.params == "accelerators":
+
+        def check(case: Case, model_class: str | None, device: str) -> None:
+            _run(c.name, case, model_class, device)
+
+    else:
+
+        def check(case: Case, model_class: str | None) -> None:
+            _run(c.name, case, model_class)
+
+    check.__name__ = check.__qualname__ = c.name
+    check.__doc__ = f"{c.name}: {c.asserts}"
+    return check
 
 
-@lru_cache(maxsize=1)
-def _known() -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Every ``known/*.toml`` entry, validated: ``{type: {check: [entry, ...]}}``.
-
-    A (type, check) holds one table, or an array of tables narrowed by disjoint ``classes``
-    (one reason per set of classes). Two entries that could both apply to one class are an
-    error, whichever files they are in: the files are split by topic so that several people can
-    edit them at once."""
-    import sys
-    from pathlib import Path
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
-    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    claimed: dict[tuple[str, str], dict[str, str]] = {}  # (type, check) -> {class or "*": file}
-    for path in sorted((Path(__file__).parent / KNOWN_DIR).glob("*.toml")):
-        rel = f"hftestgen/checks/{KNOWN_DIR}/{path.name}"
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{rel}: {e}") from e
-        for mt, per_check in data.items():
-            for check, entries in per_check.items():
-                where = f"{rel}: [{mt}.{check}]"
-                if check not in CHECKS:
-                    raise ValueError(f"{where} is not a check ({', '.join(CHECKS)})")
-                for entry in entries if isinstance(entries, list) else [entries]:
-                    if entry.get("kind") not in ("not-applicable", "upstream-bug") or not entry.get(
-                        "reason"
-                    ):
-                        raise ValueError(f"{where} needs kind and reason")
-                    owners = claimed.setdefault((mt, check), {})
-                    for cls in entry.get("classes") or ["*"]:
-                        # "*" (every class) clashes with any earlier entry, and any with a "*"
-                        prior = owners.get(cls) or owners.get("*")
-                        if cls == "*" and owners:
-                            prior = next(iter(owners.values()))
-                        if prior:
-                            raise ValueError(
-                                f"{where}: an entry for {'every class' if cls == '*' else cls} "
-                                f"is already defined in {prior}; keep one entry per "
-                                "(type, check, class)"
-                            )
-                        owners[cls] = rel
-                    out.setdefault(mt, {}).setdefault(check, []).append(entry)
-    return out
-
-
-def known_issue(model_type: str, check: str, model_class: str | None) -> dict[str, Any] | None:
-    for entry in _known().get(model_type, {}).get(check, ()):
-        classes = entry.get("classes")
-        if not classes or model_class in classes:
-            return entry
-    return None
-
-
-def forward(case: Case, model_class: str | None) -> None:
-    _run('forward', case, model_class)
-
-
-def eval_determinism(case: Case, model_class: str | None) -> None:
-    _run('eval_determinism', case, model_class)
-
-
-def batch_independence(case: Case, model_class: str | None) -> None:
-    _run('batch_independence', case, model_class)
-
-
-def attention_mask_padding(case: Case, model_class: str | None) -> None:
-    _run('attention_mask_padding', case, model_class)
-
-
-def save_load(case: Case, model_class: str | None) -> None:
-    _run('save_load', case, model_class)
-
-
-def train_step(case: Case, model_class: str | None) -> None:
-    _run('train_step', case, model_class)
-
-
-def generate(case: Case, model_class: str | None) -> None:
-    _run('generate', case, model_class)
-
-
-def device_parity(case: Case, model_class: str | None, device: str) -> None:
-    _run("device_parity", case, model_class, device)
+for _c in CHECKS_TABLE:
+    globals()[_c.name] = _wrapper(_c)
+del _c
 
 
 def clear_cache() -> None:
@@ -213,15 +158,17 @@ def clear_cache() -> None:
         support.clear_cache()
 
 
-CHECKS = (
-    "forward",
-    "eval_determinism",
-    "batch_independence",
-    "attention_mask_padding",
-    "save_load",
-    "train_step",
-    "generate",
-    "device_parity",
-)
-
-__all__ = ["ACCELERATORS", "CHECKS", "Case", "clear_cache", "tolerances", *CHECKS]
+__all__ = [
+    "ACCELERATORS",
+    "BY_NAME",
+    "CHECKS",
+    "CHECKS_TABLE",
+    "Case",
+    "Check",
+    "Known",
+    "Matcher",
+    "checks_for",
+    "clear_cache",
+    "tolerances",
+    *CHECKS,
+]

@@ -102,7 +102,12 @@ def get_built(case: Case, class_name: str | None) -> Any:
         pytest.skip(str(case.skip))
     if class_name is None:  # only reachable through an empty parametrization
         pytest.skip(f"{case.model_type}: no model class to check")
-    key = (case.model_type, class_name, json.dumps(case.tiny, sort_keys=True, default=str))
+    data = case.data_for(class_name)
+    key = (
+        case.model_type,
+        class_name,
+        json.dumps([case.tiny, data], sort_keys=True, default=str),
+    )
     if _CACHE and next(iter(_CACHE))[0] != case.model_type:
         # Generated files run one model type after another: models of the previous type will
         # not be asked for again, so free them now instead of letting a worker's memory grow.
@@ -115,7 +120,7 @@ def get_built(case: Case, class_name: str | None) -> Any:
 
         try:
             _CACHE[key] = tiny.build(
-                case.model_type, class_name, tiny=dict(case.tiny) or None, seed=0
+                case.model_type, class_name, tiny=dict(case.tiny) or None, seed=0, data=data
             )
         except Exception as e:  # cached too: a failing build fails every check the same way
             _CACHE[key] = e

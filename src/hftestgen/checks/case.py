@@ -1,9 +1,16 @@
-"""``Case``: the model-type data a generated test file holds. Importable without torch."""
+"""``Case``: the model-type data a generated test file holds. Importable without torch.
+
+The checks read everything type-specific from the ``Case`` (one source: the file a user reads is
+what runs): the classes per task, the user's tiny overrides, the type's record data (effective
+tiny-config pins, input knobs, build exclusions) and its known exceptions with their matchers.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..registry.records import Known, merge
 
 # Tasks whose classes can ``generate`` text.
 GENERATIVE_TASKS = (
@@ -23,8 +30,24 @@ class Case:
     config_class: str
     classes: dict[str, tuple[str, ...]]
     tiny: dict[str, Any] = field(default_factory=dict)
+    """Tiny-config values from the user's overrides file (``[types.X.tiny]``)."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """The type's record data (``registry/types/<type>.toml`` ``[tiny]``): ``config`` pins,
+    ``inputs`` knobs, ``unsupported`` / ``missing_package`` / ``upstream_bug`` / ``max_params``."""
+    class_data: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per model class, record data over ``data`` (shared class records, ``[classes.X]``)."""
+    known: tuple[Known, ...] = ()
+    """Known exceptions to the checks (``[[known]]``), each with its kind, reason and matcher."""
     checkpoint: str | None = None
     skip: str | None = None
+
+    def data_for(self, class_name: str | None) -> dict[str, Any]:
+        """Effective record data for one class: ``data``, then ``class_data[class_name]``."""
+        return merge(self.data, self.class_data.get(class_name or ""))
+
+    def known_for(self, check: str, class_name: str | None) -> Known | None:
+        """The known entry that applies to ``check`` of ``class_name``, if any."""
+        return next((k for k in self.known if k.applies(check, class_name)), None)
 
     @property
     def class_names(self) -> list[str]:

@@ -42,17 +42,6 @@ FAMILY_DESCRIPTIONS = {
 }
 
 # Which template renders each family.
-TEMPLATES = {
-    ENCODER_ONLY: "encoder_only.py.j2",
-    DECODER_ONLY: "decoder_only.py.j2",
-    ENCODER_DECODER: "encoder_decoder.py.j2",
-    VISION: "vision.py.j2",
-    MULTIMODAL: "multimodal.py.j2",
-    AUDIO: "audio.py.j2",
-    TIME_SERIES: "time_series.py.j2",
-    OTHER: "other.py.j2",
-}
-
 # Task names come from Transformers' auto mappings: MODEL_FOR_<TASK>_MAPPING -> "<task>".
 TIME_SERIES_TASKS = frozenset(
     {"time_series_prediction", "time_series_classification", "time_series_regression"}

@@ -66,9 +66,10 @@ def _owner(registry: Registry) -> dict[str, ModelSpec]:
 
 def _edit_advice(spec: ModelSpec | None) -> str:
     if spec is None:
-        return "change src/hftestgen/templates/conftest.py.j2 instead"
+        return "change src/hftestgen/render/templates/conftest.py.j2 instead"
     return (
-        f"move the change into template {template_for(spec)!r} or the overrides file "
+        f"move the change into template {template_for(spec)!r}, the type's record "
+        f"(hftestgen/registry/types/{spec.model_type}.toml) or the overrides file "
         f"([types.{spec.model_type}]), then run '{regenerate_command(spec)} --force'"
     )
 

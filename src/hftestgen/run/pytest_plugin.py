@@ -338,7 +338,7 @@ class Recorder:
                 if xfail:
                     reason = f"xfail: {report.wasxfail}" if report.wasxfail else "xfail"
                 rec.update(outcome="skipped", skip_reason=reason, mode="skipped")
-                if xfail:  # a known upstream bug that still reproduces (checks/known/)
+                if xfail:  # a known upstream bug that still reproduces (a record's [[known]])
                     rec["category"] = "known-bug"
                 elif reason.startswith(MISSING_PREFIX):
                     rec["category"] = "missing-package"

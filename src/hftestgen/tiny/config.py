@@ -1,8 +1,9 @@
 """Tiny config synthesis: class defaults -> shrunk sizes -> nested sub-configs -> repaired invariants.
 
 Everything here is a *general* rule keyed by config field names (and the config's
-``attribute_map`` aliases). Knowledge about one model type lives in the TOML data under
-``overrides/`` and is merged on top (``data_overrides``), never in ``if model_type == ...`` code.
+``attribute_map`` aliases). Knowledge about one model type lives in its record
+(``hftestgen/registry/types/<type>.toml``) and is merged on top, never in
+``if model_type == ...`` code.
 """
 
 from __future__ import annotations
@@ -262,14 +263,6 @@ def _default_instance(cls):
             return None
 
 
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in (b or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and not k.endswith("2label") and not k.endswith("2id"):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int = 0, vocab_hint: int | None = None):

@@ -100,12 +100,16 @@ class Built:
 
 
 def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int = 0,
-          max_params: int | None = None) -> Built:
-    """Tiny config + model of ``class_name`` for ``model_type``: CPU, eval mode, seeded."""
+          max_params: int | None = None, data: dict | None = None) -> Built:
+    """Tiny config + model of ``class_name`` for ``model_type``: CPU, eval mode, seeded.
+
+    ``data`` is the class's record data (``Case.data_for``: config pins, input knobs, build
+    exclusions); ``None`` reads it from the records (``hftestgen.registry.records``). ``tiny``
+    holds config values over it (a user's overrides)."""
     _quiet()
 
+    from ..registry.records import load_records
     from .config import _merge, tiny_config
-    from .data import entry_for
     from .errors import TIMM_REASON
 
     reg = _registry()
@@ -115,7 +119,8 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
     tasks = tuple(t for t, names in spec.classes.items() if class_name in names)
     if not tasks:
         raise TinyError("registry-mismatch", f"{class_name} is not a model class of {model_type}")
-    data = entry_for(model_type, class_name)
+    if data is None:
+        data = load_records().tiny_for(model_type, class_name)
     if data.get("unsupported"):
         raise TinyError("unsupported", data["unsupported"])
     if data.get("missing_package"):

@@ -252,10 +252,10 @@ def _preimport() -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    from ..registry.records import load_records
     from . import build  # noqa: F401
-    from .data import load_data
 
-    load_data()
+    load_records()
 
 
 # --------------------------------------------------------------------------------------
