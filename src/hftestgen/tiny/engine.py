@@ -109,7 +109,8 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
     _quiet()
 
     from ..registry.records import load_records
-    from .config import _merge, tiny_config
+    from ..registry.records import merge as _merge
+    from .config import tiny_config
     from .errors import TIMM_REASON
 
     reg = _registry()
@@ -184,7 +185,8 @@ def _for_sub_config(cfg_cls, pinned: dict) -> dict:
     type): the composite's ``<base_config_key>`` table applies to it, and the composite's other
     sub-config tables (dicts that are no field of ``cfg_cls``) do not. Left in, they became stray
     attributes that ``from_pretrained`` then mistook for the sub-config to load."""
-    from .config import _fields, _merge
+    from ..registry.records import merge as _merge
+    from .config import _fields
 
     fields = _fields(cfg_cls)
     key = getattr(cfg_cls, "base_config_key", None) or ""
