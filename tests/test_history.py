@@ -10,9 +10,9 @@ import sys
 import pytest
 from rich.console import Console
 
-from hftestgen.run.history import History, HistoryError, diff
 from hftestgen.report import build_coverage, parse_lines
-from hftestgen.run.runner import record_history
+from hftestgen.run.history import History, HistoryError, diff
+from hftestgen.run.summary import record_history
 
 
 def _rec(mt, outcome, dur=1.0):

@@ -16,18 +16,12 @@ from rich.console import Console
 from hftestgen.errors import UsageError
 from hftestgen.registry import ModelSpec, Registry
 from hftestgen.report import load_results
-from hftestgen.run.runner import (
-    case_model_type,
-    generated_files,
-    parse_shard,
-    parse_workers,
-    plan_shards,
-    report_command,
-    run_command,
-    run_pytest,
-    shard_weights,
-    verify_files,
-)
+from hftestgen.run.collect import case_model_type, generated_files
+from hftestgen.run.merge import report_command
+from hftestgen.run.pytest_proc import run_pytest
+from hftestgen.run.runner import run_command
+from hftestgen.run.shards import parse_shard, parse_workers, plan_shards, shard_weights
+from hftestgen.run.verify import verify_files
 
 # ---------------------------------------------------------------------------------------------
 # fake suites

@@ -232,7 +232,7 @@ def generate(
         )
         raise typer.Exit(1)
     if verify:
-        from .run.runner import verify_files
+        from .run.verify import verify_files
 
         code = verify_files(out_dir, [s.model_type for s in specs], console=out_console)
         raise typer.Exit(code)
@@ -302,7 +302,7 @@ def survey(
 
 
 # --------------------------------------------------------------------------------------
-# run / report / history / diff (runner.py, report/, history.py)
+# run / report / history / diff (run/runner.py, run/merge.py, run/history.py)
 
 
 HistoryOpt = typer.Option(
@@ -342,7 +342,8 @@ def run(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Run the generated tests (pytest-xdist), write coverage reports and record history."""
-    from .run.runner import parse_shard, parse_workers, run_command
+    from .run.runner import run_command
+    from .run.shards import parse_shard, parse_workers
 
     parse_workers(workers)
     parse_shard(shard)
@@ -458,7 +459,7 @@ def report(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Rebuild a report folder's reports, or merge shards: --merge DIR ... --report OUT."""
-    from .run.runner import report_command
+    from .run.merge import report_command
 
     if merge and not dirs:
         raise UsageError(
