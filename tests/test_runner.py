@@ -560,6 +560,18 @@ def test_verify_files_prints_one_line_per_file(tmp_path):
     assert lines["nosuch"] == "FAIL"
 
 
+def test_verify_files_uses_the_settings_timeout(tmp_path, monkeypatch):
+    """Without an explicit timeout, --verify uses [tool.hftestgen] timeout (a hang fails fast)."""
+    _, specs = fake_registry()
+    write_suite(tmp_path / "gen", [specs[0]], {"alpha": {"device_parity": "hang"}})
+    (tmp_path / "pyproject.toml").write_text("[tool.hftestgen]\ntimeout = 2\n")
+    monkeypatch.chdir(tmp_path)
+    con = Console(record=True, width=300)
+    assert verify_files(tmp_path / "gen", ["alpha"], con) == 1
+    text = con.export_text()
+    assert text.startswith("FAIL  test_hf_alpha.py:") and "device_parity: timeout" in text
+
+
 def test_run_with_corrupted_history_still_writes_reports(tmp_path):
     reg, specs = fake_registry()
     out = tmp_path / "gen"

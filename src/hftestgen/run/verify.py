@@ -48,7 +48,7 @@ def verify_files(
 
 def _settings_timeout() -> float:
     try:
-        from .settings import load_settings
+        from ..settings import load_settings
 
         return float(load_settings().timeout)
     except Exception:
