@@ -539,43 +539,37 @@ def history_cmd(
 
 @app.command("diff")
 def diff_cmd(
-    run_a: Optional[int] = typer.Argument(None, help="Older run id (default: second-to-last)."),
-    run_b: Optional[int] = typer.Argument(None, help="Newer run id (default: last)."),
+    run_a: Optional[str] = typer.Argument(
+        None,
+        metavar="A",
+        help="Older run: a run id in --history, a history file (its last complete run; "
+        "FILE@ID for run ID), a report folder, a coverage.json or a results.jsonl "
+        "(default: the second-to-last complete run in --history).",
+    ),
+    run_b: Optional[str] = typer.Argument(
+        None, metavar="B", help="Newer run, the same forms (default: the last run in --history)."
+    ),
     fmt: str = typer.Option("text", "--format", help="text or json."),
-    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when a type regressed."),
+    exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 1 when a type or a test regressed."
+    ),
     history: Optional[Path] = HistoryOpt,
 ) -> None:
-    """Types that regressed, got fixed, appeared or disappeared between two runs."""
-    from .run.history import History, diff
+    """Per type and per test: what regressed, got fixed, changed, appeared or disappeared
+    between two runs, and which tests kept their outcome but changed their reason text."""
+    from .run.diff import diff_command
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")
-    h = History(_history_for(history))
-    if run_a is None:
-        run_a, run_b = h.default_pair()
-    elif run_b is None:
-        run_b = h.latest_id()
-    ra, rb = h.run(run_a), h.run(run_b)
-    d = diff(h.type_statuses(run_a), h.type_statuses(run_b))
-    if fmt == "json":
-        out_console.print_json(json.dumps({"a": ra, "b": rb, **d}))
-    else:
-        out_console.print(
-            f"run {run_a} ({ra['started_at']}, Transformers {ra['transformers']}) -> "
-            f"run {run_b} ({rb['started_at']}, Transformers {rb['transformers']})",
-            markup=False,
-        )
-        for key in ("regressed", "fixed", "changed", "appeared", "disappeared"):
-            items = d[key]
-            out_console.print(f"{key}: {len(items)}", markup=False)
-            for e in items:
-                arrow = f"{e.get('from', '')} -> {e.get('to', '')}".strip(" ->")
-                if "from" in e and "to" in e:
-                    arrow = f"{e['from']} -> {e['to']}"
-                reason = f"  ({e['reason']})" if e.get("reason") else ""
-                out_console.print(f"  {e['model_type']}: {arrow}{reason}", markup=False)
-    if exit_code and d["regressed"]:
-        raise typer.Exit(1)
+    code = diff_command(
+        run_a,
+        run_b,
+        history=lambda: _history_for(history),
+        fmt=fmt,
+        exit_code=exit_code,
+        console=out_console,
+    )
+    raise typer.Exit(code)
 
 
 def main() -> None:
