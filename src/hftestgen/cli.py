@@ -497,6 +497,8 @@ def history_cmd(
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all runs) or more, not {limit}")
     path = _history_for(history)
     runs = History(path).runs(limit or None)
     if fmt == "json":
@@ -572,6 +574,22 @@ def diff_cmd(
     raise typer.Exit(code)
 
 
+def _click_error_line(e: Exception) -> str | None:
+    """``error: <message> (see '<command> --help')`` for a click error (bad option or value),
+    "" for one without a message (no command: the help was printed), None for anything else.
+    Duck-typed: recent Typer raises its own copy of click's exceptions, older Typer click's."""
+    if not callable(getattr(e, "format_message", None)) or not isinstance(
+        getattr(e, "exit_code", None), int
+    ):
+        return None
+    msg = " ".join(str(e.format_message()).split())
+    if not msg:
+        return ""
+    ctx = getattr(e, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if getattr(ctx, "command_path", None) else ""
+    return f"error: {msg}{hint}"
+
+
 def main() -> None:
     try:
         rc = app(standalone_mode=False)
@@ -586,11 +604,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    except Exception as e:  # click usage errors: one line, exit 2
+        line = _click_error_line(e)
+        if line is None:
+            raise
+        if line:  # empty: no command given, the help was printed
+            err_console.print(line, markup=False)
+        sys.exit(e.exit_code)
     sys.exit(rc if isinstance(rc, int) else 0)

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from .._io import atomic_write_text
+from ..errors import UsageError
 from ..report import (
     RESULTS_FILE,
     Results,
@@ -41,6 +42,8 @@ def report_command(
     err_console: Console,
 ) -> int:
     """Write reports into ``report_dir`` from its own results, or from several merged folders."""
+    if min_coverage is not None and not 0 <= min_coverage <= 100:
+        raise UsageError("--min-coverage must be between 0 and 100")
     report_dir = Path(report_dir)
     dirs = [Path(d) for d in (merge or [])] or [report_dir]
     results, universe, info = merge_dirs(dirs)
