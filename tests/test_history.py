@@ -11,8 +11,9 @@ import pytest
 from rich.console import Console
 
 from hftestgen.report import build_coverage, parse_lines
-from hftestgen.run.history import History, HistoryError, diff
-from hftestgen.run.runner import record_history
+from hftestgen.run.diff import diff_types
+from hftestgen.run.history import History, HistoryError
+from hftestgen.run.summary import record_history
 
 
 def _rec(mt, outcome, dur=1.0):
@@ -87,7 +88,7 @@ def test_record_list_and_diff(tmp_path):
     assert runs[2]["transformers"] == "5.1.0" and runs[2]["exit_code"] == 1
     assert runs[0]["passed"] == 4 and runs[0]["failed"] == 1
     assert h.default_pair() == (a, b)
-    d = diff(h.type_statuses(a), h.type_statuses(b))
+    d = diff_types(h.type_statuses(a), h.type_statuses(b))
     assert [e["model_type"] for e in d["regressed"]] == ["breaks"]
     assert d["regressed"][0]["reason"].endswith("boom")
     assert [e["model_type"] for e in d["fixed"]] == ["heals"]
@@ -165,8 +166,11 @@ def test_cli_history_and_diff(tmp_path):
     assert "2 run(s)" in r.stdout
     r = _cli("diff", "--history", str(p), "--exit-code", cwd=tmp_path)
     assert r.returncode == 1, r.stderr
-    assert "regressed: 1" in r.stdout and "  x: passed -> failed  (forward[M]: boom)" in r.stdout
-    assert "fixed: 1" in r.stdout and "appeared: 1" in r.stdout and "  z:" in r.stdout
+    assert "types regressed: 1\n  x: passed -> failed  (forward[M]: boom)" in r.stdout
+    assert "types fixed: 1" in r.stdout and "types appeared: 1\n  z: passed" in r.stdout
+    assert (
+        "tests regressed: 1\n  test_hf_x.py::test_forward[M]: passed -> failed  (boom)" in r.stdout
+    )
     r = _cli("diff", "1", "2", "--history", str(p), "--format", "json", cwd=tmp_path)
     assert json.loads(r.stdout)["fixed"][0]["model_type"] == "y"
     p.write_bytes(b"garbage" * 200)

@@ -16,18 +16,13 @@ from rich.console import Console
 from hftestgen.errors import UsageError
 from hftestgen.registry import ModelSpec, Registry
 from hftestgen.report import load_results
-from hftestgen.run.runner import (
-    case_model_type,
-    generated_files,
-    parse_shard,
-    parse_workers,
-    plan_shards,
-    report_command,
-    run_command,
-    run_pytest,
-    shard_weights,
-    verify_files,
-)
+from hftestgen.run.collect import case_model_type, generated_files
+from hftestgen.run.diff import diff_command
+from hftestgen.run.merge import report_command
+from hftestgen.run.pytest_proc import run_pytest
+from hftestgen.run.runner import run_command
+from hftestgen.run.shards import parse_shard, parse_workers, plan_shards, shard_weights
+from hftestgen.run.verify import verify_files
 
 # ---------------------------------------------------------------------------------------------
 # fake suites
@@ -566,6 +561,18 @@ def test_verify_files_prints_one_line_per_file(tmp_path):
     assert lines["nosuch"] == "FAIL"
 
 
+def test_verify_files_uses_the_settings_timeout(tmp_path, monkeypatch):
+    """Without an explicit timeout, --verify uses [tool.hftestgen] timeout (a hang fails fast)."""
+    _, specs = fake_registry()
+    write_suite(tmp_path / "gen", [specs[0]], {"alpha": {"device_parity": "hang"}})
+    (tmp_path / "pyproject.toml").write_text("[tool.hftestgen]\ntimeout = 2\n")
+    monkeypatch.chdir(tmp_path)
+    con = Console(record=True, width=300)
+    assert verify_files(tmp_path / "gen", ["alpha"], con) == 1
+    text = con.export_text()
+    assert text.startswith("FAIL  test_hf_alpha.py:") and "device_parity: timeout" in text
+
+
 def test_run_with_corrupted_history_still_writes_reports(tmp_path):
     reg, specs = fake_registry()
     out = tmp_path / "gen"
@@ -595,3 +602,43 @@ def test_relative_report_and_out_paths(tmp_path, monkeypatch):
     assert cov["types"]["alpha"]["status"] == "passed"
     assert (tmp_path / "rep" / "results.jsonl").stat().st_size > 0
     assert not (tmp_path / "gen" / "rep").exists()
+
+
+def test_diff_of_two_real_runs_kept_in_two_history_files(tmp_path):
+    """A baseline run and a new run, each with its own history: diff per test across them."""
+    reg, specs = fake_registry()
+    out = tmp_path / "gen"
+    runnable = [s for s in specs if s.status in ("testable", "skipped")]
+    write_suite(out, specs, {"beta": {"forward": "xfail"}, "delta": {"forward": "missing"}})
+    code, text, err = run(reg, runnable, out, tmp_path / "base", tmp_path / "base.sqlite")
+    assert code == 0, text + err
+    write_suite(out, specs, {"beta": {"forward": "fail"}, "delta": {"forward": "tiny-missing"}})
+    code, text, err = run(reg, runnable, out, tmp_path / "new", tmp_path / "new.sqlite")
+    assert code == 1, text + err
+
+    def no_default():
+        raise AssertionError("both sides are named")
+
+    for new_side in (tmp_path / "new.sqlite", tmp_path / "new"):  # history, or report folder
+        con = Console(record=True, width=400)
+        code = diff_command(
+            str(tmp_path / "base.sqlite"),
+            str(new_side),
+            history=no_default,
+            fmt="text",
+            exit_code=True,
+            console=con,
+        )
+        text = con.export_text()
+        assert code == 1, text
+        assert "types regressed: 1\n  beta: known-issue -> failed" in text
+        assert "tests regressed: 2\n" in text
+        for cls in ("BetaModel", "BetaForCausalLM"):
+            assert f"  test_hf_beta.py::test_forward[{cls}]: xfailed -> failed  (" in text
+        assert "tests with a changed reason text: 2\n" in text
+        assert (
+            "  test_hf_delta.py::test_forward[DeltaModel] (skipped)\n"
+            "    was: missing package: hftestgen_missing_pkg_xyz\n"
+            "    now: missing package: scipy\n"
+        ) in text
+        assert "tests fixed: 0" in text and "tests changed: 0" in text

@@ -232,7 +232,7 @@ def generate(
         )
         raise typer.Exit(1)
     if verify:
-        from .run.runner import verify_files
+        from .run.verify import verify_files
 
         code = verify_files(out_dir, [s.model_type for s in specs], console=out_console)
         raise typer.Exit(code)
@@ -302,7 +302,7 @@ def survey(
 
 
 # --------------------------------------------------------------------------------------
-# run / report / history / diff (runner.py, report/, history.py)
+# run / report / history / diff (run/runner.py, run/merge.py, run/history.py)
 
 
 HistoryOpt = typer.Option(
@@ -342,7 +342,8 @@ def run(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Run the generated tests (pytest-xdist), write coverage reports and record history."""
-    from .run.runner import parse_shard, parse_workers, run_command
+    from .run.runner import run_command
+    from .run.shards import parse_shard, parse_workers
 
     parse_workers(workers)
     parse_shard(shard)
@@ -458,7 +459,7 @@ def report(
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
     """Rebuild a report folder's reports, or merge shards: --merge DIR ... --report OUT."""
-    from .run.runner import report_command
+    from .run.merge import report_command
 
     if merge and not dirs:
         raise UsageError(
@@ -496,6 +497,8 @@ def history_cmd(
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    if limit < 0:
+        raise UsageError(f"--limit must be 0 (all runs) or more, not {limit}")
     path = _history_for(history)
     runs = History(path).runs(limit or None)
     if fmt == "json":
@@ -538,43 +541,53 @@ def history_cmd(
 
 @app.command("diff")
 def diff_cmd(
-    run_a: Optional[int] = typer.Argument(None, help="Older run id (default: second-to-last)."),
-    run_b: Optional[int] = typer.Argument(None, help="Newer run id (default: last)."),
+    run_a: Optional[str] = typer.Argument(
+        None,
+        metavar="A",
+        help="Older run: a run id in --history, a history file (its last complete run; "
+        "FILE@ID for run ID), a report folder, a coverage.json or a results.jsonl "
+        "(default: the second-to-last complete run in --history).",
+    ),
+    run_b: Optional[str] = typer.Argument(
+        None, metavar="B", help="Newer run, the same forms (default: the last run in --history)."
+    ),
     fmt: str = typer.Option("text", "--format", help="text or json."),
-    exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when a type regressed."),
+    exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 1 when a type or a test regressed."
+    ),
     history: Optional[Path] = HistoryOpt,
 ) -> None:
-    """Types that regressed, got fixed, appeared or disappeared between two runs."""
-    from .run.history import History, diff
+    """Per type and per test: what regressed, got fixed, changed, appeared or disappeared
+    between two runs, and which tests kept their outcome but changed their reason text."""
+    from .run.diff import diff_command
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")
-    h = History(_history_for(history))
-    if run_a is None:
-        run_a, run_b = h.default_pair()
-    elif run_b is None:
-        run_b = h.latest_id()
-    ra, rb = h.run(run_a), h.run(run_b)
-    d = diff(h.type_statuses(run_a), h.type_statuses(run_b))
-    if fmt == "json":
-        out_console.print_json(json.dumps({"a": ra, "b": rb, **d}))
-    else:
-        out_console.print(
-            f"run {run_a} ({ra['started_at']}, Transformers {ra['transformers']}) -> "
-            f"run {run_b} ({rb['started_at']}, Transformers {rb['transformers']})",
-            markup=False,
-        )
-        for key in ("regressed", "fixed", "changed", "appeared", "disappeared"):
-            items = d[key]
-            out_console.print(f"{key}: {len(items)}", markup=False)
-            for e in items:
-                arrow = f"{e.get('from', '')} -> {e.get('to', '')}".strip(" ->")
-                if "from" in e and "to" in e:
-                    arrow = f"{e['from']} -> {e['to']}"
-                reason = f"  ({e['reason']})" if e.get("reason") else ""
-                out_console.print(f"  {e['model_type']}: {arrow}{reason}", markup=False)
-    if exit_code and d["regressed"]:
-        raise typer.Exit(1)
+    code = diff_command(
+        run_a,
+        run_b,
+        history=lambda: _history_for(history),
+        fmt=fmt,
+        exit_code=exit_code,
+        console=out_console,
+    )
+    raise typer.Exit(code)
+
+
+def _click_error_line(e: Exception) -> str | None:
+    """``error: <message> (see '<command> --help')`` for a click error (bad option or value),
+    "" for one without a message (no command: the help was printed), None for anything else.
+    Duck-typed: recent Typer raises its own copy of click's exceptions, older Typer click's."""
+    if not callable(getattr(e, "format_message", None)) or not isinstance(
+        getattr(e, "exit_code", None), int
+    ):
+        return None
+    msg = " ".join(str(e.format_message()).split())
+    if not msg:
+        return ""
+    ctx = getattr(e, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if getattr(ctx, "command_path", None) else ""
+    return f"error: {msg}{hint}"
 
 
 def main() -> None:
@@ -591,11 +604,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise
+    except Exception as e:  # click usage errors: one line, exit 2
+        line = _click_error_line(e)
+        if line is None:
+            raise
+        if line:  # empty: no command given, the help was printed
+            err_console.print(line, markup=False)
+        sys.exit(e.exit_code)
     sys.exit(rc if isinstance(rc, int) else 0)

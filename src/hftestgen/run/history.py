@@ -1,6 +1,8 @@
 """Run history in SQLite: one row per run, per model type and per test.
 
 The database lives at ``Settings.history_path`` (default ``<report dir>/history.sqlite``).
+Schema version 2 added ``test_results.category`` (the plugin's category, e.g. ``known-bug``);
+a version 1 file gains the column on its next write, and its old rows keep NULL there.
 Every failure to open, read or write it (corrupted file, locked by another process, read-only
 folder) raises ``HistoryError`` whose message is one line naming the file and the fix.
 ``hftestgen run`` writes its reports *before* touching the history, so a broken database never
@@ -17,7 +19,7 @@ from typing import Any
 
 from ..errors import HftestgenError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -40,13 +42,49 @@ CREATE TABLE IF NOT EXISTS type_results (
 CREATE TABLE IF NOT EXISTS test_results (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     nodeid TEXT NOT NULL, model_type TEXT, check_name TEXT, param TEXT,
-    outcome TEXT, mode TEXT, duration_s REAL, message TEXT,
+    outcome TEXT, mode TEXT, duration_s REAL, message TEXT, category TEXT,
     PRIMARY KEY (run_id, nodeid)
 );
 CREATE INDEX IF NOT EXISTS type_results_mt ON type_results(model_type, run_id);
 """
 
-RAN = ("passed", "failed", "skipped")
+RUN_COLUMNS = (
+    "started_at",
+    "finished_at",
+    "wall_s",
+    "python",
+    "torch",
+    "transformers",
+    "hftestgen",
+    "command",
+    "shard",
+    "report_dir",
+    "exit_code",
+    "types",
+    "passed",
+    "failed",
+    "skipped",
+    "component",
+    "not_testable",
+    "not_run",
+    "tests_passed",
+    "tests_failed",
+    "tests_error",
+    "tests_skipped",
+    "coverage_pct",
+)
+TEST_COLUMNS = (
+    "run_id",
+    "nodeid",
+    "model_type",
+    "check_name",
+    "param",
+    "outcome",
+    "mode",
+    "duration_s",
+    "message",
+    "category",
+)
 
 
 class HistoryError(HftestgenError):
@@ -71,6 +109,57 @@ def _explain(path: Path, e: BaseException) -> HistoryError:
     return HistoryError(f"history database {path} cannot be used ({msg})")
 
 
+def _migrate(con: sqlite3.Connection) -> None:
+    """Bring a file written by an older hftestgen to ``SCHEMA_VERSION`` (adds columns only)."""
+    cols = {r["name"] for r in con.execute("PRAGMA table_info(test_results)")}
+    if "category" not in cols:
+        try:
+            con.execute("ALTER TABLE test_results ADD COLUMN category TEXT")
+        except sqlite3.OperationalError as e:  # another process added it meanwhile
+            if "duplicate column" not in str(e).lower():
+                raise
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or not str(row["value"]).isdigit() or int(row["value"]) < SCHEMA_VERSION:
+        con.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+    con.commit()
+
+
+def _run_row(cov: dict[str, Any], report_dir: Path | None, exit_code: int | None) -> tuple:
+    """The ``runs`` row of a coverage document, in ``RUN_COLUMNS`` order."""
+    v = cov.get("versions", {})
+    run = cov.get("run", {})
+    t = cov["totals"]
+    bs = t["by_status"]
+    return (
+        run.get("started_at") or cov.get("generated_at"),
+        run.get("finished_at") or cov.get("generated_at"),
+        run.get("wall_s"),
+        v.get("python"),
+        v.get("torch"),
+        v.get("transformers"),
+        v.get("hftestgen"),
+        run.get("command"),
+        run.get("shard"),
+        str(report_dir) if report_dir else None,
+        exit_code,
+        t["types"],
+        bs.get("passed", 0),
+        bs.get("failed", 0),
+        bs.get("skipped", 0),
+        bs.get("component", 0),
+        bs.get("not-testable", 0),
+        bs.get("not-run", 0),
+        t["tests"]["passed"],
+        t["tests"]["failed"],
+        t["tests"]["error"],
+        t["tests"]["skipped"],
+        t["coverage_pct"],
+    )
+
+
 class History:
     def __init__(self, path: Path, timeout: float = 5.0):
         self.path = Path(path)
@@ -91,11 +180,7 @@ class History:
             con.execute("PRAGMA foreign_keys = ON")
             if create:
                 con.executescript(SCHEMA)
-                con.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                con.commit()
+                _migrate(con)
             else:
                 con.execute("SELECT count(*) FROM runs").fetchone()
             yield con
@@ -113,73 +198,28 @@ class History:
         self, cov: dict[str, Any], report_dir: Path | None = None, exit_code: int | None = None
     ) -> int:
         """Append one run (from a coverage document); returns its run id."""
-        v = cov.get("versions", {})
-        run = cov.get("run", {})
-        t = cov["totals"]
-        bs = t["by_status"]
         with self._connect(create=True) as con:
             con.execute("BEGIN IMMEDIATE")
             cur = con.execute(
-                "INSERT INTO runs (started_at, finished_at, wall_s, python, torch, transformers, "
-                "hftestgen, command, shard, report_dir, exit_code, types, passed, failed, skipped, "
-                "component, not_testable, not_run, tests_passed, tests_failed, tests_error, "
-                "tests_skipped, coverage_pct) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.get("started_at") or cov.get("generated_at"),
-                    run.get("finished_at") or cov.get("generated_at"),
-                    run.get("wall_s"),
-                    v.get("python"),
-                    v.get("torch"),
-                    v.get("transformers"),
-                    v.get("hftestgen"),
-                    run.get("command"),
-                    run.get("shard"),
-                    str(report_dir) if report_dir else None,
-                    exit_code,
-                    t["types"],
-                    bs.get("passed", 0),
-                    bs.get("failed", 0),
-                    bs.get("skipped", 0),
-                    bs.get("component", 0),
-                    bs.get("not-testable", 0),
-                    bs.get("not-run", 0),
-                    t["tests"]["passed"],
-                    t["tests"]["failed"],
-                    t["tests"]["error"],
-                    t["tests"]["skipped"],
-                    t["coverage_pct"],
-                ),
+                f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                _run_row(cov, report_dir, exit_code),
             )
             run_id = int(cur.lastrowid)
             con.executemany(
                 "INSERT INTO type_results VALUES (?,?,?,?,?,?,?)",
                 [
-                    (
-                        run_id,
-                        mt,
-                        ty["family"],
-                        ty["status"],
-                        ty["reason"],
-                        ty["duration_s"],
-                        ty["classes"],
-                    )
+                    (run_id, mt, ty["family"], ty["status"], ty["reason"], ty["duration_s"])
+                    + (ty["classes"],)
                     for mt, ty in cov["types"].items()
                 ],
             )
             con.executemany(
-                "INSERT OR REPLACE INTO test_results VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO test_results ({', '.join(TEST_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TEST_COLUMNS))})",
                 [
-                    (
-                        run_id,
-                        te["nodeid"],
-                        mt,
-                        check,
-                        te["param"],
-                        te["outcome"],
-                        te["mode"],
-                        te["duration_s"],
-                        te["message"],
-                    )
+                    (run_id, te["nodeid"], mt, check, te["param"], te["outcome"], te["mode"])
+                    + (te["duration_s"], te["message"], te.get("category"))
                     for mt, ty in cov["types"].items()
                     for check, ch in ty["checks"].items()
                     for te in ch["tests"]
@@ -212,6 +252,20 @@ class History:
             ).fetchall()
         return {r["model_type"]: dict(r) for r in rows}
 
+    def test_results(self, run_id: int) -> dict[str, dict[str, Any]]:
+        """nodeid -> {nodeid, model_type, check, param, outcome, mode, duration_s, message,
+        category} of one run (``category`` is None in rows written by schema version 1)."""
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM test_results WHERE run_id = ?", (run_id,)).fetchall()
+        out = {}
+        for r in rows:
+            d = dict(r)
+            d.pop("run_id", None)
+            d["check"] = d.pop("check_name", None)
+            d.setdefault("category", None)
+            out[d["nodeid"]] = d
+        return out
+
     def type_durations(self) -> dict[str, float]:
         """Latest recorded positive duration per model type (for shard balancing)."""
         with self._connect() as con:
@@ -236,51 +290,22 @@ class History:
             )
         return int(rows[1]["id"]), int(rows[0]["id"])
 
+    def latest_complete_id(self) -> int:
+        """The last complete (not single-shard) run."""
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT max(id) AS m FROM runs WHERE shard IS NULL OR shard = ''"
+            ).fetchone()
+        if row is None or row["m"] is None:
+            raise HistoryError(
+                f"{self.path} holds no complete run (only single shards, or none); name one: "
+                f"{self.path}@RUN_ID"
+            )
+        return int(row["m"])
+
     def latest_id(self) -> int:
         with self._connect() as con:
             row = con.execute("SELECT max(id) AS m FROM runs").fetchone()
         if row is None or row["m"] is None:
             raise HistoryError(f"{self.path} holds no runs yet")
         return int(row["m"])
-
-
-def diff(
-    a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]
-) -> dict[str, list[dict[str, Any]]]:
-    """Compare two runs' per-type statuses.
-
-    * regressed: passed in A, failed in B
-    * fixed: failed in A, passed in B
-    * changed: any other status change between two statuses that ran (passed/failed/skipped)
-    * appeared / disappeared: in only one run's set of types (e.g. a Transformers upgrade)
-
-    Types that were not run ('not-run') in either run are compared only for appeared/disappeared.
-    """
-    out: dict[str, list[dict[str, Any]]] = {
-        "regressed": [],
-        "fixed": [],
-        "changed": [],
-        "appeared": [],
-        "disappeared": [],
-    }
-    for mt in sorted(set(a) | set(b)):
-        ra, rb = a.get(mt), b.get(mt)
-        if ra is None:
-            out["appeared"].append({"model_type": mt, "to": rb["status"], "reason": rb["reason"]})
-            continue
-        if rb is None:
-            out["disappeared"].append(
-                {"model_type": mt, "from": ra["status"], "reason": ra["reason"]}
-            )
-            continue
-        sa, sb = ra["status"], rb["status"]
-        if sa == sb or sa not in RAN or sb not in RAN:
-            continue
-        entry = {"model_type": mt, "from": sa, "to": sb, "reason": rb["reason"] or ra["reason"]}
-        if sa == "passed" and sb == "failed":
-            out["regressed"].append(entry)
-        elif sa == "failed" and sb == "passed":
-            out["fixed"].append(entry)
-        else:
-            out["changed"].append(entry)
-    return out
