@@ -13,7 +13,7 @@ import types
 import pytest
 
 from hftestgen import checks
-from hftestgen.checks import Case
+from hftestgen.checks import Case, Known, Matcher
 from hftestgen.errors import UsageError
 from hftestgen.report import build_coverage, parse_lines, write_reports
 from hftestgen.run.diff import diff_sides, diff_tests, diff_types, regressed, render_text
@@ -112,15 +112,25 @@ def two_histories(tmp_path):
 
 
 def real_failure(monkeypatch, behaviour):
-    """The exception hftestgen.checks raises for a known upstream bug (known/*.toml)."""
-    case = Case(model_type="bert", family="encoder-only", config_class="BertConfig", classes={})
+    """The exception hftestgen.checks raises for a known upstream bug (a record's [[known]])."""
+    entry = Known(
+        checks=("forward",),
+        kind="upstream-bug",
+        reason="because",
+        match=Matcher(exception="AssertionError", message="NaN"),
+    )
+    case = Case(
+        model_type="bert",
+        family="encoder-only",
+        config_class="BertConfig",
+        classes={},
+        known=(entry,),
+    )
 
     def forward(case, model_class):
         if behaviour == "fail":
             raise AssertionError("logits are NaN")
 
-    entry = {"kind": "upstream-bug", "reason": "because"}
-    monkeypatch.setattr(checks, "_known", lambda: {"bert": {"forward": [entry]}})
     monkeypatch.setattr(checks, "_impl", lambda: types.SimpleNamespace(forward=forward))
     with pytest.raises(BaseException) as ei:  # pytest's outcome exceptions are BaseExceptions
         checks.forward(case, "BertModel")
