@@ -17,6 +17,7 @@ run: setup
 test: setup
 	$(BIN)/hftestgen check
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest tests -n 2 -q
 
 check: setup
