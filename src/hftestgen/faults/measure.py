@@ -94,7 +94,14 @@ def run_file(
     python: str = sys.executable,
 ) -> Run:
     """``python -m pytest FILE [-k test_CHECK]`` with ``HFTESTGEN_FAULT=fault`` (or none)."""
-    env = {k: v for k, v in os.environ.items() if k not in (ENV, "HFTESTGEN_RESULTS")}
+    # the environment of this process, less what would make the run something else than a user's
+    # (an outer pytest-xdist worker's variables, a results file, a fault of its own)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (ENV, "HFTESTGEN_RESULTS", "PYTEST_CURRENT_TEST")
+        and not k.startswith("PYTEST_XDIST_")
+    }
     if fault:
         env[ENV] = fault
     src = str(ROOT / "src")
