@@ -16,7 +16,7 @@ have no failed test. Runs go ``--jobs`` at a time (default 2).
 
 Prints one line per fault, the catch rate per check and per family, the clean runs, and ends
 with exactly one line ``caught N/M faults``. Results go to ``benchmarks/results/faults.json``
-(``latest`` and the last 50 ``runs``; ``--subset`` and named runs are stored as runs too).
+(``latest``, ``full``: the latest run of the whole catalogue, and the last 50 ``runs``).
 Exit status 0, or 1 when a clean run failed (the catalogue's files must pass without faults).
 """
 
@@ -175,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     old = json.loads(args.results.read_text()) if args.results.exists() else {}
     runs = (old.get("runs") or [])[-49:] + [{k: v for k, v in latest.items() if k != "results"}]
+    doc = {"latest": latest, "full": old.get("full"), "runs": runs}
+    if latest["selection"] == "full":
+        doc["full"] = latest
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({"latest": latest, "runs": runs}, indent=1) + "\n")
+    args.results.write_text(json.dumps(doc, indent=1) + "\n")
     print(
         f"\nwall {wall:.1f} s; wrote {args.results.relative_to(ROOT) if args.results.is_relative_to(ROOT) else args.results}"
     )
