@@ -9,7 +9,9 @@ What it does, per generated test (a test whose module defines ``CASE``):
   not installed, or ``TinyError("missing-package", ...)``) into a skip naming the package;
 * records one JSON line per test into the results file given by ``--hftestgen-results PATH``
   (or the ``HFTESTGEN_RESULTS`` environment variable): model type, family, check, param,
-  outcome, skip reason, short failure message, duration and mode.
+  outcome, skip reason, short failure message, duration and mode;
+* injects a fault of ``hftestgen.faults`` for the whole session when ``HFTESTGEN_FAULT`` names
+  one (an unknown name is a usage error listing the valid ones).
 
 Under pytest-xdist the records are written by the controller process only: workers attach the
 per-test data to their reports (``report.hftestgen``), which xdist transfers to the controller.
@@ -32,6 +34,7 @@ from typing import Any
 import pytest
 
 RESULTS_ENV = "HFTESTGEN_RESULTS"
+FAULT_ENV = "HFTESTGEN_FAULT"  # a fault of hftestgen.faults to inject for the session
 REQUIRED_PACKAGES = ("torch", "transformers")
 MISSING_PREFIX = "missing package: "
 _MESSAGE_MAX = 400
@@ -198,6 +201,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(config, "workerinput"):
         config.workeroutput["hftestgen_maxrss_kb"] = _maxrss_kb()
         config.workeroutput["hftestgen_pid"] = os.getpid()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    fault = os.environ.get(FAULT_ENV)
+    return f"hftestgen: fault injected: {fault} ({FAULT_ENV})" if fault else None
 
 
 @pytest.hookimpl(trylast=True)
@@ -376,6 +384,14 @@ class Recorder:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    fault = os.environ.get(FAULT_ENV)
+    if fault:  # in every process that runs tests (xdist workers too); imports nothing otherwise
+        from hftestgen import faults
+
+        try:
+            faults.activate(fault)
+        except faults.UnknownFault as e:
+            raise pytest.UsageError(str(e)) from None
     if hasattr(config, "workerinput"):
         return  # xdist worker: the controller records
     path = config.getoption("hftestgen_results", None) or os.environ.get(RESULTS_ENV)
