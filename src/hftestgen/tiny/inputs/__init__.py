@@ -27,6 +27,10 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
     packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
+    grid = 4                 patches per image side | [h, w], for grid-flattened pixels and layouts
+    pixel_layout = "patches" pixel_values as pre-cut patches, derived from the vision config:
+                             patch-rows, patches, patches-last, patch-sequence, merge-windows-last,
+                             image-patches (vision.PIXEL_LAYOUTS)
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from .knobs import add_extras, safe_eval
 from .labels import labels_for
 from .text import _placeholder_id, add_decoder_inputs, add_embeds, text_inputs
 from .time_series import time_series_inputs
-from .vision import _pixels, add_masked_patches, add_pixel_inputs
+from .vision import _pixels, add_masked_patches, add_pixel_inputs, add_pixel_layout
 
 __all__ = ["make_inputs", "safe_eval", "special_ids", "find_attr", "sub", "text_cfg", "vision_cfg"]
 
@@ -106,7 +110,7 @@ def _fill_required(c: Ctx, out: dict, mc: bool) -> None:
             or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
         ):
             continue
-        if c.dropped(name) or name in (c.k.get("extra") or {}):
+        if c.dropped(name) or c.from_knobs(name):
             continue
         if name == "input_features":
             out[name] = _features(c)
@@ -142,6 +146,7 @@ def _make(built, B, seed, labels) -> dict:
     _fill_required(c, out, mc)
     add_decoder_inputs(c, out)
     add_masked_patches(c, out)
+    add_pixel_layout(c, out)
     add_extras(c, out)
     if labels:
         out.update(labels_for(c, out))

@@ -58,6 +58,14 @@ class Ctx:
     def rand(self, shape):
         return torch.rand(tuple(shape), generator=self.g)
 
+    def from_knobs(self, name: str) -> bool:
+        """``name`` comes from the type's knobs: ``extra``, or ``pixel_layout`` for the pixels."""
+        if name in (self.k.get("extra") or {}):
+            return True
+        return bool(self.k.get("pixel_layout")) and name == (
+            self.k.get("pixel_key") or "pixel_values"
+        )
+
     def dropped(self, name: str) -> bool:
         """The ``drop`` knob names ``name``: never pass it."""
         return name in self.k.get("drop", [])

@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from ..errors import TinyError
 from ._cfg import _hw, _int, find_attr, vision_cfg
 from .context import Ctx, _has_vision, _required
 
@@ -76,16 +77,33 @@ def _patchified(c: Ctx) -> dict:
     return out
 
 
-def _grid_pixels(c: Ctx) -> dict:
-    """Qwen2-VL style: flattened patches (N, C*T*P*P) plus image_grid_thw (images, 3)."""
-    vc = vision_cfg(c.cfg)
+def _patch_dims(vc) -> tuple[int, int, int, int]:
+    """(channels, temporal patch, patch, spatial merge) of a vision config that cuts images into
+    patches; 3, 1, 14 and 1 when it does not say."""
     p = _int(find_attr(vc, ["patch_size"], prefer=()), 14)
     t = _int(find_attr(vc, ["temporal_patch_size", "patch_temporal"], prefer=()), 1)
     m = _int(find_attr(vc, ["spatial_merge_size", "merge_size"], prefer=()), 1)
     ch = _int(find_attr(vc, ["in_channels", "num_channels", "in_chans"], prefer=()), 3)
-    g = int(c.k.get("grid", 2 * m))
-    grid = torch.tensor([[1, g, g]] * c.B)
-    n = c.B * g * g
+    return ch, t, p, m
+
+
+def _grid_hw(c: Ctx, default: tuple[int, int]) -> tuple[int, int]:
+    """Patches per image (rows, columns): the ``grid`` knob (``g`` for g x g, or ``[h, w]``)."""
+    g = c.k.get("grid")
+    if g is None:
+        return default
+    if isinstance(g, (list, tuple)):
+        return int(g[0]), int(g[1])
+    return int(g), int(g)
+
+
+def _grid_pixels(c: Ctx) -> dict:
+    """Qwen2-VL style: flattened patches (N, C*T*P*P) plus image_grid_thw (images, 3); the grid
+    is 2*merge x 2*merge patches per image unless the ``grid`` knob says otherwise."""
+    ch, t, p, m = _patch_dims(vision_cfg(c.cfg))
+    gh, gw = _grid_hw(c, (2 * m, 2 * m))
+    grid = torch.tensor([[1, gh, gw]] * c.B)
+    n = c.B * gh * gw
     return {"pixel_values": c.randn([n, ch * t * p * p]), "image_grid_thw": grid}
 
 
@@ -159,3 +177,76 @@ def add_masked_patches(c: Ctx, out: dict) -> None:
         m = torch.zeros(c.B, n, dtype=torch.bool)
         m[:, torch.randperm(n, generator=g)[: max(1, n // 2)]] = True
         out["bool_masked_pos"] = m
+
+
+# --------------------------------------------------------------------------------------
+# pixel layouts: pre-cut patches in the layout a vision tower's patch embedding reads
+
+PIXEL_LAYOUTS = {
+    "patch-rows": "(N, C*T*P*P): every image's patches flattened, one row per patch (Qwen2-VL)",
+    "patches": "(N, C, [T,] P, P): the same patches unflattened, channels first",
+    "patches-last": "(N, [T,] P, P, C): the same patches unflattened, channels last",
+    "patch-sequence": "(1, N, C, [T,] P, P): every image's patches as one sequence",
+    "merge-windows-last": "(N, P*M, P*M, C): one merge window of M x M patches per row, channels last",
+    "image-patches": "(B, L, C*T*P*P): each image's L patches flattened, one sequence per image",
+}
+"""The ``pixel_layout`` knob's values. C channels, T temporal patch (an axis only when the
+config has one above 1), P patch, M spatial merge. N = B * patches per image of the grid the
+grid rule synthesizes (``grid`` knob, else 2*M x 2*M), so rows and ``image_grid_thw`` agree; L
+= patches per image (``grid`` knob, else image_size / P per side, else 4 x 4)."""
+
+
+def _image_patch_grid(c: Ctx, p: int) -> tuple[int, int]:
+    size = find_attr(vision_cfg(c.cfg), ["image_size"], prefer=())
+    if size is None:
+        return _grid_hw(c, (4, 4))
+    h, w = _hw(size)
+    return _grid_hw(c, (h // p, w // p))
+
+
+def _layout_shape(c: Ctx, layout: str) -> tuple[list[int], tuple[int, int]]:
+    """The pixel tensor's shape in ``layout`` and the per-image patch grid it covers."""
+    if layout not in PIXEL_LAYOUTS:
+        raise TinyError(
+            "input-synthesis", f"unknown pixel_layout {layout!r}; known: {', '.join(PIXEL_LAYOUTS)}"
+        )
+    ch, t, p, m = _patch_dims(vision_cfg(c.cfg))
+    T = [t] if t > 1 else []
+    if layout == "image-patches":
+        gh, gw = _image_patch_grid(c, p)
+        return [c.B, gh * gw, ch * t * p * p], (gh, gw)
+    gh, gw = _grid_hw(c, (2 * m, 2 * m))
+    n = c.B * gh * gw
+    shapes = {
+        "patch-rows": [n, ch * t * p * p],
+        "patches": [n, ch, *T, p, p],
+        "patches-last": [n, *T, p, p, ch],
+        "patch-sequence": [1, n, ch, *T, p, p],
+        "merge-windows-last": [n, p * m, p * m, ch],
+    }
+    return shapes[layout], (gh, gw)
+
+
+def _patch_positions(B: int, gh: int, gw: int) -> torch.Tensor:
+    """(B, gh*gw, 2): the (x, y) grid coordinates of each patch, row-major."""
+    ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1).unsqueeze(0).repeat(B, 1, 1)
+
+
+def add_pixel_layout(c: Ctx, out: dict) -> None:
+    """The ``pixel_layout`` knob: pixels drawn as pre-cut patches (``PIXEL_LAYOUTS``), with what
+    forward takes to place them and nothing gave yet: ``image_grid_hw`` (patch rows, columns per
+    image) for the grid layouts, ``pixel_position_ids`` ((x, y) per patch) for image-patches.
+    The pixels are drawn after the text, over whatever pixels the general rules drew, where
+    record ``extra`` tensors are drawn (the hand-written shapes they replace were drawn there)."""
+    layout = c.k.get("pixel_layout")
+    if not layout:
+        return
+    shape, (gh, gw) = _layout_shape(c, layout)
+    out[c.k.get("pixel_key") or "pixel_values"] = c.randn(shape)
+    place = "pixel_position_ids" if layout == "image-patches" else "image_grid_hw"
+    if place in c.sig and place not in out:
+        if place == "image_grid_hw":
+            out[place] = torch.tensor([[gh, gw]] * c.B)
+        else:
+            out[place] = _patch_positions(c.B, gh, gw)
