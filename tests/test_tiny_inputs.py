@@ -1,5 +1,5 @@
 """Input synthesis rules (``hftestgen.tiny.inputs``): pixel layouts derived from the vision
-config and the grid knob; and the layouts reproduce, draw for draw, the
+config, the NaViT packing rule, the grid knob; and the layouts reproduce, draw for draw, the
 hand-written shapes they replaced in the records."""
 
 from __future__ import annotations
@@ -41,6 +41,13 @@ class _PatchTower(torch.nn.Module):
     main_input_name = "pixel_values"
 
     def forward(self, pixel_values, pixel_position_ids=None):
+        return pixel_values
+
+
+class _PackedTower(torch.nn.Module):
+    main_input_name = "pixel_values"
+
+    def forward(self, pixel_values, target_sizes=None):
         return pixel_values
 
 
@@ -124,6 +131,16 @@ def test_grid_knob_takes_rows_and_columns():
     x = _inputs(_QwenTower(), {"grid": [1, 3]}, patch_size=4, num_channels=3)
     assert x["image_grid_thw"].tolist() == [[1, 1, 3]] * B
     assert tuple(x["pixel_values"].shape) == (B * 3, 48)
+
+
+def test_forward_taking_target_sizes_gets_navit_packed_pixels():
+    x = _inputs(_PackedTower(), {}, patch_size=4, num_channels=3, image_size=8)
+    assert tuple(x["pixel_values"].shape) == (1, 3, 4, B * 2 * 2 * 4)  # every image's 2x2 patches
+    assert x["target_sizes"].tolist() == [[2, 2]] * B
+    x = _inputs(
+        _PackedTower(), {"packed_pixels": False}, patch_size=4, num_channels=3, image_size=8
+    )
+    assert tuple(x["pixel_values"].shape) == (B, 3, 8, 8)
 
 
 # The hand-written shapes the layouts replaced (records at dd56b18), with the layout knobs now in

@@ -26,7 +26,8 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
                              synthesized labels: adds label tensors or replaces ``labels``
     pixel_key = "pixel_values"
     no_padding = true        attention mask all ones
-    packed_pixels = true     pixel_values packed NaViT-style as (1, C, patch, n_patches*patch) with target_sizes
+    packed_pixels = false    keep images unpacked where forward takes target_sizes (else NaViT-packed
+                             as (1, C, patch, n_patches*patch))
     grid = 4                 patches per image side | [h, w], for grid-flattened pixels and layouts
     pixel_layout = "patches" pixel_values as pre-cut patches, derived from the vision config:
                              patch-rows, patches, patches-last, patch-sequence, merge-windows-last,

@@ -136,8 +136,11 @@ def _add_image_sizes(c: Ctx, out: dict) -> None:
 
 
 def _add_target_sizes(c: Ctx, out: dict) -> None:
-    """``target_sizes`` (patch rows, patch columns per image); with ``packed_pixels`` the images
-    are re-drawn NaViT-packed: every image's patches side by side in one (1, C, ph, n*pw) strip."""
+    """``target_sizes`` (patch rows, patch columns per image), and the NaViT packing rule: a
+    forward that takes the patch grid of every image reads the images' patches packed (its
+    attention runs over the cumulative lengths of those grids), so images (B, C, H, W) are
+    re-drawn as one (1, C, ph, n*pw) strip, every image's patches side by side. The
+    ``packed_pixels = false`` knob keeps them unpacked."""
     if not ("target_sizes" in c.sig and "pixel_values" in out and out["pixel_values"].dim() >= 4):
         return
     vc = vision_cfg(c.cfg)
@@ -146,7 +149,7 @@ def _add_target_sizes(c: Ctx, out: dict) -> None:
     out["target_sizes"] = torch.tensor(
         [[px.shape[-2] // ph, px.shape[-1] // pw]] * px.shape[0], dtype=torch.int32
     )
-    if c.k.get("packed_pixels") and px.dim() == 4:
+    if c.k.get("packed_pixels", True) and px.dim() == 4:
         n = px.shape[0] * (px.shape[-2] // ph) * (px.shape[-1] // pw)
         out["pixel_values"] = c.randn([1, px.shape[1], ph, n * pw])
 
