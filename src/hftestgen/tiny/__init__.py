@@ -1,7 +1,7 @@
 """Tiny models, offline: ``build(model_type, class_name)`` -> ``Built`` (model, config, task, inputs()).
 
 See docs/ARCHITECTURE.md ("Tiny engine API"). General rules live in ``config.py`` (sizes and
-invariant repair) and ``inputs.py`` (inputs per modality); per-type knowledge is data in the
+invariant repair) and ``inputs/`` (inputs per modality); per-type knowledge is data in the
 type's record (``hftestgen/registry/types/<type>.toml``).
 """
 
