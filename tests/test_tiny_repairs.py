@@ -27,9 +27,10 @@ def run(
     pinned: dict | None = None,
     default=None,
     cls=object,
+    **nested,
 ) -> dict:
-    """Apply the one repair ``name``; returns the kwargs."""
-    t = tc.Tiny(cls, dict(fields), dict(kwargs or {}), dict(pinned or {}), default)
+    """Apply the one repair ``name``; returns the kwargs (``nested``: ``parent``, ``slot``)."""
+    t = tc.Tiny(cls, dict(fields), dict(kwargs or {}), dict(pinned or {}), default, **nested)
     tc.REPAIRS[name](t)
     return t.kwargs
 
@@ -41,10 +42,10 @@ def run_built(name: str, cfg, pinned: dict | None = None, default=True):
     return cfg
 
 
-def _quiet(cls, **kw):
+def _quiet(fn, *args, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return cls(**kw)
+        return fn(*args, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,6 +249,124 @@ def test_derived_head_fields_set():
     cfg = run_built("derived-head-fields-set", Cfg())
     assert (cfg.head_dim, cfg.num_key_value_heads) == (8, 4)
     assert run_built("derived-head-fields-set", Cfg(), pinned={"head_dim": None}).head_dim is None
+
+
+# --------------------------------------------------------------------------------------------- rules
+# that replaced pins copied across records
+
+
+def _config(**kw):
+    from transformers import PretrainedConfig
+
+    return PretrainedConfig(**kw)
+
+
+def test_backbone_reports_stage_widths():
+    fields = {"hidden_sizes": [256, 512, 1024, 2048], "stage_out_channels": [128, 512, 1024, 2048]}
+    kwargs = {"hidden_sizes": [32] * 4, "stage_out_channels": [8, 8, 16, 32]}
+    hybrid = tc.Tiny(object, {"encoder_in_channels": [512, 1024, 2048]})
+    kw = run("backbone-reports-stage-widths", fields, kwargs, parent=hybrid, slot="backbone_config")
+    assert kw["hidden_sizes"] == [8, 8, 16, 32]
+    # a parent that does not project the maps by the reported widths: unchanged
+    other = tc.Tiny(object, {"backbone_config": None})
+    kw = run("backbone-reports-stage-widths", fields, kwargs, parent=other, slot="backbone_config")
+    assert kw["hidden_sizes"] == [32] * 4
+
+
+def test_encoder_in_channels_follow_backbone():
+    fields = {"encoder_in_channels": [512, 1024, 2048]}
+    bb = _config(hidden_sizes=[8, 16, 24, 32], out_indices=[2, 3, 4])
+    kw = run("encoder-in-channels-follow-backbone", fields, {"backbone_config": bb})
+    assert kw["encoder_in_channels"] == [16, 24, 32]
+    # more maps than the encoder reads (a mask feature first): the last k
+    bb = _config(hidden_sizes=[8, 16, 24, 32], out_indices=[1, 2, 3, 4])
+    kw = run("encoder-in-channels-follow-backbone", fields, {"backbone_config": bb})
+    assert kw["encoder_in_channels"] == [16, 24, 32]
+
+
+def test_decoder_in_channels_follow_encoder():
+    fields = {"decoder_in_channels": [256, 256, 256], "encoder_hidden_dim": 256}
+    kw = run("decoder-in-channels-follow-encoder", fields, {"encoder_hidden_dim": 32})
+    assert kw["decoder_in_channels"] == [32, 32, 32]
+    fields["decoder_in_channels"] = [128, 256, 512]  # not tied by default: left alone
+    assert "decoder_in_channels" not in run("decoder-in-channels-follow-encoder", fields)
+
+
+def test_rt_detr_like_hybrid_encoder_follows_its_backbone():
+    from transformers import DFineConfig
+
+    c = _quiet(tc.tiny_config, DFineConfig)
+    bb = c.backbone_config
+    assert bb.hidden_sizes == bb.stage_out_channels
+    assert c.encoder_in_channels == [bb.hidden_sizes[i - 1] for i in bb.out_indices]
+    assert c.decoder_in_channels == [c.encoder_hidden_dim] * len(c.decoder_in_channels)
+
+
+def test_time_features_at_least_one():
+    assert run("time-features-at-least-one", {"num_time_features": 0}) == {"num_time_features": 1}
+    assert run("time-features-at-least-one", {"num_time_features": 3}) == {}
+
+
+def test_codebook_dim_follows_hidden():
+    fields = {"codebook_dim": 512, "hidden_size": 512}
+    kw = run("codebook-dim-follows-hidden", fields, {"hidden_size": 32})
+    assert kw["codebook_dim"] == 32
+    fields = {"codebook_dim": 256, "hidden_size": 512}  # projected (Mimi): left alone
+    assert "codebook_dim" not in run("codebook-dim-follows-hidden", fields, {"hidden_size": 32})
+
+
+def test_post_conv_follows_encoder_output():
+    fields = {"output_channels": 256, "post_conv_in_channels": 256}
+    kw = run("post-conv-follows-encoder-output", fields, {"output_channels": 32})
+    assert kw["post_conv_in_channels"] == 32
+    # the encoder is the vision sub-config
+    d = SimpleNamespace(vision_config=SimpleNamespace(output_channels=256))
+    kw = run(
+        "post-conv-follows-encoder-output",
+        {"post_conv_in_channels": 256, "vision_config": None},
+        {"vision_config": _config(output_channels=32)},
+        default=d,
+    )
+    assert kw["post_conv_in_channels"] == 32
+
+
+def test_stage_widths_double_from_hidden():
+    d = SimpleNamespace(embed_dim_per_stage=[96, 192, 384, 768], hidden_size=96)
+    fields = {"embed_dim_per_stage": None, "hidden_size": 96}
+    kw = run("stage-widths-double-from-hidden", fields, pinned={"hidden_size": 16}, default=d)
+    assert kw["embed_dim_per_stage"] == [16, 32, 64, 128]
+
+
+def test_neck_channels_follow_backbone_stages():
+    d = SimpleNamespace(
+        backbone_channel_list=[768, 384, 192, 96],
+        backbone_config=SimpleNamespace(embed_dim_per_stage=[96, 192, 384, 768]),
+    )
+    bb = _config(embed_dim_per_stage=[16, 32, 64, 128])
+    kw = run(
+        "neck-channels-follow-backbone-stages",
+        {"backbone_channel_list": None, "backbone_config": None},
+        {"backbone_config": bb},
+        default=d,
+    )
+    assert kw["backbone_channel_list"] == [128, 64, 32, 16]
+
+
+def test_hiera_neck_follows_its_stage_widths():
+    from transformers import Sam2VisionConfig
+
+    c = _quiet(tc.tiny_config, Sam2VisionConfig, {"backbone_config": {"hidden_size": 16}})
+    assert c.backbone_config.embed_dim_per_stage == [16, 32, 64, 128]
+    assert c.backbone_channel_list == [128, 64, 32, 16]
+
+
+def test_keypoint_head_width_is_not_a_size():
+    # 8*8 pixel cells + 1 dustbin (SuperPoint): never shrunk as a size
+    from transformers import SuperPointConfig
+
+    assert tc._generic_shrink("keypoint_decoder_dim", 65) == 65
+    c = _quiet(tc.tiny_config, SuperPointConfig)
+    assert c.keypoint_decoder_dim == 65 and c.descriptor_decoder_dim == 32
 
 
 # ---------------------------------------------------------------------------------------------

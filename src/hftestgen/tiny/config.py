@@ -162,9 +162,10 @@ LIST_RULES: dict[str, int] = {
     "decoder_hidden_sizes": 32,
 }
 
-# Fields that look like sizes but must keep their default (shape contracts, ids, ratios).
+# Fields that look like sizes but must keep their default (shape contracts, ids, ratios;
+# keypoint_decoder_dim: a keypoint head scores 8*8 pixel cells + 1 dustbin = 65, SuperPoint).
 GENERIC_EXCLUDE = re.compile(
-    r"(^head_dim$|vocab|image|img|patch|position|window|kernel|stride|batch|chunk|label|token|num_channels|"
+    r"(^head_dim$|^keypoint_decoder_dim$|vocab|image|img|patch|position|window|kernel|stride|batch|chunk|label|token|num_channels|"
     r"sampling_rate|rate|ratio|length|frames|bins|mel|freq|hop|n_fft|win|bucket|prediction|context|"
     r"lags|seq|id$|_idx|eps|theta|scale|factor|period|max_|min_|in_channels|input_dim|feature_size|"
     r"pad|sequence|fps|resolution|shape|grid|num_queries|anchor|query|points|boxes|buckets)",
@@ -250,6 +251,10 @@ class Tiny:
     slots: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     layers: tuple[Any, Any] | None = None
     """(tiny, default) layer count once the layer repairs settled it."""
+    slot: str = ""
+    """Nested: the parent's attribute that holds this config (``backbone_config``)."""
+    parent: Tiny | None = None
+    """Nested: the parent's state (its fields; its kwargs as far as built)."""
 
     def eff(self, name: str) -> Any:
         """The value a field will get so far: kwargs, else its class default (``None`` if none)."""
@@ -266,18 +271,13 @@ class Tiny:
         """The default instance's value (``default`` without one, or when reading raises)."""
         return safe_get(self.default, name, default)
 
-
-def _is_int(v: Any) -> bool:
-    return is_int(v)
+    def final(self, name: str) -> Any:
+        """The value a field will be built with: its pin, else ``eff``."""
+        return self.pinned[name] if name in self.pinned else self.eff(name)
 
 
 def _int_list(v: Any) -> bool:
     return isinstance(v, (list, tuple)) and bool(v) and all(is_int(x) for x in v)
-
-
-def _eff(kwargs: dict, fields: dict, name: str, default_inst=None):
-    """``Tiny.eff`` on plain dicts (for callers outside the pipeline)."""
-    return Tiny(None, fields, kwargs).eff(name)
 
 
 # --------------------------------------------------------------------------------------
@@ -500,7 +500,7 @@ def _sub_config(t: Tiny, key: str, inst: Any, spec: Any) -> Any:
     sp = {k: v for k, v in (sub_pin or {}).items() if k != "model_type"}
     _neck_backbone_pins(t, key, sub_cls, sp)
     nested_default = inst if inst is not None and type(inst) is sub_cls else None
-    return tiny_config(sub_cls, sp, nested_default, t.depth + 1)
+    return tiny_config(sub_cls, sp, nested_default, t.depth + 1, parent=t, slot=key)
 
 
 def nest_sub_configs(t: Tiny) -> None:
@@ -963,6 +963,114 @@ def _out_indices_in_range(t: Tiny) -> None:
         t.kwargs.pop(name, None)
 
 
+@repair("backbone-reports-stage-widths")
+def _backbone_reports_stage_widths(t: Tiny) -> None:
+    """A backbone whose parent projects its maps by the widths it reports (``backbone.channels``,
+    from ``hidden_sizes``; parents with ``encoder_in_channels``: RT-DETR-like hybrid encoders)
+    reports the widths its stages output: ``hidden_sizes`` = ``stage_out_channels``."""
+    if t.slot != "backbone_config" or t.parent is None:
+        return
+    if "encoder_in_channels" not in t.parent.fields or not t.free("hidden_sizes"):
+        return
+    widths, reported = t.final("stage_out_channels"), t.final("hidden_sizes")
+    if _int_list(widths) and _int_list(reported) and len(widths) == len(reported):
+        t.kwargs["hidden_sizes"] = list(widths)
+
+
+@repair("encoder-in-channels-follow-backbone")
+def _encoder_in_channels_follow_backbone(t: Tiny) -> None:
+    """An encoder reading the backbone's last k maps (``encoder_in_channels``, k its default
+    length) takes the widths the backbone reports for them: ``hidden_sizes`` at the backbone's
+    ``out_indices`` (stage i is ``hidden_sizes[i - 1]``; not when the stem is selected)."""
+    backbone, enc = t.kwargs.get("backbone_config"), t.final("encoder_in_channels")
+    if not (t.free("encoder_in_channels") and _int_list(enc) and is_config(backbone)):
+        return
+    widths, outi = safe_get(backbone, "hidden_sizes"), safe_get(backbone, "out_indices")
+    if not (_int_list(widths) and _int_list(outi) and len(outi) >= len(enc)):
+        return
+    if all(1 <= i <= len(widths) for i in outi):
+        t.kwargs["encoder_in_channels"] = [widths[i - 1] for i in outi][-len(enc) :]
+
+
+@repair("decoder-in-channels-follow-encoder")
+def _decoder_in_channels_follow_encoder(t: Tiny) -> None:
+    """Decoder inputs that are the encoder width at every level by default (each
+    ``decoder_in_channels`` entry == ``encoder_hidden_dim``) stay so at the tiny width."""
+    levels, width = t.fields.get("decoder_in_channels"), t.fields.get("encoder_hidden_dim")
+    tiny = t.final("encoder_hidden_dim")
+    if not (t.free("decoder_in_channels") and _int_list(levels) and is_int(tiny)):
+        return
+    if all(x == width for x in levels):
+        t.kwargs["decoder_in_channels"] = [tiny] * len(levels)
+
+
+@repair("time-features-at-least-one")
+def _time_features_at_least_one(t: Tiny) -> None:
+    """Time-series encoders concatenate ``num_time_features`` time features to every input
+    step (and input synthesis passes them); a default that declares none gets one."""
+    if t.free("num_time_features") and t.final("num_time_features") == 0:
+        t.kwargs["num_time_features"] = 1
+
+
+@repair("codebook-dim-follows-hidden")
+def _codebook_dim_follows_hidden(t: Tiny) -> None:
+    """A quantizer without projections around it (class defaults ``codebook_dim ==
+    hidden_size``) keeps its codebook vectors as wide as the tiny hidden size."""
+    dim, hidden = t.fields.get("codebook_dim"), t.final("hidden_size")
+    if t.free("codebook_dim") and is_int(dim) and dim == t.fields.get("hidden_size"):
+        if is_int(hidden):
+            t.kwargs["codebook_dim"] = hidden
+
+
+def _output_channels(t: Tiny) -> tuple[Any, Any]:
+    """(default, tiny) ``output_channels`` of the config, else of its vision sub-config."""
+    if "output_channels" in t.fields:
+        return t.fields["output_channels"], t.final("output_channels")
+    vision = t.kwargs.get("vision_config")
+    if is_config(vision):
+        return safe_get(t.dflt("vision_config"), "output_channels"), safe_get(
+            vision, "output_channels"
+        )
+    return None, None
+
+
+@repair("post-conv-follows-encoder-output")
+def _post_conv_follows_encoder_output(t: Tiny) -> None:
+    """A conv after the vision encoder takes its output: ``post_conv_in_channels`` follows the
+    encoder's ``output_channels`` (the config's own, else its vision sub-config's) where the
+    defaults are equal (an ``*in_channels`` field is never shrunk by name)."""
+    if not t.free("post_conv_in_channels"):
+        return
+    default, tiny = _output_channels(t)
+    if is_int(tiny) and default == t.fields["post_conv_in_channels"]:
+        t.kwargs["post_conv_in_channels"] = tiny
+
+
+@repair("stage-widths-double-from-hidden")
+def _stage_widths_double_from_hidden(t: Tiny) -> None:
+    """Per-stage widths that double from the hidden size by default (``embed_dim_per_stage
+    == [hidden * 2**i]``: Hiera) double from the tiny hidden size."""
+    widths, hidden = t.dflt("embed_dim_per_stage"), t.dflt("hidden_size")
+    tiny = t.final("hidden_size")
+    if not (t.free("embed_dim_per_stage") and _int_list(widths) and is_int(tiny)):
+        return
+    if list(widths) == [hidden * 2**i for i in range(len(widths))]:
+        t.kwargs["embed_dim_per_stage"] = [tiny * 2**i for i in range(len(widths))]
+
+
+@repair("neck-channels-follow-backbone-stages")
+def _neck_channels_follow_backbone_stages(t: Tiny) -> None:
+    """A neck listing the backbone's stage widths deepest first (``backbone_channel_list``
+    == reversed backbone ``embed_dim_per_stage`` by default) lists the tiny backbone's."""
+    backbone, default_bb = t.kwargs.get("backbone_config"), t.dflt("backbone_config")
+    channels = t.dflt("backbone_channel_list")
+    if not (t.free("backbone_channel_list") and _int_list(channels) and is_config(backbone)):
+        return
+    stages, default_stages = (safe_get(c, "embed_dim_per_stage") for c in (backbone, default_bb))
+    if _int_list(stages) and _int_list(default_stages) and list(channels) == default_stages[::-1]:
+        t.kwargs["backbone_channel_list"] = list(stages)[::-1]
+
+
 # --------------------------------------------------------------------------------------
 # step 6: repairs on the built config
 
@@ -1030,16 +1138,18 @@ def _instantiate(cls, kwargs: dict) -> Any:
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
 
 
-def start(cls, pinned: dict | None = None, default_inst=None, depth: int = 0) -> Tiny:
+def start(
+    cls, pinned: dict | None = None, default_inst=None, depth: int = 0, **nested: Any
+) -> Tiny:
     """The state for a tiny ``cls``: pins with ``attribute_map`` aliases resolved, the
-    default instance (the parent default's sub-config when nested), the sub-config slots."""
+    default instance (the parent default's sub-config when nested), the sub-config slots;
+    ``nested``: ``parent`` and ``slot`` of a sub-config."""
     fields = field_defaults(cls)
     inherit = default_inst is not None and depth > 0
     if default_inst is None:
         default_inst = default_instance(cls)
-    t = Tiny(
-        cls, fields, {}, resolve_aliases(cls, pinned or {}, fields), default_inst, depth, inherit
-    )
+    pinned = resolve_aliases(cls, pinned or {}, fields)
+    t = Tiny(cls, fields, {}, pinned, default_inst, depth, inherit, **nested)
     t.slots = sub_config_slots(cls, default_inst)
     return t
 
@@ -1050,9 +1160,13 @@ def tiny_config(
     default_inst=None,
     depth: int = 0,
     vocab_hint: int | None = None,
+    *,
+    parent: Tiny | None = None,
+    slot: str = "",
 ):
-    """A tiny instance of config class ``cls``; ``pinned`` (nested dict) wins over every rule."""
-    t = start(cls, pinned, default_inst, depth)
+    """A tiny instance of config class ``cls``; ``pinned`` (nested dict) wins over every rule.
+    A sub-config is built with its ``parent``'s state and the ``slot`` that holds it."""
+    t = start(cls, pinned, default_inst, depth, parent=parent, slot=slot)
     shrink_fields(t)
     inherit_parent_values(t)
     nest_sub_configs(t)
