@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
+from ..configs import cfg_int, placeholder_ids, special_ids, text_config, token_ids
 from . import _support as S
 from . import tolerances as tol
 from ._support import (
-    cfg_int,
     close,
     compare_all,
     describe,
@@ -31,7 +31,6 @@ from ._support import (
     run,
     seed_all,
     tensors,
-    text_config,
 )
 from .case import GENERATIVE_TASKS, Case
 
@@ -349,25 +348,11 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
     )
 
 
-def _token_ids(config: Any, depth: int = 0) -> dict[str, int]:
-    """Every ``*_token_id`` / ``*_token_index`` of a config and its sub-configs."""
-    out: dict[str, int] = {}
-    if config is None or depth > 3:
-        return out
-    for k, v in vars(config).items():
-        if (k.endswith("_token_id") or k.endswith("_token_index")) and isinstance(v, int):
-            out.setdefault(k, v)
-        elif hasattr(v, "to_dict") and hasattr(v, "model_type"):
-            for kk, vv in _token_ids(v, depth + 1).items():
-                out.setdefault(kk, vv)
-    return out
-
-
 def _pad_fill(config: Any, ids: torch.Tensor) -> int:
     """The id written at padded positions: the pad token, unless the tiny config shares it with a
     placeholder token (image/audio/...), which would change how many placeholders the model
     counts; then the smallest id that is no special token."""
-    tok = _token_ids(config)
+    tok = token_ids(config)
     pad = tok.get("pad_token_id")
     specials = {v for k, v in tok.items() if k != "pad_token_id"}
     if pad is not None and pad >= 0 and pad not in specials:
@@ -719,17 +704,12 @@ def train_step(case: Case, model_class: str | None) -> None:
 # generate
 
 
-_PLACEHOLDER = re.compile(r"(image|video|audio|speech)_token_(id|index)")
-
-
 def _gen_kwargs(model: Any, k: int) -> dict[str, Any]:
     gc = getattr(model, "generation_config", None)
     kw: dict[str, Any] = dict(do_sample=False, num_beams=1, max_new_tokens=k)
     # a random model may pick a multimodal placeholder id, which a processor inserts and a trained
     # model never emits: re-run without the cache, it no longer matches the features passed
-    placeholders = sorted(
-        {v for n, v in _token_ids(model.config).items() if _PLACEHOLDER.fullmatch(n) and v >= 0}
-    )
+    placeholders = placeholder_ids(model.config)
     if placeholders and not getattr(gc, "suppress_tokens", None):
         kw["suppress_tokens"] = placeholders
     if gc is not None and getattr(gc, "pad_token_id", None) is None:
@@ -752,8 +732,6 @@ def _eos_ids(model: Any) -> set[int]:
 def _plain_token(config: Any) -> int:
     """The smallest id >= 3 that is no special token (pad, placeholders, bos/eos, ...): the ids
     the tiny engine itself never draws for text."""
-    from hftestgen.tiny.inputs import special_ids
-
     specials = special_ids(config)
     vocab = cfg_int(text_config(config), "vocab_size") or 4
     return next((i for i in range(3, vocab) if i not in specials), 0)

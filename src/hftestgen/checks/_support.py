@@ -268,26 +268,5 @@ def compare_all(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: tol.T
     return sorted(bad)
 
 
-def text_config(config: Any) -> Any:
-    get = getattr(config, "get_text_config", None)
-    if get is not None:
-        try:
-            return get(decoder=True)
-        except TypeError:  # pragma: no cover - older signature
-            return get()
-    return config
-
-
-def cfg_int(config: Any, *names: str) -> int | None:
-    for n in names:
-        try:
-            v = getattr(config, n)
-        except Exception:
-            continue
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    return None
-
-
 def fail(msg: str) -> None:
     pytest.fail(msg, pytrace=False)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..configs import sub_configs, walk_subtypes
 from ..errors import UsageError
 from . import families
 
@@ -208,36 +209,6 @@ def _classes_by_type(public_names: set[str]) -> tuple[dict, dict]:
     return by_type, {"plugin_types": plugin_types, "unexported": unexported}
 
 
-def _sub_configs(cfg: Any) -> dict[str, Any]:
-    """Nested config instances of a config, by attribute name."""
-    from transformers import PretrainedConfig
-
-    out = {}
-    names = list(getattr(type(cfg), "sub_configs", {}) or {})
-    for name in names + [k for k in vars(cfg) if k.endswith("_config") and k not in names]:
-        v = getattr(cfg, name, None)
-        if isinstance(v, PretrainedConfig):
-            out[name] = v
-        elif v is None and name in names:
-            out[name] = None
-    return out
-
-
-def _walk_subtypes(cfg: Any, depth: int = 0) -> set[tuple[str, str]]:
-    """(model_type, attribute name) of every config nested in ``cfg``, recursively."""
-    out: set[tuple[str, str]] = set()
-    if depth > 4:
-        return out
-    for name, v in _sub_configs(cfg).items():
-        if v is None:
-            continue
-        mt = getattr(v, "model_type", "")
-        if mt:
-            out.add((mt, name))
-        out |= _walk_subtypes(v, depth + 1)
-    return out
-
-
 def _ordered_classes(tasks: dict[str, list[str]]) -> dict[str, tuple[str, ...]]:
     keys = sorted(tasks, key=lambda t: (t != BASE_TASK, t))
     return {k: tuple(tasks[k]) for k in keys}
@@ -286,7 +257,7 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
     parents: dict[str, set[str]] = {}
     slots: dict[str, set[str]] = {}
     for mt, cfg in configs.items():
-        for sub, slot in _walk_subtypes(cfg):
+        for sub, slot in walk_subtypes(cfg):
             if sub != mt:
                 parents.setdefault(sub, set()).add(mt)
                 slots.setdefault(sub, set()).add(slot)
@@ -306,7 +277,7 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
                         tasks.setdefault(task, []).append(prefix + suffix)
                 source = "naming-convention"
         cfg = configs.get(mt)
-        sub = _sub_configs(cfg) if cfg is not None else {}
+        sub = sub_configs(cfg) if cfg is not None else {}
         attrs = (
             frozenset(vars(cfg)) | frozenset(getattr(cfg, "attribute_map", {}))
             if cfg
@@ -405,8 +376,9 @@ def _installed_transformers() -> tuple[str, str]:
 
 def _code_fingerprint() -> str:
     h = hashlib.sha256(__version__.encode())
-    for name in ("derive.py", "families.py"):
-        h.update((Path(__file__).parent / name).read_bytes())
+    here = Path(__file__).parent
+    for path in (here / "derive.py", here / "families.py", here.parent / "configs.py"):
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 

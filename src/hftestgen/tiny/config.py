@@ -1,19 +1,40 @@
-"""Tiny config synthesis: class defaults -> shrunk sizes -> nested sub-configs -> repaired invariants.
+"""Tiny config synthesis, as a pipeline of named steps (``tiny_config``):
+
+1. **shrink**: every field from its class default, sizes by name (``SIZE_RULES``,
+   ``LIST_RULES``, generic size-looking names), ``None`` defaults a model needs filled;
+2. **inherit** (nested configs only): the flags and small counts the parent's default set;
+3. **sub-configs**: each nested config, tiny in turn (recursively);
+4. **repairs**: invariants between fields, each a short named rule in ``REPAIRS`` (in order);
+5. **pins**: the record's / user's values (``pinned``) win over every rule;
+6. **built repairs**: fields the built config left ``None`` (``BUILT_REPAIRS``).
 
 Everything here is a *general* rule keyed by config field names (and the config's
 ``attribute_map`` aliases). Knowledge about one model type lives in its record
 (``hftestgen/registry/types/<type>.toml``) and is merged on top, never in
-``if model_type == ...`` code.
+``if model_type == ...`` code. Reading configs (fields, sub-configs, aliases, token fields)
+is ``hftestgen.configs``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import re
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..configs import (
+    default_instance,
+    field_defaults,
+    is_config,
+    is_int,
+    is_token_field,
+    resolve_aliases,
+    safe_get,
+    std_names,
+    sub_config_slots,
+)
 from .errors import TinyError, missing_package, short
 
 HIDDEN = 32
@@ -60,7 +81,9 @@ _rule(
     "decoder_num_attention_heads num_self_attention_heads num_cross_attention_heads",
     HEADS,
 )
-_rule("num_key_value_heads n_kv_heads num_kv_heads multi_query_group_num num_query_groups", KV_HEADS)
+_rule(
+    "num_key_value_heads n_kv_heads num_kv_heads multi_query_group_num num_query_groups", KV_HEADS
+)
 _rule(
     "intermediate_size d_ff encoder_ffn_dim decoder_ffn_dim ffn_dim n_inner dim_feedforward mlp_dim "
     "moe_intermediate_size shared_expert_intermediate_size expert_intermediate_size ffn_hidden_size "
@@ -139,9 +162,10 @@ LIST_RULES: dict[str, int] = {
     "decoder_hidden_sizes": 32,
 }
 
-# Fields that look like sizes but must keep their default (shape contracts, ids, ratios).
+# Fields that look like sizes but must keep their default (shape contracts, ids, ratios;
+# keypoint_decoder_dim: a keypoint head scores 8*8 pixel cells + 1 dustbin = 65, SuperPoint).
 GENERIC_EXCLUDE = re.compile(
-    r"(^head_dim$|vocab|image|img|patch|position|window|kernel|stride|batch|chunk|label|token|num_channels|"
+    r"(^head_dim$|^keypoint_decoder_dim$|vocab|image|img|patch|position|window|kernel|stride|batch|chunk|label|token|num_channels|"
     r"sampling_rate|rate|ratio|length|frames|bins|mel|freq|hop|n_fft|win|bucket|prediction|context|"
     r"lags|seq|id$|_idx|eps|theta|scale|factor|period|max_|min_|in_channels|input_dim|feature_size|"
     r"pad|sequence|fps|resolution|shape|grid|num_queries|anchor|query|points|boxes|buckets)",
@@ -160,366 +184,10 @@ LIST_EXCLUDE = re.compile(
 )
 
 
-def _fields(cls) -> dict[str, Any]:
-    """Field name -> class default (MISSING -> inspect._empty)."""
-    out: dict[str, Any] = {}
-    if dataclasses.is_dataclass(cls):
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                out[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                try:
-                    out[f.name] = f.default_factory()
-                except Exception:
-                    out[f.name] = None
-            else:
-                out[f.name] = inspect.Parameter.empty
-    else:
-        for name, p in inspect.signature(cls.__init__).parameters.items():
-            if name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                continue
-            out[name] = p.default
-    return out
-
-
-def _std_names(cls) -> dict[str, str]:
-    """field name -> standard name through attribute_map (hidden_size -> n_embd reversed)."""
-    amap = getattr(cls, "attribute_map", {}) or {}
-    return {v: k for k, v in amap.items() if isinstance(v, str)}
-
-
-def _safe_get(obj, name: str, default=None):
-    """getattr that tolerates configs raising on per-layer attributes."""
-    try:
-        return getattr(obj, name, default)
-    except Exception:
-        return default
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _shrink_value(name: str, std: str, default: Any) -> Any:
-    target = SIZE_RULES.get(name, SIZE_RULES.get(std))
-    if isinstance(default, (list, tuple)) and default and all(_is_int(x) for x in default):
-        lt = LIST_RULES.get(name, LIST_RULES.get(std))
-        if lt is not None:
-            return [min(x, lt) if x > 0 else x for x in default]
-        if name in ("image_size", "img_size", "patch_size") and len(default) == 2:
-            t = IMAGE if "image" in name or "img" in name else PATCH
-            return [min(x, t) for x in default]
-        return default
-    if name == "image_grid_pinpoints" and isinstance(default, (list, tuple)) and default:
-        return [[IMAGE, IMAGE], [IMAGE, 2 * IMAGE]]
-    if target is None or not _is_int(default):
-        return default
-    if name in ("num_labels",):
-        return default
-    return min(default, target) if default > 0 else default
-
-
-def _generic_shrink(name: str, default: Any) -> Any:
-    if isinstance(default, (list, tuple)) and default and all(_is_int(x) for x in default):
-        if max(default) > 64 and GENERIC_SIZE.search(name) and not LIST_EXCLUDE.search(name):
-            return [min(x, HIDDEN) if x > 0 else x for x in default]
-        return default
-    if not _is_int(default):
-        return default
-    if GENERIC_VOCAB.search(name) and default > VOCAB and "token" not in name:
-        return VOCAB
-    if default <= 64:
-        return default
-    if GENERIC_EXCLUDE.search(name) or not GENERIC_SIZE.search(name):
-        return default
-    return HIDDEN
-
-
-# --------------------------------------------------------------------------------------
-
-
-def _sub_config_keys(cls, default_inst) -> dict[str, Any]:
-    """Sub-config key -> (default sub-config instance or None, spec or None)."""
-    from transformers import PretrainedConfig
-
-    out: dict[str, Any] = {}
-    specs = getattr(cls, "sub_configs_defaults", None) or {}
-    for key, spec in specs.items():
-        inst = _safe_get(default_inst, key) if default_inst is not None else None
-        out[key] = (inst if isinstance(inst, PretrainedConfig) else None, spec)
-    if default_inst is not None:
-        for key, v in vars(default_inst).items():
-            if key not in out and isinstance(v, PretrainedConfig):
-                out[key] = (v, None)
-    return out
-
-
-def _default_instance(cls):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return cls()
-        except Exception:
-            return None
-
-
-
-
-def tiny_config(cls, pinned: dict | None = None, default_inst=None, depth: int = 0, vocab_hint: int | None = None):
-    """A tiny instance of config class ``cls``; ``pinned`` (nested dict) wins over every rule."""
-    from transformers import PretrainedConfig
-
-    pinned = dict(pinned or {})
-    inherit = default_inst is not None and depth > 0
-    if default_inst is None:
-        default_inst = _default_instance(cls)
-    fields = _fields(cls)
-    std = _std_names(cls)
-    # attribute_map aliases in pinned -> real field names
-    amap = getattr(cls, "attribute_map", {}) or {}
-    for k in list(pinned):
-        if k in amap and k not in fields and isinstance(amap[k], str):
-            pinned[amap[k]] = pinned.pop(k)
-
-    kwargs: dict[str, Any] = {}
-    subkeys = _sub_config_keys(cls, default_inst)
-    for name, default in fields.items():
-        if name in subkeys or name in pinned:
-            continue
-        if inherit and name not in INHERIT_SKIP:
-            # a sub-config of the parent's default: start from the parent's values, not the class's
-            iv = _safe_get(default_inst, name, default)
-            # only flags, names and small counts (num_register_tokens): sizes, per-layer lists and
-            # rope tables are re-derived from the tiny sizes below, as for a top-level config
-            small = isinstance(iv, (bool, str)) or (_is_int(iv) and 0 <= iv <= 8)
-            if small and iv is not default and iv != default:
-                new = _shrink_value(name, std.get(name, name), iv)
-                if new is iv or new == iv:
-                    new = _generic_shrink(name, iv)
-                kwargs[name] = new
-                continue
-        if default is inspect.Parameter.empty:
-            continue
-        if default is None and name in FILL_NONE and _safe_get(default_inst, name) is None:
-            kwargs[name] = FILL_NONE[name]
-            continue
-        if default is None and default_inst is not None:
-            iv = _safe_get(default_inst, name)
-            if name == "image_grid_pinpoints" and iv:
-                kwargs[name] = _shrink_value(name, name, iv)
-                continue
-            if isinstance(iv, (list, tuple)) and iv and all(_is_int(x) for x in iv):
-                new = _shrink_value(name, std.get(name, name), list(iv))
-                if list(new) == list(iv):
-                    new = _generic_shrink(name, list(iv))
-                if list(new) != list(iv):
-                    kwargs[name] = list(new)
-            continue
-        new = _shrink_value(name, std.get(name, name), default)
-        if new is default or new == default:
-            new = _generic_shrink(name, default)
-        if new is not default and new != default:
-            kwargs[name] = new
-
-    if inherit and isinstance(_safe_get(default_inst, "out_indices"), (list, tuple)) and "out_features" not in pinned:
-        # the parent's choice of backbone feature maps (re-aligned to the layer count by _backbone_features)
-        kwargs.setdefault("out_indices", list(default_inst.out_indices))
-    if inherit:
-        # plain attributes the parent set on its default sub-config (e.g. return_class_token)
-        fresh = _default_instance(cls)
-        fresh_vars = vars(fresh) if fresh is not None else {}
-        for name, v in vars(default_inst).items():
-            if (name.startswith("_") or name in fields or name in fresh_vars or name in pinned or name in INHERIT_SKIP
-                    or isinstance(v, PretrainedConfig) or name in subkeys):
-                continue
-            if isinstance(v, (bool, str)) or (_is_int(v) and 0 <= v <= 8):  # flags, not sizes
-                kwargs[name] = v
-
-    # ----- nested sub-configs, recursively
-    subs: dict[str, Any] = {}
-    for key, (inst, spec) in subkeys.items():
-        sub_pin = pinned.pop(key, None)
-        if sub_pin is None and inst is None and spec is not None and getattr(spec, "optional", False):
-            continue
-        if isinstance(sub_pin, PretrainedConfig):
-            subs[key] = sub_pin
-            continue
-        sub_cls = None
-        if inst is not None and getattr(inst, "model_type", "") in TIMM_TYPES and not sub_pin and key == "backbone_config":
-            # prefer a Transformers-native backbone over timm (which cannot be installed here)
-            alt = getattr(spec, "model_type", None) if spec is not None else None
-            alt = alt if alt and alt not in TIMM_TYPES else "resnet"
-            from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-            inst = None
-            sub_cls = CONFIG_MAPPING[alt]
-            if "use_timm_backbone" in fields:
-                # configs that only read the kwarg when backbone_config is None (all as of 5.x) would keep
-                # it as a stray attribute, which a nested config loses on save/load
-                kwargs["use_timm_backbone"] = False
-            if "backbone" in fields:
-                kwargs["backbone"] = None
-        elif inst is not None:
-            sub_cls = type(inst)
-        elif spec is not None:
-            mt = (sub_pin or {}).get("model_type") if isinstance(sub_pin, dict) else None
-            try:
-                if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
-                    sub_cls = spec.config_class
-                else:
-                    sub_cls = spec.get_config_class(mt or spec.model_type)
-            except Exception:
-                sub_cls = None
-        if isinstance(sub_pin, dict) and sub_pin.get("model_type") and (
-            sub_cls is None or getattr(sub_cls, "model_type", None) != sub_pin["model_type"]
-        ):
-            from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-            sub_cls = CONFIG_MAPPING[sub_pin["model_type"]]
-            inst = None
-        if sub_cls is None:
-            continue
-        sp = {k: v for k, v in (sub_pin or {}).items() if k != "model_type"}
-        if depth > 5:
-            continue
-        # a neck that fuses k backbone feature maps (DPT-like) needs k selectable layers
-        neck = _safe_get(default_inst, "neck_hidden_sizes")
-        if key == "backbone_config" and isinstance(neck, (list, tuple)) and len(neck) > 1:
-            sub_fields = _fields(sub_cls)
-            if "num_hidden_layers" in sub_fields and ("out_indices" in sub_fields or "_out_indices" in sub_fields):
-                sp.setdefault("num_hidden_layers", len(neck))
-                sp.setdefault("out_indices", list(range(1, len(neck) + 1)))
-                sp.setdefault("out_features", None)
-                if "reshape_hidden_states" in sub_fields:
-                    sp.setdefault("reshape_hidden_states", False)
-        subs[key] = tiny_config(
-            sub_cls,
-            sp,
-            inst if inst is not None and type(inst) is sub_cls else None,
-            depth + 1,
-        )
-
-    # chained per-stage channel lists (out[i] == in[i+1]): scale together, keep the stem width in[0]
-    for name in fields:
-        if not name.endswith("in_channels") or name in pinned:
-            continue
-        oname = name[: -len("in_channels")] + "out_channels"
-        ins, outs = _safe_get(default_inst, name), _safe_get(default_inst, oname)
-        if (
-            oname in fields and oname not in pinned and isinstance(ins, (list, tuple))
-            and isinstance(outs, (list, tuple)) and len(ins) == len(outs) > 1
-            and all(_is_int(x) for x in [*ins, *outs]) and max(outs) > 64
-            and all(outs[i] == ins[i + 1] for i in range(len(ins) - 1))
-        ):
-            k = -(-max(outs) // HIDDEN)
-            new_out = [max(8, -(-x // k // 8) * 8) for x in outs]
-            kwargs[name] = [ins[0], *new_out[:-1]]
-            kwargs[oname] = new_out
-    for name in ("width_coefficient", "depth_coefficient", "width_multiplier", "width_mult"):
-        v = _safe_get(default_inst, name)
-        if isinstance(v, float) and v > 1.0 and name in fields and name not in pinned:
-            kwargs[name] = 1.0
-
-    neck = _safe_get(default_inst, "neck_hidden_sizes")
-    if isinstance(neck, (list, tuple)) and len(neck) > 1 and "backbone_out_indices" in fields and "backbone_out_indices" not in pinned:
-        kwargs["backbone_out_indices"] = list(range(len(neck)))
-        for lname in LAYER_COUNT_NAMES:
-            if lname in fields and lname not in pinned:
-                kwargs[lname] = max(len(neck), _eff(kwargs, fields, lname) or 0)
-                break
-
-    kwargs.update(subs)
-    repair_kwargs(cls, fields, kwargs, pinned, default_inst)
-    _backbone_features(fields, kwargs, pinned, default_inst)
-    kwargs.update(pinned)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            cfg = cls(**kwargs)
-        except Exception as e:
-            pkg = missing_package(e)
-            if pkg:
-                raise TinyError("missing-package", f"needs {pkg}") from e
-            raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
-    post_repair(cfg, default_inst, pinned)
-    return cfg
-
+TIMM_TYPES = ("timm_backbone", "timm_wrapper")
 
 # derived from the layer count by the backbone config itself: never copied from a parent's default
 INHERIT_SKIP = {"stage_names", "out_features", "_out_features", "out_indices", "_out_indices"}
-
-
-def _backbone_features(fields: dict, kwargs: dict, pinned: dict, default_inst) -> None:
-    """A ViT backbone feeding a k-level neck (DPT, ZoeDepth, ...) must still return k feature maps."""
-    bo = _safe_get(default_inst, "backbone_out_indices")
-    n = _eff(kwargs, fields, "num_hidden_layers")
-    if (isinstance(bo, (list, tuple)) and bo and all(_is_int(x) for x in bo) and _is_int(n) and max(bo) >= n
-            and "backbone_out_indices" not in pinned):
-        k = len(bo)  # 0-based indices into the encoder's hidden states (DPT)
-        if "num_hidden_layers" not in pinned:
-            n = max(n, k)
-            kwargs["num_hidden_layers"] = n
-        kwargs["backbone_out_indices"] = list(range(n - k, n))
-    outi = _safe_get(default_inst, "out_indices")
-    if not (("out_indices" in fields or "_out_indices" in fields or "out_indices" in kwargs) and "num_hidden_layers" in fields):
-        return
-    if "out_indices" in pinned or "out_features" in pinned or not isinstance(outi, (list, tuple)) or not outi:
-        return
-    k = len(outi)
-    n = _eff(kwargs, fields, "num_hidden_layers")
-    if not _is_int(n) or n >= max(outi):
-        return
-    if "num_hidden_layers" not in pinned:
-        n = max(n, k)
-        kwargs["num_hidden_layers"] = n
-    kwargs["out_indices"] = list(range(n - k + 1, n + 1))
-    for name in ("out_features", "_out_features", "_out_indices"):
-        kwargs.pop(name, None)
-
-
-def post_repair(cfg, default_inst, pinned: dict) -> None:
-    """Fields left None by the tiny build although the default config derives an int."""
-    if default_inst is None:
-        return
-    heads = _safe_get(cfg, "num_attention_heads")
-    hidden = _safe_get(cfg, "hidden_size")
-    lt = _safe_get(cfg, "layer_types")
-    if "sliding_window" not in pinned and _safe_get(cfg, "sliding_window", 0) is None and isinstance(lt, (list, tuple)) and any(
-        isinstance(x, str) and "sliding" in x for x in lt
-    ):
-        try:
-            cfg.sliding_window = 16
-        except Exception:
-            pass
-    for name in ("head_dim", "num_key_value_heads"):
-        if name in pinned or _safe_get(cfg, name, 0) is not None or name not in _fields(type(cfg)):
-            continue
-        if not (_is_int(heads) and heads and _is_int(hidden)):
-            continue
-        val = hidden // heads if name == "head_dim" else heads
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                setattr(cfg, name, val)
-        except Exception:
-            pass
-
-
-# --------------------------------------------------------------------------------------
-# invariant repair (on kwargs, before instantiation)
-
-
-def _eff(kwargs: dict, fields: dict, name: str, default_inst=None):
-    if name in kwargs:
-        return kwargs[name]
-    v = fields.get(name, None)
-    if v is inspect.Parameter.empty:
-        return None
-    return v
-
-
-TIMM_TYPES = ("timm_backbone", "timm_wrapper")
 
 HEAD_PAIRS = [
     ("hidden_size", "num_attention_heads"),
@@ -536,176 +204,634 @@ HEAD_PAIRS = [
     ("hidden_dim", "num_heads"),
     ("hidden_dim", "num_attention_heads"),
 ]
+KV_PAIRS = (
+    ("num_key_value_heads", "num_attention_heads"),
+    ("n_kv_heads", "n_heads"),
+    ("num_kv_heads", "num_attention_heads"),
+    ("num_key_value_heads", "num_heads"),
+)
+SSM_FIELDS = (
+    ("num_heads", "head_dim", "expand"),
+    ("mamba_n_heads", "mamba_d_head", "mamba_expand"),
+)
+D_KV_PAIRS = (
+    ("d_model", "num_heads"),
+    ("hidden_size", "num_heads"),
+    ("hidden_size", "num_attention_heads"),
+)
+LAYER_COUNT_NAMES = (
+    "num_hidden_layers",
+    "num_layers",
+    "n_layer",
+    "n_layers",
+    "encoder_layers",
+    "decoder_layers",
+)
+TEXT_SUB_KEYS = ("text_config", "decoder_config", "language_config", "llm_config", "decoder")
 
-LAYER_COUNT_NAMES = ("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers", "decoder_layers")
+
+# --------------------------------------------------------------------------------------
+# the state the steps share
+
+
+@dataclass
+class Tiny:
+    """One tiny config being built: the steps read the class, its field defaults and the
+    default instance, and write ``kwargs`` (the values the config is built with)."""
+
+    cls: Any
+    fields: dict[str, Any]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    pinned: dict[str, Any] = field(default_factory=dict)
+    default: Any = None
+    """The default instance: the class's, or the parent default's sub-config when nested."""
+    depth: int = 0
+    inherit: bool = False
+    """Nested under a parent whose default instance is ``default``."""
+    slots: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    layers: tuple[Any, Any] | None = None
+    """(tiny, default) layer count once the layer repairs settled it."""
+    slot: str = ""
+    """Nested: the parent's attribute that holds this config (``backbone_config``)."""
+    parent: Tiny | None = None
+    """Nested: the parent's state (its fields; its kwargs as far as built)."""
+
+    def eff(self, name: str) -> Any:
+        """The value a field will get so far: kwargs, else its class default (``None`` if none)."""
+        if name in self.kwargs:
+            return self.kwargs[name]
+        v = self.fields.get(name, None)
+        return None if v is inspect.Parameter.empty else v
+
+    def free(self, name: str) -> bool:
+        """A field of the class that no pin sets: rules may choose its value."""
+        return name in self.fields and name not in self.pinned
+
+    def dflt(self, name: str, default: Any = None) -> Any:
+        """The default instance's value (``default`` without one, or when reading raises)."""
+        return safe_get(self.default, name, default)
+
+    def final(self, name: str) -> Any:
+        """The value a field will be built with: its pin, else ``eff``."""
+        return self.pinned[name] if name in self.pinned else self.eff(name)
+
+
+def _int_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and bool(v) and all(is_int(x) for x in v)
+
+
+# --------------------------------------------------------------------------------------
+# step 1: shrink
+
+
+def _shrink_value(name: str, std: str, default: Any) -> Any:
+    target = SIZE_RULES.get(name, SIZE_RULES.get(std))
+    if _int_list(default):
+        lt = LIST_RULES.get(name, LIST_RULES.get(std))
+        if lt is not None:
+            return [min(x, lt) if x > 0 else x for x in default]
+        if name in ("image_size", "img_size", "patch_size") and len(default) == 2:
+            t = IMAGE if "image" in name or "img" in name else PATCH
+            return [min(x, t) for x in default]
+        return default
+    if name == "image_grid_pinpoints" and isinstance(default, (list, tuple)) and default:
+        return [[IMAGE, IMAGE], [IMAGE, 2 * IMAGE]]
+    if target is None or not is_int(default):
+        return default
+    if name in ("num_labels",):
+        return default
+    return min(default, target) if default > 0 else default
+
+
+def _generic_shrink(name: str, default: Any) -> Any:
+    if _int_list(default):
+        if max(default) > 64 and GENERIC_SIZE.search(name) and not LIST_EXCLUDE.search(name):
+            return [min(x, HIDDEN) if x > 0 else x for x in default]
+        return default
+    if not is_int(default):
+        return default
+    if GENERIC_VOCAB.search(name) and default > VOCAB and "token" not in name:
+        return VOCAB
+    if default <= 64:
+        return default
+    if GENERIC_EXCLUDE.search(name) or not GENERIC_SIZE.search(name):
+        return default
+    return HIDDEN
+
+
+def _shrunk(name: str, std: str, value: Any) -> Any:
+    """The value a size rule for ``name`` (or its standard name ``std``) gives, else the
+    generic rule's."""
+    new = _shrink_value(name, std, value)
+    if new is value or new == value:
+        new = _generic_shrink(name, value)
+    return new
+
+
+_KEEP = object()
+
+
+def _inherited(t: Tiny, name: str, default: Any) -> Any:
+    """Nested: a flag, name or small count (num_register_tokens) the parent's default set
+    differently from the class default, shrunk as a top-level value would be. Sizes,
+    per-layer lists and rope tables are re-derived from the tiny sizes instead."""
+    if not t.inherit or name in INHERIT_SKIP:
+        return _KEEP
+    iv = t.dflt(name, default)
+    small = isinstance(iv, (bool, str)) or (is_int(iv) and 0 <= iv <= 8)
+    if small and iv is not default and iv != default:
+        return _shrunk(name, std_names(t.cls).get(name, name), iv)
+    return _KEEP
+
+
+def _from_none_default(t: Tiny, name: str) -> Any:
+    """A field whose class default is ``None``: filled when a model needs it (``FILL_NONE``),
+    else the default instance's derived list, shrunk."""
+    if name in FILL_NONE and t.dflt(name) is None:
+        return FILL_NONE[name]
+    if t.default is None:
+        return _KEEP
+    iv = t.dflt(name)
+    if name == "image_grid_pinpoints" and iv:
+        return _shrink_value(name, name, iv)
+    if _int_list(iv):
+        new = _shrunk(name, std_names(t.cls).get(name, name), list(iv))
+        if list(new) != list(iv):
+            return list(new)
+    return _KEEP
+
+
+def _shrink_field(t: Tiny, name: str, default: Any) -> Any:
+    """The tiny value of one field, or ``_KEEP`` for its class default."""
+    new = _inherited(t, name, default)
+    if new is not _KEEP or default is inspect.Parameter.empty:
+        return new
+    if default is None:
+        return _from_none_default(t, name)
+    new = _shrunk(name, std_names(t.cls).get(name, name), default)
+    return _KEEP if new is default or new == default else new
+
+
+def shrink_fields(t: Tiny) -> None:
+    """Step 1: every field that no pin sets and that is no sub-config, shrunk by name."""
+    for name, default in t.fields.items():
+        if name in t.slots or name in t.pinned:
+            continue
+        new = _shrink_field(t, name, default)
+        if new is not _KEEP:
+            t.kwargs[name] = new
+
+
+# --------------------------------------------------------------------------------------
+# step 2: inherit (nested configs)
+
+
+def inherit_parent_values(t: Tiny) -> None:
+    """Step 2, nested configs only: the parent's choice of backbone feature maps
+    (``out_indices``, re-aligned to the layer count later) and plain attributes the parent set
+    on its default sub-config that the class default lacks (flags, small counts:
+    ``return_class_token``)."""
+    if not t.inherit:
+        return
+    outi = t.dflt("out_indices")
+    if isinstance(outi, (list, tuple)) and "out_features" not in t.pinned:
+        t.kwargs.setdefault("out_indices", list(t.default.out_indices))
+    fresh = default_instance(t.cls)
+    fresh_vars = vars(fresh) if fresh is not None else {}
+    for name, v in vars(t.default).items():
+        if (
+            name.startswith("_")
+            or name in t.fields
+            or name in fresh_vars
+            or name in t.pinned
+            or name in INHERIT_SKIP
+            or is_config(v)
+            or name in t.slots
+        ):
+            continue
+        if isinstance(v, (bool, str)) or (is_int(v) and 0 <= v <= 8):  # flags, not sizes
+            t.kwargs[name] = v
+
+
+# --------------------------------------------------------------------------------------
+# step 3: sub-configs
+
+
+def _native_backbone(t: Tiny, key: str, inst: Any, spec: Any, sub_pin: Any) -> Any:
+    """A timm backbone (timm cannot be installed here) is replaced by the spec's native
+    backbone class, else ResNet; the parent is told not to load timm. Returns the class or
+    ``None`` when the slot holds no timm backbone."""
+    if inst is None or getattr(inst, "model_type", "") not in TIMM_TYPES or sub_pin:
+        return None
+    if key != "backbone_config":
+        return None
+    alt = getattr(spec, "model_type", None) if spec is not None else None
+    alt = alt if alt and alt not in TIMM_TYPES else "resnet"
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if "use_timm_backbone" in t.fields:
+        # configs that only read the kwarg when backbone_config is None (all as of 5.x) would
+        # keep it as a stray attribute, which a nested config loses on save/load
+        t.kwargs["use_timm_backbone"] = False
+    if "backbone" in t.fields:
+        t.kwargs["backbone"] = None
+    return CONFIG_MAPPING[alt]
+
+
+def _spec_class(spec: Any, sub_pin: Any) -> Any:
+    """The config class a ``sub_configs_defaults`` spec names (a pinned ``model_type`` picks
+    among an AutoConfig spec's classes), or ``None``."""
+    from transformers import PretrainedConfig
+
+    mt = sub_pin.get("model_type") if isinstance(sub_pin, dict) else None
+    try:
+        if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
+            return spec.config_class
+        return spec.get_config_class(mt or spec.model_type)
+    except Exception:
+        return None
+
+
+def _sub_class(t: Tiny, key: str, inst: Any, spec: Any, sub_pin: Any) -> tuple[Any, Any]:
+    """(config class, default instance or ``None``) of the sub-config in slot ``key``."""
+    sub_cls = _native_backbone(t, key, inst, spec, sub_pin)
+    if sub_cls is not None:
+        inst = None
+    elif inst is not None:
+        sub_cls = type(inst)
+    elif spec is not None:
+        sub_cls = _spec_class(spec, sub_pin)
+    mt = sub_pin.get("model_type") if isinstance(sub_pin, dict) else None
+    if mt and (sub_cls is None or getattr(sub_cls, "model_type", None) != mt):
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+        sub_cls, inst = CONFIG_MAPPING[mt], None
+    return sub_cls, inst
+
+
+def _neck_backbone_pins(t: Tiny, key: str, sub_cls: Any, sp: dict) -> None:
+    """A neck that fuses k backbone feature maps (DPT-like ``neck_hidden_sizes``) needs a
+    backbone with k selectable layers: k layers, maps 1..k, plain (unreshaped) states."""
+    neck = t.dflt("neck_hidden_sizes")
+    if key != "backbone_config" or not isinstance(neck, (list, tuple)) or len(neck) <= 1:
+        return
+    sub_fields = field_defaults(sub_cls)
+    if "num_hidden_layers" in sub_fields and (
+        "out_indices" in sub_fields or "_out_indices" in sub_fields
+    ):
+        sp.setdefault("num_hidden_layers", len(neck))
+        sp.setdefault("out_indices", list(range(1, len(neck) + 1)))
+        sp.setdefault("out_features", None)
+        if "reshape_hidden_states" in sub_fields:
+            sp.setdefault("reshape_hidden_states", False)
+
+
+def _sub_config(t: Tiny, key: str, inst: Any, spec: Any) -> Any:
+    """The tiny sub-config for slot ``key`` (its pins taken out of ``t.pinned``), or ``None``
+    when the slot stays unset."""
+    sub_pin = t.pinned.pop(key, None)
+    if sub_pin is None and inst is None and spec is not None and getattr(spec, "optional", False):
+        return None
+    if is_config(sub_pin):
+        return sub_pin
+    sub_cls, inst = _sub_class(t, key, inst, spec, sub_pin)
+    if sub_cls is None or t.depth > 5:
+        return None
+    sp = {k: v for k, v in (sub_pin or {}).items() if k != "model_type"}
+    _neck_backbone_pins(t, key, sub_cls, sp)
+    nested_default = inst if inst is not None and type(inst) is sub_cls else None
+    return tiny_config(sub_cls, sp, nested_default, t.depth + 1, parent=t, slot=key)
+
+
+def nest_sub_configs(t: Tiny) -> None:
+    """Step 3: every sub-config slot, tiny in turn (its pins are the nested table)."""
+    subs = {}
+    for key, (inst, spec) in t.slots.items():
+        cfg = _sub_config(t, key, inst, spec)
+        if cfg is not None:
+            subs[key] = cfg
+    t.kwargs.update(subs)
+
+
+# --------------------------------------------------------------------------------------
+# step 4: repairs, by name, in order
+
+REPAIRS: dict[str, Callable[[Tiny], None]] = {}
+"""Invariants between fields, applied in order to the kwargs (before the config is built)."""
+BUILT_REPAIRS: dict[str, Callable[[Tiny, Any], None]] = {}
+"""Fields the built config derived as ``None`` although the model needs a value."""
+
+
+def repair(name: str, built: bool = False) -> Callable:
+    """Register a repair under ``name`` (run in registration order)."""
+
+    def register(fn: Callable) -> Callable:
+        table: dict = BUILT_REPAIRS if built else REPAIRS
+        assert name not in table, f"repair {name!r} registered twice"
+        table[name] = fn
+        return fn
+
+    return register
+
+
+def run_repairs(t: Tiny, names: tuple[str, ...] | None = None) -> None:
+    """Apply the repairs (``names``: only those) to ``t.kwargs``, in table order."""
+    for name, fn in REPAIRS.items():
+        if names is None or name in names:
+            fn(t)
 
 
 def repair_kwargs(cls, fields: dict, kwargs: dict, pinned: dict, default_inst) -> None:
-    # --- heads divide hidden size
-    for hid, heads in HEAD_PAIRS:
-        if hid in fields and heads in fields and heads not in pinned:
-            h, n = _eff(kwargs, fields, hid), _eff(kwargs, fields, heads)
-            if _is_int(h) and _is_int(n) and n > 0 and h % n:
-                for cand in (4, 2, 1):
-                    if h % cand == 0:
-                        kwargs[heads] = cand
-                        break
-    # --- kv heads divide heads
-    for kv, heads in (("num_key_value_heads", "num_attention_heads"), ("n_kv_heads", "n_heads"),
-                      ("num_kv_heads", "num_attention_heads"), ("num_key_value_heads", "num_heads")):
-        if kv in fields and heads in fields and kv not in pinned:
-            k, n = _eff(kwargs, fields, kv), _eff(kwargs, fields, heads)
-            dk, dn = _safe_get(default_inst, kv), _safe_get(default_inst, heads)
-            if _is_int(dk) and _is_int(dn) and dk == dn and _is_int(n):
-                kwargs[kv] = n  # multi-head by default: keep kv heads == heads
-            elif _is_int(k) and _is_int(n) and n > 0 and (k > n or n % k):
-                kwargs[kv] = 1 if n % 2 else min(2, n)
-    # --- Mamba-2 style SSM heads: num_heads * head_dim == expand * hidden
-    for heads_f, hd_f, exp_f in (("num_heads", "head_dim", "expand"), ("mamba_n_heads", "mamba_d_head", "mamba_expand")):
-        if heads_f in fields and exp_f in fields and heads_f not in pinned:
-            h = _eff(kwargs, fields, "hidden_size")
-            e = _eff(kwargs, fields, exp_f)
-            if _is_int(h) and _is_int(e):
-                inner = h * e
-                kwargs[heads_f] = 4 if inner % 4 == 0 else 1
-                if hd_f in fields:
-                    kwargs[hd_f] = inner // kwargs[heads_f]
-                for dssm in ("mamba_d_ssm", "d_ssm"):
-                    if dssm in fields and dssm not in pinned:
-                        kwargs[dssm] = inner
-                if "n_groups" in fields or "mamba_n_groups" in fields:
-                    g = "n_groups" if "n_groups" in fields else "mamba_n_groups"
-                    kwargs[g] = 1
-    # --- conv codecs double their width per down-sampling stage: start narrow
-    if any(isinstance(_eff(kwargs, fields, r), (list, tuple)) for r in ("downsampling_ratios", "upsampling_ratios", "ratios")):
-        for name in ("encoder_hidden_size", "num_filters", "n_filters"):
-            if name in fields and name not in pinned and _is_int(_eff(kwargs, fields, name)):
-                kwargs[name] = 4
-    # --- explicit head_dim follows hidden / heads
-    if "head_dim" in fields and "head_dim" not in pinned and "head_dim" not in kwargs:
-        hd = _eff(kwargs, fields, "head_dim")
-        if _is_int(hd):
-            for hid, heads in HEAD_PAIRS:
-                h, n = _eff(kwargs, fields, hid), _eff(kwargs, fields, heads)
-                if hid in fields and heads in fields and _is_int(h) and _is_int(n) and n:
-                    kwargs["head_dim"] = max(h // n, 2)
-                    break
-            else:
-                kwargs["head_dim"] = min(hd, 8)
-    # --- a stage count that mirrors the per-stage lists stays with them (also one reached through
-    # attribute_map, e.g. ConvNext's num_stages aliased as num_hidden_layers)
-    depths = _eff(kwargs, fields, "depths")
-    if isinstance(depths, (list, tuple)):
-        std = _std_names(cls)
-        for name in [n for n in kwargs if n == "num_layers" or std.get(n) in LAYER_COUNT_NAMES]:
-            if name not in pinned and _is_int(fields.get(name)) and fields[name] == len(depths):
-                kwargs.pop(name)
-    # --- hierarchical windowed vision (Swin-like): every stage's resolution >= window
-    if "window_size" in fields and isinstance(_eff(kwargs, fields, "depths"), (list, tuple)):
-        for name, val in (("patch_size", 2), ("window_size", 2)):
-            if name in fields and name not in pinned and _is_int(_eff(kwargs, fields, name)):
-                kwargs[name] = val
-    # --- multimodal rope sections sum to half the head dim
-    rp = kwargs.get("rope_parameters", _safe_get(default_inst, "rope_parameters") if default_inst is not None else None)
-    if "mrope_section" in (getattr(cls, "ignore_keys_at_rope_validation", None) or ()) and (
-        isinstance(rp, dict) and "mrope_section" not in rp and not any(isinstance(v, dict) for v in rp.values())
-        or rp is None
-    ) and "rope_parameters" in fields:
-        rp = dict(rp or {"rope_type": "default", "rope_theta": float(getattr(cls, "default_theta", 10000.0))})
-        rp["mrope_section"] = [16, 24, 24]
-    if isinstance(rp, dict) and "rope_parameters" not in pinned:
-        hd = _eff(kwargs, fields, "head_dim")
-        if not _is_int(hd):
-            h, n = _eff(kwargs, fields, "hidden_size"), _eff(kwargs, fields, "num_attention_heads")
-            hd = h // n if _is_int(h) and _is_int(n) and n else None
-        nested = rp and all(isinstance(v, dict) for v in rp.values())
-        parts = rp if nested else {"": rp}
-        changed = {}
-        for key, sub_rp in parts.items():
-            if not isinstance(sub_rp.get("mrope_section"), (list, tuple)) or not _is_int(hd):
-                changed[key] = sub_rp
-                continue
-            prf = sub_rp.get("partial_rotary_factor", _eff(kwargs, fields, "partial_rotary_factor"))
-            rot = int(hd * prf) if isinstance(prf, (int, float)) and 0 < prf < 1 else hd
-            sec = list(sub_rp["mrope_section"])
-            if rot // 2 < len(sec):
-                frac = prf if isinstance(prf, (int, float)) and 0 < prf < 1 else 1
-                want = 16 if frac == 1 else max(16, int(2 * len(sec) / frac))
-                h = _eff(kwargs, fields, "hidden_size")
-                if "head_dim" in fields and "head_dim" not in pinned:
-                    hd = want
-                    kwargs["head_dim"] = hd
-                elif "num_attention_heads" in fields and _is_int(h) and "num_attention_heads" not in pinned:
-                    n = max(1, h // want)
-                    kwargs["num_attention_heads"] = n
-                    for kv in ("num_key_value_heads",):
-                        if kv in fields and kv not in pinned:
-                            kwargs[kv] = min(n, _eff(kwargs, fields, kv) or n)
-                    hd = h // n
-                rot = int(hd * frac)
-            half = max(rot // 2, len(sec))
-            new = [max(1, round(x * half / sum(sec))) for x in sec]
-            new[0] += half - sum(new)
-            if new[0] < 1:
-                new = [half - len(sec) + 1] + [1] * (len(sec) - 1)
-            sub_rp = dict(sub_rp)
-            sub_rp["mrope_section"] = new
-            changed[key] = sub_rp
-        new_rp = changed if nested else changed[""]
-        if new_rp != rp:
-            kwargs["rope_parameters"] = new_rp
-    # --- T5-style per-head key/value width follows hidden / heads
-    if "d_kv" in fields and "d_kv" not in pinned and _is_int(_eff(kwargs, fields, "d_kv")):
-        for hid, heads in (("d_model", "num_heads"), ("hidden_size", "num_heads"), ("hidden_size", "num_attention_heads")):
-            h, n = _eff(kwargs, fields, hid), _eff(kwargs, fields, heads)
-            if hid in fields and heads in fields and _is_int(h) and _is_int(n) and n:
-                kwargs["d_kv"] = max(h // n, 2)
-                break
-    # --- per-layer lists follow the layer count
-    n_layers = None
-    default_layers = None
-    for name in LAYER_COUNT_NAMES:
-        if name in fields and _is_int(_eff(kwargs, fields, name)):
-            n_layers = _eff(kwargs, fields, name)
-            d = fields.get(name)
-            default_layers = _safe_get(default_inst, name, d) if default_inst is not None else d
+    """Every repair, on plain dicts: ``kwargs`` (changed in place) over the class ``fields``."""
+    run_repairs(Tiny(cls, fields, kwargs, pinned, default_inst))
+
+
+@repair("chained-channels")
+def _chained_channels(t: Tiny) -> None:
+    """Per-stage channel lists chained stage to stage (``out[i] == in[i + 1]``, widths over 64)
+    scale down together by one factor (multiples of 8, at least 8), keeping the stem width
+    ``in[0]``: ``*in_channels`` / ``*out_channels`` pairs."""
+    for name in t.fields:
+        if not name.endswith("in_channels") or name in t.pinned:
+            continue
+        oname = name[: -len("in_channels")] + "out_channels"
+        ins, outs = t.dflt(name), t.dflt(oname)
+        if not (t.free(oname) and _int_list(ins) and _int_list(outs) and len(ins) == len(outs) > 1):
+            continue
+        if max(outs) <= 64 or any(outs[i] != ins[i + 1] for i in range(len(ins) - 1)):
+            continue
+        k = -(-max(outs) // HIDDEN)
+        new_out = [max(8, -(-x // k // 8) * 8) for x in outs]
+        t.kwargs[name] = [ins[0], *new_out[:-1]]
+        t.kwargs[oname] = new_out
+
+
+@repair("width-multiplier-one")
+def _width_multiplier_one(t: Tiny) -> None:
+    """A width / depth multiplier above 1 (EfficientNet's ``width_coefficient``, MobileNet's
+    ``width_multiplier``) is set to 1.0: the tiny widths are the widths."""
+    for name in ("width_coefficient", "depth_coefficient", "width_multiplier", "width_mult"):
+        v = t.dflt(name)
+        if isinstance(v, float) and v > 1.0 and t.free(name):
+            t.kwargs[name] = 1.0
+
+
+@repair("neck-levels")
+def _neck_levels(t: Tiny) -> None:
+    """A neck fusing k backbone levels (``neck_hidden_sizes`` of length k) reads levels
+    ``backbone_out_indices = 0..k-1`` and needs at least k layers."""
+    neck = t.dflt("neck_hidden_sizes")
+    if not (isinstance(neck, (list, tuple)) and len(neck) > 1 and t.free("backbone_out_indices")):
+        return
+    t.kwargs["backbone_out_indices"] = list(range(len(neck)))
+    for lname in LAYER_COUNT_NAMES:
+        if t.free(lname):
+            t.kwargs[lname] = max(len(neck), t.eff(lname) or 0)
             break
-    # hybrid patterns: enough layers for one of each kind (attention, mamba/conv, ...), at most 4
-    if n_layers is not None and _is_int(default_layers) and default_layers > n_layers:
-        for name, default in fields.items():
-            cur = _safe_get(default_inst, name, default) if default_inst is not None else default
-            if (
-                name not in pinned and isinstance(cur, (list, tuple)) and len(cur) == default_layers
-                and all(isinstance(x, str) for x in cur)
-            ):
-                kinds = len(set(cur))
-                if n_layers < kinds <= 4:
-                    n_layers = kinds
-                    for lname in LAYER_COUNT_NAMES:
-                        if lname in fields and lname not in pinned and _is_int(_eff(kwargs, fields, lname)):
-                            kwargs[lname] = kinds
-    if n_layers is not None and _is_int(default_layers) and default_layers != n_layers:
-        for name, default in fields.items():
-            if name in pinned or name in kwargs and name not in LIST_RULES:
-                pass
-            cur = kwargs.get(name, _safe_get(default_inst, name, default) if default_inst is not None else default)
-            if not isinstance(cur, list) or name in pinned:
+
+
+@repair("heads-divide-hidden")
+def _heads_divide_hidden(t: Tiny) -> None:
+    """The attention head count divides the hidden size (``HEAD_PAIRS``): else 4, 2 or 1."""
+    for hid, heads in HEAD_PAIRS:
+        if hid in t.fields and t.free(heads):
+            h, n = t.eff(hid), t.eff(heads)
+            if is_int(h) and is_int(n) and n > 0 and h % n:
+                t.kwargs[heads] = next(c for c in (4, 2, 1) if h % c == 0)
+
+
+@repair("kv-heads-divide-heads")
+def _kv_heads_divide_heads(t: Tiny) -> None:
+    """Key/value heads divide the heads: a config that is multi-head by default (kv heads ==
+    heads) stays so; otherwise too many or non-dividing kv heads become 1 (odd heads) or 2."""
+    for kv, heads in KV_PAIRS:
+        if not (t.free(kv) and heads in t.fields):
+            continue
+        k, n = t.eff(kv), t.eff(heads)
+        dk, dn = t.dflt(kv), t.dflt(heads)
+        if is_int(dk) and is_int(dn) and dk == dn and is_int(n):
+            t.kwargs[kv] = n
+        elif is_int(k) and is_int(n) and n > 0 and (k > n or n % k):
+            t.kwargs[kv] = 1 if n % 2 else min(2, n)
+
+
+@repair("ssm-heads-fill-inner")
+def _ssm_heads_fill_inner(t: Tiny) -> None:
+    """Mamba-2 style SSM heads: ``heads * head_dim == expand * hidden_size`` (4 heads when
+    they divide it, else 1), the SSM width (``d_ssm``) is that inner size, one group."""
+    for heads_f, hd_f, exp_f in SSM_FIELDS:
+        if not (t.free(heads_f) and exp_f in t.fields):
+            continue
+        h, e = t.eff("hidden_size"), t.eff(exp_f)
+        if not (is_int(h) and is_int(e)):
+            continue
+        inner = h * e
+        t.kwargs[heads_f] = 4 if inner % 4 == 0 else 1
+        if hd_f in t.fields:
+            t.kwargs[hd_f] = inner // t.kwargs[heads_f]
+        for dssm in ("mamba_d_ssm", "d_ssm"):
+            if t.free(dssm):
+                t.kwargs[dssm] = inner
+        if "n_groups" in t.fields or "mamba_n_groups" in t.fields:
+            t.kwargs["n_groups" if "n_groups" in t.fields else "mamba_n_groups"] = 1
+
+
+@repair("codec-starts-narrow")
+def _codec_starts_narrow(t: Tiny) -> None:
+    """Conv codecs double their width per down-sampling stage (``downsampling_ratios`` /
+    ``upsampling_ratios`` / ``ratios``): the first width starts at 4."""
+    if not any(
+        isinstance(t.eff(r), (list, tuple))
+        for r in ("downsampling_ratios", "upsampling_ratios", "ratios")
+    ):
+        return
+    for name in ("encoder_hidden_size", "num_filters", "n_filters"):
+        if t.free(name) and is_int(t.eff(name)):
+            t.kwargs[name] = 4
+
+
+@repair("head-dim-follows-heads")
+def _head_dim_follows_heads(t: Tiny) -> None:
+    """An explicit ``head_dim`` is hidden size / heads (at least 2); without a head pair, at
+    most 8."""
+    if not t.free("head_dim") or "head_dim" in t.kwargs or not is_int(t.eff("head_dim")):
+        return
+    for hid, heads in HEAD_PAIRS:
+        h, n = t.eff(hid), t.eff(heads)
+        if hid in t.fields and heads in t.fields and is_int(h) and is_int(n) and n:
+            t.kwargs["head_dim"] = max(h // n, 2)
+            return
+    t.kwargs["head_dim"] = min(t.eff("head_dim"), 8)
+
+
+@repair("stage-count-follows-depths")
+def _stage_count_follows_depths(t: Tiny) -> None:
+    """A stage count that mirrors the per-stage lists (``depths``) keeps its default, which
+    the lists keep too: shrinking it as a layer count (also one reached through
+    ``attribute_map``, e.g. ConvNext's ``num_stages`` as ``num_hidden_layers``) is undone."""
+    depths = t.eff("depths")
+    if not isinstance(depths, (list, tuple)):
+        return
+    std = std_names(t.cls)
+    for name in [n for n in t.kwargs if n == "num_layers" or std.get(n) in LAYER_COUNT_NAMES]:
+        if name not in t.pinned and is_int(t.fields.get(name)) and t.fields[name] == len(depths):
+            t.kwargs.pop(name)
+
+
+@repair("windows-fit-stages")
+def _windows_fit_stages(t: Tiny) -> None:
+    """Hierarchical windowed vision (Swin-like: ``window_size`` and per-stage ``depths``):
+    patch 2 and window 2, so every stage's resolution of a tiny image holds a window."""
+    if "window_size" not in t.fields or not isinstance(t.eff("depths"), (list, tuple)):
+        return
+    for name, val in (("patch_size", 2), ("window_size", 2)):
+        if t.free(name) and is_int(t.eff(name)):
+            t.kwargs[name] = val
+
+
+def _rope_with_section(t: Tiny) -> Any:
+    """The rope parameters to fit: kwargs', else the default's; a class that validates
+    ``mrope_section`` but whose default has none (flat rope table or ``None``) gets the usual
+    [16, 24, 24]."""
+    rp = t.kwargs.get(
+        "rope_parameters", t.dflt("rope_parameters") if t.default is not None else None
+    )
+    wants = "mrope_section" in (getattr(t.cls, "ignore_keys_at_rope_validation", None) or ())
+    flat = (
+        isinstance(rp, dict)
+        and "mrope_section" not in rp
+        and not any(isinstance(v, dict) for v in rp.values())
+    )
+    if wants and (flat or rp is None) and "rope_parameters" in t.fields:
+        rp = dict(
+            rp
+            or {
+                "rope_type": "default",
+                "rope_theta": float(getattr(t.cls, "default_theta", 10000.0)),
+            }
+        )
+        rp["mrope_section"] = [16, 24, 24]
+    return rp
+
+
+def _rope_head_dim(t: Tiny) -> Any:
+    hd = t.eff("head_dim")
+    if not is_int(hd):
+        h, n = t.eff("hidden_size"), t.eff("num_attention_heads")
+        hd = h // n if is_int(h) and is_int(n) and n else None
+    return hd
+
+
+def _widen_heads_for_sections(t: Tiny, n_sec: int, frac: float, hd: int) -> int:
+    """A head dim whose rotary half holds one slot per section: head_dim 16 (more when only a
+    fraction rotates), or fewer heads over the hidden size. Returns the new head dim."""
+    want = 16 if frac == 1 else max(16, int(2 * n_sec / frac))
+    h = t.eff("hidden_size")
+    if t.free("head_dim"):
+        t.kwargs["head_dim"] = want
+        return want
+    if t.free("num_attention_heads") and is_int(h):
+        n = max(1, h // want)
+        t.kwargs["num_attention_heads"] = n
+        if t.free("num_key_value_heads"):
+            t.kwargs["num_key_value_heads"] = min(n, t.eff("num_key_value_heads") or n)
+        return h // n
+    return hd
+
+
+def _fit_sections(t: Tiny, rp: dict, hd: Any) -> tuple[dict, Any]:
+    """One rope table with its ``mrope_section`` scaled to sum to half the rotary dims."""
+    if not isinstance(rp.get("mrope_section"), (list, tuple)) or not is_int(hd):
+        return rp, hd
+    prf = rp.get("partial_rotary_factor", t.eff("partial_rotary_factor"))
+    frac = prf if isinstance(prf, (int, float)) and 0 < prf < 1 else 1
+    rot = int(hd * prf) if frac != 1 else hd
+    sec = list(rp["mrope_section"])
+    if rot // 2 < len(sec):
+        hd = _widen_heads_for_sections(t, len(sec), frac, hd)
+        rot = int(hd * frac)
+    half = max(rot // 2, len(sec))
+    new = [max(1, round(x * half / sum(sec))) for x in sec]
+    new[0] += half - sum(new)
+    if new[0] < 1:
+        new = [half - len(sec) + 1] + [1] * (len(sec) - 1)
+    return {**rp, "mrope_section": new}, hd
+
+
+@repair("mrope-sections-fit-head-dim")
+def _mrope_sections_fit_head_dim(t: Tiny) -> None:
+    """Multimodal rope sections (``mrope_section``, per rope table when nested) sum to half
+    the rotary dims of the tiny head, at least 1 each; a head too narrow for one slot per
+    section is widened first."""
+    rp = _rope_with_section(t)
+    if not isinstance(rp, dict) or "rope_parameters" in t.pinned:
+        return
+    hd = _rope_head_dim(t)
+    nested = bool(rp) and all(isinstance(v, dict) for v in rp.values())
+    changed = {}
+    for key, part in (rp if nested else {"": rp}).items():
+        changed[key], hd = _fit_sections(t, part, hd)
+    new_rp = changed if nested else changed[""]
+    if new_rp != rp:
+        t.kwargs["rope_parameters"] = new_rp
+
+
+@repair("d-kv-follows-heads")
+def _d_kv_follows_heads(t: Tiny) -> None:
+    """T5-style per-head key/value width ``d_kv`` is hidden size / heads (at least 2)."""
+    if not t.free("d_kv") or not is_int(t.eff("d_kv")):
+        return
+    for hid, heads in D_KV_PAIRS:
+        h, n = t.eff(hid), t.eff(heads)
+        if hid in t.fields and heads in t.fields and is_int(h) and is_int(n) and n:
+            t.kwargs["d_kv"] = max(h // n, 2)
+            return
+
+
+def _layer_count(t: Tiny) -> tuple[Any, Any]:
+    """(tiny, default) count of the first layer-count field the config has."""
+    for name in LAYER_COUNT_NAMES:
+        if name in t.fields and is_int(t.eff(name)):
+            return t.eff(name), t.dflt(name, t.fields.get(name))
+    return None, None
+
+
+@repair("hybrid-keeps-each-kind")
+def _hybrid_keeps_each_kind(t: Tiny) -> None:
+    """A hybrid layer pattern (a per-layer list of kinds: attention, mamba, conv, ...) keeps
+    one layer of each kind: the layer count grows to the number of kinds (at most 4)."""
+    n, d = _layer_count(t)
+    if n is not None and is_int(d) and d > n:
+        for name, default in t.fields.items():
+            cur = t.dflt(name, default)
+            if name in t.pinned or not isinstance(cur, (list, tuple)) or len(cur) != d:
                 continue
-            if len(cur) == default_layers and default_layers > 1:
-                kwargs[name] = _shrink_per_layer(cur, n_layers)
-            elif "layer" in name and cur and all(_is_int(x) for x in cur) and all(0 <= x < default_layers for x in cur):
-                kept = [x for x in cur if x < n_layers]
-                kwargs[name] = kept or [n_layers - 1]
-    # --- special token ids inside the vocab
-    vocab = _eff(kwargs, fields, "vocab_size")
-    if not _is_int(vocab):
-        for key in ("text_config", "decoder_config", "language_config", "llm_config", "decoder"):
-            sub = kwargs.get(key)
-            if sub is not None and _is_int(_safe_get(sub, "vocab_size")):
-                vocab = sub.vocab_size
-                break
-    if _is_int(vocab) and vocab > 0:
-        fix_token_ids(fields, kwargs, pinned, vocab, default_inst)
+            kinds = len(set(cur)) if all(isinstance(x, str) for x in cur) else 0
+            if n < kinds <= 4:
+                n = kinds
+                for lname in LAYER_COUNT_NAMES:
+                    if t.free(lname) and is_int(t.eff(lname)):
+                        t.kwargs[lname] = kinds
+    t.layers = (n, d)
+
+
+@repair("per-layer-lists")
+def _per_layer_lists(t: Tiny) -> None:
+    """Lists with one entry per layer follow the tiny layer count (first entries, one of each
+    kind kept); lists of layer indices keep the indices that still exist (else the last)."""
+    n, d = t.layers if t.layers is not None else _layer_count(t)
+    if n is None or not is_int(d) or d == n:
+        return
+    for name, default in t.fields.items():
+        cur = t.kwargs.get(name, t.dflt(name, default))
+        if not isinstance(cur, list) or name in t.pinned:
+            continue
+        if len(cur) == d and d > 1:
+            t.kwargs[name] = _shrink_per_layer(cur, n)
+        elif (
+            "layer" in name and cur and all(is_int(x) for x in cur) and all(0 <= x < d for x in cur)
+        ):
+            t.kwargs[name] = [x for x in cur if x < n] or [n - 1]
 
 
 def _shrink_per_layer(cur: list, n: int) -> list:
@@ -724,47 +850,329 @@ def _shrink_per_layer(cur: list, n: int) -> list:
     return out
 
 
-TOKEN_FIELD = re.compile(r"(_token_id|_token_index|_token_ids|_id)$")
-NOT_TOKEN = re.compile(r"(layer|head|expert|label|type_id|block|group|stage|codebook|speaker|lang|position|segment|task)", re.I)
+def _vocab(t: Tiny) -> Any:
+    """The tiny vocabulary size: the config's, else its text sub-config's."""
+    vocab = t.eff("vocab_size")
+    if is_int(vocab):
+        return vocab
+    for key in TEXT_SUB_KEYS:
+        sub = t.kwargs.get(key)
+        if sub is not None and is_int(safe_get(sub, "vocab_size")):
+            return sub.vocab_size
+    return vocab
+
+
+def _token_values(t: Tiny) -> dict[str, Any]:
+    """Token-id fields no pin sets (also plain attributes of the default instance) -> value."""
+    names = [n for n in t.fields if is_token_field(n)]
+    if t.default is not None:
+        names += [
+            n
+            for n in vars(t.default)
+            if is_token_field(n) and n not in names and not n.startswith("_")
+        ]
+    vals = {}
+    for n in names:
+        if n in t.pinned:
+            continue
+        v = t.kwargs.get(
+            n, t.fields.get(n) if t.fields.get(n) is not inspect.Parameter.empty else None
+        )
+        vals[n] = t.dflt(n) if v is None and t.default is not None else v
+    return vals
+
+
+@repair("token-ids-in-vocab")
+def _token_ids_in_vocab(t: Tiny) -> None:
+    """Special token ids lie inside the tiny vocab: ids past it move to the top free ids
+    (distinct, one new id per old id), and unset image/video/audio placeholder ids get one."""
+    vocab = _vocab(t)
+    if is_int(vocab) and vocab > 0:
+        fix_token_ids(t.fields, t.kwargs, t.pinned, vocab, t.default)
 
 
 def fix_token_ids(fields: dict, kwargs: dict, pinned: dict, vocab: int, default_inst) -> None:
-    used: set[int] = set()
-    names = [n for n in fields if TOKEN_FIELD.search(n) and not NOT_TOKEN.search(n)]
-    # extra token ids set as plain attributes on the default instance
-    if default_inst is not None:
-        for n in vars(default_inst):
-            if TOKEN_FIELD.search(n) and not NOT_TOKEN.search(n) and n not in names and not n.startswith("_"):
-                names.append(n)
-    vals = {}
-    for n in names:
-        if n in pinned:
-            continue
-        v = kwargs.get(n, fields.get(n) if fields.get(n) is not inspect.Parameter.empty else None)
-        if v is None and default_inst is not None:
-            v = _safe_get(default_inst, n)
-        vals[n] = v
-        for x in v if isinstance(v, list) else [v]:
-            if _is_int(x) and 0 <= x < vocab:
-                used.add(x)
-    nxt = vocab - 1
-    remap: dict[int, int] = {}
+    """``token-ids-in-vocab`` on plain dicts."""
+    vals = _token_values(Tiny(None, fields, kwargs, pinned, default_inst))
+    used = {
+        x
+        for v in vals.values()
+        for x in (v if isinstance(v, list) else [v])
+        if is_int(x) and 0 <= x < vocab
+    }
+    top, remap = [vocab - 1], {}
 
     def fresh(x: int) -> int:
-        nonlocal nxt
-        if x in remap:
-            return remap[x]
-        while nxt in used and nxt > 3:
-            nxt -= 1
-        remap[x] = nxt
-        used.add(nxt)
-        nxt -= 1
+        if x not in remap:
+            while top[0] in used and top[0] > 3:
+                top[0] -= 1
+            remap[x] = top[0]
+            used.add(top[0])
+            top[0] -= 1
         return remap[x]
 
     for n, v in vals.items():
         if v is None and n in fields and re.match(r"(image|video|audio)_token_(id|index)$", n):
             kwargs[n] = fresh(-1 - len(remap))  # placeholder left unset by the default config
-        elif _is_int(v) and v >= vocab:
+        elif is_int(v) and v >= vocab:
             kwargs[n] = fresh(v)
-        elif isinstance(v, list) and v and all(_is_int(x) for x in v) and any(x >= vocab for x in v):
+        elif _int_list(v) and isinstance(v, list) and any(x >= vocab for x in v):
             kwargs[n] = [fresh(x) if x >= vocab else x for x in v]
+
+
+@repair("backbone-out-indices-in-range")
+def _backbone_out_indices_in_range(t: Tiny) -> None:
+    """A ViT backbone feeding a k-level neck (DPT, ZoeDepth: ``backbone_out_indices``,
+    0-based) still returns k maps: the last k layers, with at least k layers."""
+    bo, n = t.dflt("backbone_out_indices"), t.eff("num_hidden_layers")
+    if not (
+        _int_list(bo) and is_int(n) and max(bo) >= n and "backbone_out_indices" not in t.pinned
+    ):
+        return
+    k = len(bo)
+    if "num_hidden_layers" not in t.pinned:
+        n = max(n, k)
+        t.kwargs["num_hidden_layers"] = n
+    t.kwargs["backbone_out_indices"] = list(range(n - k, n))
+
+
+@repair("out-indices-in-range")
+def _out_indices_in_range(t: Tiny) -> None:
+    """A backbone's default feature maps (``out_indices``, 1-based over ``num_hidden_layers``)
+    past the tiny layer count become the last k layers (at least k layers); the derived
+    ``out_features`` are dropped so the config re-derives them."""
+    outi = t.dflt("out_indices")
+    has = "out_indices" in t.fields or "_out_indices" in t.fields or "out_indices" in t.kwargs
+    if not (has and "num_hidden_layers" in t.fields):
+        return
+    if (
+        "out_indices" in t.pinned
+        or "out_features" in t.pinned
+        or not isinstance(outi, (list, tuple))
+        or not outi
+    ):
+        return
+    k, n = len(outi), t.eff("num_hidden_layers")
+    if not is_int(n) or n >= max(outi):
+        return
+    if "num_hidden_layers" not in t.pinned:
+        n = max(n, k)
+        t.kwargs["num_hidden_layers"] = n
+    t.kwargs["out_indices"] = list(range(n - k + 1, n + 1))
+    for name in ("out_features", "_out_features", "_out_indices"):
+        t.kwargs.pop(name, None)
+
+
+@repair("backbone-reports-stage-widths")
+def _backbone_reports_stage_widths(t: Tiny) -> None:
+    """A backbone whose parent projects its maps by the widths it reports (``backbone.channels``,
+    from ``hidden_sizes``; parents with ``encoder_in_channels``: RT-DETR-like hybrid encoders)
+    reports the widths its stages output: ``hidden_sizes`` = ``stage_out_channels``."""
+    if t.slot != "backbone_config" or t.parent is None:
+        return
+    if "encoder_in_channels" not in t.parent.fields or not t.free("hidden_sizes"):
+        return
+    widths, reported = t.final("stage_out_channels"), t.final("hidden_sizes")
+    if _int_list(widths) and _int_list(reported) and len(widths) == len(reported):
+        t.kwargs["hidden_sizes"] = list(widths)
+
+
+@repair("encoder-in-channels-follow-backbone")
+def _encoder_in_channels_follow_backbone(t: Tiny) -> None:
+    """An encoder reading the backbone's last k maps (``encoder_in_channels``, k its default
+    length) takes the widths the backbone reports for them: ``hidden_sizes`` at the backbone's
+    ``out_indices`` (stage i is ``hidden_sizes[i - 1]``; not when the stem is selected)."""
+    backbone, enc = t.kwargs.get("backbone_config"), t.final("encoder_in_channels")
+    if not (t.free("encoder_in_channels") and _int_list(enc) and is_config(backbone)):
+        return
+    widths, outi = safe_get(backbone, "hidden_sizes"), safe_get(backbone, "out_indices")
+    if not (_int_list(widths) and _int_list(outi) and len(outi) >= len(enc)):
+        return
+    if all(1 <= i <= len(widths) for i in outi):
+        t.kwargs["encoder_in_channels"] = [widths[i - 1] for i in outi][-len(enc) :]
+
+
+@repair("decoder-in-channels-follow-encoder")
+def _decoder_in_channels_follow_encoder(t: Tiny) -> None:
+    """Decoder inputs that are the encoder width at every level by default (each
+    ``decoder_in_channels`` entry == ``encoder_hidden_dim``) stay so at the tiny width."""
+    levels, width = t.fields.get("decoder_in_channels"), t.fields.get("encoder_hidden_dim")
+    tiny = t.final("encoder_hidden_dim")
+    if not (t.free("decoder_in_channels") and _int_list(levels) and is_int(tiny)):
+        return
+    if all(x == width for x in levels):
+        t.kwargs["decoder_in_channels"] = [tiny] * len(levels)
+
+
+@repair("time-features-at-least-one")
+def _time_features_at_least_one(t: Tiny) -> None:
+    """Time-series encoders concatenate ``num_time_features`` time features to every input
+    step (and input synthesis passes them); a default that declares none gets one."""
+    if t.free("num_time_features") and t.final("num_time_features") == 0:
+        t.kwargs["num_time_features"] = 1
+
+
+@repair("codebook-dim-follows-hidden")
+def _codebook_dim_follows_hidden(t: Tiny) -> None:
+    """A quantizer without projections around it (class defaults ``codebook_dim ==
+    hidden_size``) keeps its codebook vectors as wide as the tiny hidden size."""
+    dim, hidden = t.fields.get("codebook_dim"), t.final("hidden_size")
+    if t.free("codebook_dim") and is_int(dim) and dim == t.fields.get("hidden_size"):
+        if is_int(hidden):
+            t.kwargs["codebook_dim"] = hidden
+
+
+def _output_channels(t: Tiny) -> tuple[Any, Any]:
+    """(default, tiny) ``output_channels`` of the config, else of its vision sub-config."""
+    if "output_channels" in t.fields:
+        return t.fields["output_channels"], t.final("output_channels")
+    vision = t.kwargs.get("vision_config")
+    if is_config(vision):
+        return safe_get(t.dflt("vision_config"), "output_channels"), safe_get(
+            vision, "output_channels"
+        )
+    return None, None
+
+
+@repair("post-conv-follows-encoder-output")
+def _post_conv_follows_encoder_output(t: Tiny) -> None:
+    """A conv after the vision encoder takes its output: ``post_conv_in_channels`` follows the
+    encoder's ``output_channels`` (the config's own, else its vision sub-config's) where the
+    defaults are equal (an ``*in_channels`` field is never shrunk by name)."""
+    if not t.free("post_conv_in_channels"):
+        return
+    default, tiny = _output_channels(t)
+    if is_int(tiny) and default == t.fields["post_conv_in_channels"]:
+        t.kwargs["post_conv_in_channels"] = tiny
+
+
+@repair("stage-widths-double-from-hidden")
+def _stage_widths_double_from_hidden(t: Tiny) -> None:
+    """Per-stage widths that double from the hidden size by default (``embed_dim_per_stage
+    == [hidden * 2**i]``: Hiera) double from the tiny hidden size."""
+    widths, hidden = t.dflt("embed_dim_per_stage"), t.dflt("hidden_size")
+    tiny = t.final("hidden_size")
+    if not (t.free("embed_dim_per_stage") and _int_list(widths) and is_int(tiny)):
+        return
+    if list(widths) == [hidden * 2**i for i in range(len(widths))]:
+        t.kwargs["embed_dim_per_stage"] = [tiny * 2**i for i in range(len(widths))]
+
+
+@repair("neck-channels-follow-backbone-stages")
+def _neck_channels_follow_backbone_stages(t: Tiny) -> None:
+    """A neck listing the backbone's stage widths deepest first (``backbone_channel_list``
+    == reversed backbone ``embed_dim_per_stage`` by default) lists the tiny backbone's."""
+    backbone, default_bb = t.kwargs.get("backbone_config"), t.dflt("backbone_config")
+    channels = t.dflt("backbone_channel_list")
+    if not (t.free("backbone_channel_list") and _int_list(channels) and is_config(backbone)):
+        return
+    stages, default_stages = (safe_get(c, "embed_dim_per_stage") for c in (backbone, default_bb))
+    if _int_list(stages) and _int_list(default_stages) and list(channels) == default_stages[::-1]:
+        t.kwargs["backbone_channel_list"] = list(stages)[::-1]
+
+
+# --------------------------------------------------------------------------------------
+# step 6: repairs on the built config
+
+
+@repair("sliding-window-set", built=True)
+def _sliding_window_set(t: Tiny, cfg: Any) -> None:
+    """A config with sliding-attention layers whose tiny build left ``sliding_window`` unset
+    gets a 16-token window."""
+    if (
+        t.default is None
+        or "sliding_window" in t.pinned
+        or safe_get(cfg, "sliding_window", 0) is not None
+    ):
+        return
+    lt = safe_get(cfg, "layer_types")
+    if isinstance(lt, (list, tuple)) and any(isinstance(x, str) and "sliding" in x for x in lt):
+        try:
+            cfg.sliding_window = 16
+        except Exception:
+            pass
+
+
+@repair("derived-head-fields-set", built=True)
+def _derived_head_fields_set(t: Tiny, cfg: Any) -> None:
+    """``head_dim`` / ``num_key_value_heads`` fields the built config left ``None`` (the
+    default derives them) get hidden / heads and heads."""
+    heads, hidden = safe_get(cfg, "num_attention_heads"), safe_get(cfg, "hidden_size")
+    if t.default is None or not (is_int(heads) and heads and is_int(hidden)):
+        return
+    for name in ("head_dim", "num_key_value_heads"):
+        if (
+            name in t.pinned
+            or safe_get(cfg, name, 0) is not None
+            or name not in field_defaults(type(cfg))
+        ):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                setattr(cfg, name, hidden // heads if name == "head_dim" else heads)
+        except Exception:
+            pass
+
+
+def post_repair(cfg, default_inst, pinned: dict) -> None:
+    """The built repairs, on a built config."""
+    t = Tiny(type(cfg), field_defaults(type(cfg)), {}, pinned, default_inst)
+    for fn in BUILT_REPAIRS.values():
+        fn(t, cfg)
+
+
+# --------------------------------------------------------------------------------------
+# the pipeline
+
+
+def _instantiate(cls, kwargs: dict) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return cls(**kwargs)
+        except Exception as e:
+            pkg = missing_package(e)
+            if pkg:
+                raise TinyError("missing-package", f"needs {pkg}") from e
+            raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
+
+
+def start(
+    cls, pinned: dict | None = None, default_inst=None, depth: int = 0, **nested: Any
+) -> Tiny:
+    """The state for a tiny ``cls``: pins with ``attribute_map`` aliases resolved, the
+    default instance (the parent default's sub-config when nested), the sub-config slots;
+    ``nested``: ``parent`` and ``slot`` of a sub-config."""
+    fields = field_defaults(cls)
+    inherit = default_inst is not None and depth > 0
+    if default_inst is None:
+        default_inst = default_instance(cls)
+    pinned = resolve_aliases(cls, pinned or {}, fields)
+    t = Tiny(cls, fields, {}, pinned, default_inst, depth, inherit, **nested)
+    t.slots = sub_config_slots(cls, default_inst)
+    return t
+
+
+def tiny_config(
+    cls,
+    pinned: dict | None = None,
+    default_inst=None,
+    depth: int = 0,
+    vocab_hint: int | None = None,
+    *,
+    parent: Tiny | None = None,
+    slot: str = "",
+):
+    """A tiny instance of config class ``cls``; ``pinned`` (nested dict) wins over every rule.
+    A sub-config is built with its ``parent``'s state and the ``slot`` that holds it."""
+    t = start(cls, pinned, default_inst, depth, parent=parent, slot=slot)
+    shrink_fields(t)
+    inherit_parent_values(t)
+    nest_sub_configs(t)
+    run_repairs(t)
+    t.kwargs.update(t.pinned)
+    cfg = _instantiate(cls, t.kwargs)
+    for fn in BUILT_REPAIRS.values():
+        fn(t, cfg)
+    return cfg

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..configs import field_defaults, is_int, sub, text_part
 from .errors import TinyError, missing_package, short
 
 TARGET_PARAMS = 1_000_000
@@ -186,9 +187,8 @@ def _for_sub_config(cfg_cls, pinned: dict) -> dict:
     sub-config tables (dicts that are no field of ``cfg_cls``) do not. Left in, they became stray
     attributes that ``from_pretrained`` then mistook for the sub-config to load."""
     from ..registry.records import merge as _merge
-    from .config import _fields
 
-    fields = _fields(cfg_cls)
+    fields = field_defaults(cfg_cls)
     key = getattr(cfg_cls, "base_config_key", None) or ""
     lifted = pinned.get(key) if key not in fields else None
     out = {k: v for k, v in pinned.items() if k in fields or not isinstance(v, dict)}
@@ -197,7 +197,7 @@ def _for_sub_config(cfg_cls, pinned: dict) -> dict:
 
 def _ensure_pad(config) -> None:
     """Sequence-classification heads of decoders need a pad token for batch > 1."""
-    for c in [config] + [getattr(config, k, None) for k in ("text_config",)]:
+    for c in (config, sub(config, "text_config")):
         if c is None or not hasattr(c, "pad_token_id"):
             continue
         if getattr(c, "pad_token_id", None) is None:
@@ -216,16 +216,12 @@ def _ensure_decoder_start(config) -> None:
         return
     if getattr(config, "decoder_start_token_id", None) is not None or getattr(config, "bos_token_id", None) is not None:
         return
-    dec = None
-    try:
-        dec = config.get_text_config(decoder=True)
-    except Exception:
-        pass
+    dec = text_part(config)
     start = None
     for c in (dec, config):
         for name in ("decoder_start_token_id", "bos_token_id", "pad_token_id"):
             v = getattr(c, name, None) if c is not None else None
-            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            if is_int(v) and v >= 0:
                 start = v
                 break
         if start is not None:
