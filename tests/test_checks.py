@@ -210,7 +210,7 @@ def test_base_text_forward_promises_batch_seq_hidden(toy_engine):
 def test_missing_package_skips_naming_it(toy_engine):
     from hftestgen.tiny import TinyError
 
-    toy_engine["error"] = TinyError("missing-package", "needs scipy")
+    toy_engine["error"] = TinyError.missing("scipy")
     with pytest.raises(pytest.skip.Exception, match="missing package: scipy"):
         checks.forward(TOY, CLS)
 

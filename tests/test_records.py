@@ -96,7 +96,11 @@ def parse(text):
         ("[tiny]\nconfig = { a = 1 }\n", 1, "needs a top-level reason"),
         ('[[known]]\nchecks = ["fwd"]\nkind = "not-applicable"\nreason = "r"\n', 1, "not a check"),
         ('\n[[known]]\nchecks = ["forward"]\nkind = "bug"\nreason = "r"\n', 2, "kind must be"),
-        ('[[known]]\nchecks = ["forward"]\nkind = "upstream-bug"\nreason = "r"\n', 1, "needs match"),
+        (
+            '[[known]]\nchecks = ["forward"]\nkind = "upstream-bug"\nreason = "r"\n',
+            1,
+            "needs match",
+        ),
         (
             '[[known]]\nchecks = ["forward"]\nkind = "upstream-bug"\nreason = "r"\n'
             'match = { message = "(" }\n',
@@ -158,7 +162,9 @@ def test_layers_type_then_shared_class_then_type_class():
         'reason = "r"\n[tiny]\nconfig = { a = 1, b = 1 }\n'
         "[classes.C]\nconfig = { b = 3 }\ninputs = { n = 2 }\n"
     )
-    shared = parse_record("C", "classes/C.toml", 'reason = "s"\n[tiny]\ninputs = { n = 1, m = 1 }\n')
+    shared = parse_record(
+        "C", "classes/C.toml", 'reason = "s"\n[tiny]\ninputs = { n = 1, m = 1 }\n'
+    )
     recs = records.Records(types={"x": t}, classes={"C": shared})
     assert recs.tiny_for("x", "C") == {"config": {"a": 1, "b": 3}, "inputs": {"n": 2, "m": 1}}
     assert recs.tiny_for("x", "D") == {"config": {"a": 1, "b": 1}}

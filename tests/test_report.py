@@ -137,7 +137,14 @@ def test_checks_totals_and_versions():
     t = c["totals"]
     assert sum(t["by_status"].values()) == t["types"] == len(UNIVERSE)
     assert set(t["by_status"]) == set(STATUSES)
-    assert t["tests"] == {"total": 10, "passed": 5, "failed": 1, "error": 1, "skipped": 3, "known_bug": 0}
+    assert t["tests"] == {
+        "total": 10,
+        "passed": 5,
+        "failed": 1,
+        "error": 1,
+        "skipped": 3,
+        "known_bug": 0,
+    }
     assert t["collect_errors"] == 1
     # 2 passed of 7 types that ran (good, pipe|type / bad, notorch, fakepass, broken, ovskip)
     assert t["coverage_pct"] == round(100 * 2 / 7, 2)
@@ -250,7 +257,10 @@ def test_a_known_upstream_bug_is_its_own_status_and_never_a_pass():
     assert cov["totals"]["coverage_pct"] == 50.0
     assert cov["totals"]["tests"]["known_bug"] == 1 and cov["totals"]["tests"]["skipped"] == 1
     md = render_markdown(cov)
-    assert "| good | decoder-only | known-issue | save_load[GoodForX]: xfail: upstream-bug: boom |" in md
+    assert (
+        "| good | decoder-only | known-issue | save_load[GoodForX]: xfail: upstream-bug: boom |"
+        in md
+    )
     assert "## Every failing or known-issue test (1)" in md
     assert "| good | save_load | GoodForX | known-bug | xfail: upstream-bug: boom |" in md
     assert "| decoder-only | 1/0/0/0 | 0/0/1/0 |" in md  # forward, save_load

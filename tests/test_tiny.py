@@ -278,7 +278,15 @@ def test_shape_expressions_are_evaluated_without_eval():
     assert safe_eval("2+cfg.hidden_size//4", ns) == 10
     assert safe_eval("out['input_ids'].shape[-1]", ns) == 7
     assert safe_eval("B*(2*2)**2", ns) == 32
-    for bad in ('__import__("os")', "cfg.__class__", "cfg.to_dict", "(1).__class__", "9**99999", "open", "[1][0]"):
+    for bad in (
+        '__import__("os")',
+        "cfg.__class__",
+        "cfg.to_dict",
+        "(1).__class__",
+        "9**99999",
+        "open",
+        "[1][0]",
+    ):
         with pytest.raises(TinyError):
             safe_eval(bad, ns)
 
@@ -316,7 +324,9 @@ def test_pinned_seq_len_is_not_clamped_to_the_position_table():
     b = build("bert", "BertModel", tiny={"max_position_embeddings": 16})
     assert b.inputs(batch_size=1)["input_ids"].shape[-1] <= 14  # general rule: room for offsets
     b.input_knobs["seq_len"] = 16
-    assert b.inputs(batch_size=1)["input_ids"].shape[-1] == 16  # the type's data knows its length rules
+    assert (
+        b.inputs(batch_size=1)["input_ids"].shape[-1] == 16
+    )  # the type's data knows its length rules
 
 
 def test_decoder_only_seq2seq_task_labels_follow_input_ids():
@@ -350,12 +360,31 @@ def test_encoder_decoder_gets_a_decoder_start_token():
 
 def test_extra_fields_knob_nests_a_dict_or_the_annotated_dataclass():
     b = build("bert", "BertModel")
-    b.input_knobs["extra"] = {"bundle": {"fields": {"a": {"shape": ["B", 3]}, "m": {"shape": ["B"], "dtype": "bool", "fill": True}}}}
+    b.input_knobs["extra"] = {
+        "bundle": {
+            "fields": {
+                "a": {"shape": ["B", 3]},
+                "m": {"shape": ["B"], "dtype": "bool", "fill": True},
+            }
+        }
+    }
     x = b.inputs()["bundle"]  # no such forward parameter: a plain dict of the field tensors
     assert isinstance(x, dict) and x["a"].shape == (2, 3) and bool(x["m"].all())
     # ESMFold2 annotates atom_inputs with the EsmFold2AtomInputs dataclass: its data builds one
     b = build("esmfold2", "EsmFold2Model")
     x = b.inputs()
     ai = x["atom_inputs"]
-    assert type(ai).__name__ == "EsmFold2AtomInputs" and ai.atom_to_token.shape == ai.atom_attention_mask.shape
+    assert (
+        type(ai).__name__ == "EsmFold2AtomInputs"
+        and ai.atom_to_token.shape == ai.atom_attention_mask.shape
+    )
     assert b.model(**x).distogram_logits.shape[:3] == (2, 7, 7)
+
+
+def test_missing_package_is_carried_as_data_and_survives_pickling():
+    import pickle
+
+    e = TinyError.missing("timm")
+    assert (e.category, e.package, e.message) == ("missing-package", "timm", "needs timm")
+    again = pickle.loads(pickle.dumps(e))  # survey workers send errors between processes
+    assert (again.category, again.package, again.message) == (e.category, e.package, e.message)

@@ -54,11 +54,21 @@ def test_outcomes_output_cwd_and_env_reach_the_client(server, tmp_path):
         "def test_fails():\n"
         "    assert 1 + 1 == 3, 'arithmetic'\n"
     )
-    r = client(path, "-q", "-p", "no:cacheprovider", "test_x.py", cwd=tmp_path, env={"HFTG_PROBE": "yes"})
+    r = client(
+        path, "-q", "-p", "no:cacheprovider", "test_x.py", cwd=tmp_path, env={"HFTG_PROBE": "yes"}
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "1 failed, 1 passed" in r.stdout
     assert "arithmetic" in r.stdout
-    r = client(path, "-q", "-p", "no:cacheprovider", "test_x.py::test_env", cwd=tmp_path, env={"HFTG_PROBE": "yes"})
+    r = client(
+        path,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "test_x.py::test_env",
+        cwd=tmp_path,
+        env={"HFTG_PROBE": "yes"},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -108,13 +118,18 @@ def test_hftestgen_run_warm_matches_a_cold_run(server, registry, tmp_path):
     out = tmp_path / "gen"
     env = {**os.environ, "HFTESTGEN_WARM_SOCKET": str(path)}
     base = [sys.executable, "-m", "hftestgen"]
-    subprocess.run([*base, "generate", "bert", "--out", str(out)], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [*base, "generate", "bert", "--out", str(out)], check=True, env=env, capture_output=True
+    )
     outcomes = {}
     for mode in ("cold", "warm"):
         extra = ["--warm"] if mode == "warm" else ["-n", "0"]
         r = subprocess.run(
             [*base, "run", "bert", "--out", str(out), "--report", str(tmp_path / mode), *extra],
-            env=env, capture_output=True, text=True, timeout=300,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert r.returncode == 0, r.stdout + r.stderr
         assert "warm:" not in r.stderr  # no fallback
@@ -139,7 +154,17 @@ def test_ctrl_c_in_the_client_reaches_the_run(server, tmp_path):
         f"import pathlib, time\ndef test_slow():\n    pathlib.Path({str(started)!r}).touch()\n    time.sleep(60)\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hftestgen", "warm", "pytest", "-q", "-p", "no:cacheprovider", "test_slow.py"],
+        [
+            sys.executable,
+            "-m",
+            "hftestgen",
+            "warm",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_slow.py",
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

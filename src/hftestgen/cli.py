@@ -26,7 +26,9 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 PluginOpt = typer.Option(
     None, "--plugin", help="Module that registers custom architectures (repeatable)."
 )
-OverridesOpt = typer.Option(None, "--overrides", help="Overrides TOML file (default from pyproject).")
+OverridesOpt = typer.Option(
+    None, "--overrides", help="Overrides TOML file (default from pyproject)."
+)
 
 
 def _version_cb(value: bool) -> None:
@@ -193,7 +195,9 @@ def generate(
     model_types: Optional[list[str]] = typer.Argument(None, help="Model types to generate."),
     all_: bool = typer.Option(False, "--all", help="Every testable model type."),
     family: Optional[list[str]] = typer.Option(None, "--family", help="Only these families."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default from pyproject)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Output folder (default from pyproject)."
+    ),
     verify: bool = typer.Option(False, "--verify", help="Run the generated tests afterwards."),
     force: bool = typer.Option(False, "--force", help="Overwrite hand-edited files."),
     overrides: Optional[Path] = OverridesOpt,
@@ -240,7 +244,9 @@ def generate(
 
 @app.command()
 def check(
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default from pyproject)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Output folder (default from pyproject)."
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -295,7 +301,13 @@ def survey(
     reg = _registry(overrides, plugin)
     specs = select_specs(reg, model_types, all_, family)
     code = survey_command(
-        reg, specs, fmt=fmt, jobs=jobs, timeout=timeout, output=output, console=out_console,
+        reg,
+        specs,
+        fmt=fmt,
+        jobs=jobs,
+        timeout=timeout,
+        output=output,
+        console=out_console,
         plugins=[*_settings().plugins, *(plugin or [])],
     )
     raise typer.Exit(code)

@@ -228,7 +228,9 @@ def _nested(v: Any, fn: Any) -> Any:
     if type(v) is dict:  # a plain dict only: ModelOutputs (encoder_outputs) stay as they are
         return {k: _nested(x, fn) for k, x in v.items()}
     if _bundle(v):
-        return dataclasses.replace(v, **{f.name: _nested(getattr(v, f.name), fn) for f in dataclasses.fields(v) if f.init})
+        return dataclasses.replace(
+            v, **{f.name: _nested(getattr(v, f.name), fn) for f in dataclasses.fields(v) if f.init}
+        )
     return v
 
 
@@ -778,7 +780,9 @@ def generate(case: Case, model_class: str | None) -> None:
 
     try:
         out = gen(True)
-    except ImportError as e:  # generate() may need a package forward() does not (VibeVoice: diffusers)
+    except (
+        ImportError
+    ) as e:  # generate() may need a package forward() does not (VibeVoice: diffusers)
         S.skip_if_missing_package(e)
         raise
     seq = out.sequences
@@ -884,4 +888,3 @@ def device_parity(case: Case, model_class: str | None, device: str) -> None:
             f"{model_class}: {device} outputs differ from CPU "
             f"(atol={tol.DEVICE.atol}, rtol={tol.DEVICE.rtol}): {'; '.join(bad[:6])}"
         )
-

@@ -61,9 +61,7 @@ def _raise_for(exc: BaseException, case: Case, class_name: str) -> None:
     where = f"{case.model_type}/{class_name}"
     if isinstance(exc, TinyError):
         if exc.category == "missing-package":
-            msg = exc.message
-            pkg = msg[len("needs ") :] if msg.startswith("needs ") else msg
-            pytest.skip(MISSING_PREFIX + pkg)
+            pytest.skip(MISSING_PREFIX + (exc.package or exc.message))
         if exc.category == "unsupported":
             # Known not exercisable by these checks offline (no forward(), a tracking session
             # object, a retrieval index, ...): a named skip, never a pass.

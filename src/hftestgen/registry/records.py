@@ -193,7 +193,9 @@ class _Validator:
 
     def typed(self, value: Any, types: type | tuple, key: str, line: int) -> Any:
         if value is not None and not isinstance(value, types):
-            want = types.__name__ if isinstance(types, type) else "/".join(t.__name__ for t in types)
+            want = (
+                types.__name__ if isinstance(types, type) else "/".join(t.__name__ for t in types)
+            )
             raise self.fail(line, f"{key} must be a {want}, not {type(value).__name__}")
         return value
 

@@ -168,12 +168,16 @@ def render_spec(spec: ModelSpec) -> str:
     imports = ["Case"]
     imports += ["Known"] if known else []
     imports += ["Matcher"] if any(k.match is not None for k in known) else []
-    body = env().get_template(tpl).render(
-        spec=spec,
-        case=case,
-        notes=case_notes(spec),
-        checks=checks_for(spec.family),
-        imports=imports,
+    body = (
+        env()
+        .get_template(tpl)
+        .render(
+            spec=spec,
+            case=case,
+            notes=case_notes(spec),
+            checks=checks_for(spec.family),
+            imports=imports,
+        )
     )
     body = re.sub(r"\n{3,}(?=\S)", "\n\n\n", body).rstrip("\n") + "\n"
     banner = _banner(tpl, f"model type {spec.model_type!r}", regenerate_command(spec))

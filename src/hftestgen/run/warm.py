@@ -128,7 +128,9 @@ def _recv_msg(conn: socket.socket, max_fds: int = 0) -> tuple[dict[str, Any], li
 # ------------------------------------------------------------------------------ server
 
 
-def serve(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, preload: Sequence[str] = PRELOAD) -> None:
+def serve(
+    path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, preload: Sequence[str] = PRELOAD
+) -> None:
     """Run the server in this process until ``idle`` seconds pass without a request (or SIGTERM)."""
     import importlib
 
@@ -254,7 +256,9 @@ def _handle(conn: socket.socket, srv: socket.socket, info: dict[str, Any]) -> No
 
 def _connect(path: Path, timeout: float | None = 5.0) -> socket.socket:
     if not path.exists():
-        raise WarmError(f"no warm server (no socket at {path}); start one with `hftestgen warm start`")
+        raise WarmError(
+            f"no warm server (no socket at {path}); start one with `hftestgen warm start`"
+        )
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
@@ -300,9 +304,17 @@ def stop(path: Path | None = None) -> bool:
 class RemoteProcess:
     """A pytest run in the warm server, with the subset of ``subprocess.Popen`` the runner uses."""
 
-    def __init__(self, args: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
-                 env: dict[str, str] | None = None, stdin: int = 0, stdout: int = 1,
-                 stderr: int = 2, path: Path | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: dict[str, str] | None = None,
+        stdin: int = 0,
+        stdout: int = 1,
+        stderr: int = 2,
+        path: Path | None = None,
+    ):
         self._sock = _connect(path or socket_path())
         self._sock.settimeout(None)
         req = {
@@ -364,8 +376,13 @@ class RemoteProcess:
             pass
 
 
-def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float = 120.0,
-          log: Path | None = None) -> dict[str, Any]:
+def start(
+    path: Path | None = None,
+    *,
+    idle: float = DEFAULT_IDLE_S,
+    wait: float = 120.0,
+    log: Path | None = None,
+) -> dict[str, Any]:
     """Start a server in the background (a new session) and wait until it answers."""
     path = path or socket_path()
     _private_dir(path)
@@ -375,14 +392,28 @@ def start(path: Path | None = None, *, idle: float = DEFAULT_IDLE_S, wait: float
     log = log or path.with_suffix(".log")
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hftestgen.run.warm", "serve", "--socket", str(path), "--idle", str(idle)],
-            stdin=subprocess.DEVNULL, stdout=fh, stderr=fh, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "hftestgen.run.warm",
+                "serve",
+                "--socket",
+                str(path),
+                "--idle",
+                str(idle),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=fh,
+            start_new_session=True,
             env={**os.environ, "HFTESTGEN_WARM_SOCKET": str(path)},
         )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise WarmError(f"the warm server exited with {proc.returncode} while starting; see {log}")
+            raise WarmError(
+                f"the warm server exited with {proc.returncode} while starting; see {log}"
+            )
         info = _answer(path)
         if info is not None:
             return {"already": False, **info}

@@ -1134,7 +1134,7 @@ def _instantiate(cls, kwargs: dict) -> Any:
         except Exception as e:
             pkg = missing_package(e)
             if pkg:
-                raise TinyError("missing-package", f"needs {pkg}") from e
+                raise TinyError.missing(pkg) from e
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
 
 

@@ -16,12 +16,32 @@ MAX_PARAMS = 5_000_000
 
 # Tasks in order of how specific their labels are (first match wins for labels).
 LABEL_TASK_ORDER = (
-    "question_answering", "token_classification", "multiple_choice", "next_sentence_prediction",
-    "sequence_classification", "image_classification", "audio_classification", "video_classification",
-    "audio_xvector", "audio_frame_classification", "time_series_classification", "time_series_regression",
-    "time_series_prediction", "ctc", "object_detection", "zero_shot_object_detection", "semantic_segmentation",
-    "seq_to_seq_causal_lm", "speech_seq_2_seq", "vision_2_seq", "text_recognition",
-    "masked_lm", "causal_lm", "image_text_to_text", "multimodal_lm", "pretraining",
+    "question_answering",
+    "token_classification",
+    "multiple_choice",
+    "next_sentence_prediction",
+    "sequence_classification",
+    "image_classification",
+    "audio_classification",
+    "video_classification",
+    "audio_xvector",
+    "audio_frame_classification",
+    "time_series_classification",
+    "time_series_regression",
+    "time_series_prediction",
+    "ctc",
+    "object_detection",
+    "zero_shot_object_detection",
+    "semantic_segmentation",
+    "seq_to_seq_causal_lm",
+    "speech_seq_2_seq",
+    "vision_2_seq",
+    "text_recognition",
+    "masked_lm",
+    "causal_lm",
+    "image_text_to_text",
+    "multimodal_lm",
+    "pretraining",
 )
 
 
@@ -57,7 +77,7 @@ def model_class(class_name: str):
     except (ImportError, AttributeError, RuntimeError) as e:
         pkg = missing_package(e) or missing_package(e.__cause__ or e)
         if pkg:
-            raise TinyError("missing-package", f"needs {pkg}") from e
+            raise TinyError.missing(pkg) from e
         raise TinyError("registry-mismatch", f"{class_name} does not import: {short(e)}") from e
 
 
@@ -100,38 +120,74 @@ class Built:
         return make_inputs(self, batch_size=batch_size, seed=seed, labels=labels)
 
 
-def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int = 0,
-          max_params: int | None = None, data: dict | None = None) -> Built:
+def build(
+    model_type: str,
+    class_name: str,
+    tiny: dict | None = None,
+    seed: int = 0,
+    max_params: int | None = None,
+    data: dict | None = None,
+) -> Built:
     """Tiny config + model of ``class_name`` for ``model_type``: CPU, eval mode, seeded.
 
     ``data`` is the class's record data (``Case.data_for``: config pins, input knobs, build
     exclusions); ``None`` reads it from the records (``hftestgen.registry.records``). ``tiny``
     holds config values over it (a user's overrides)."""
     _quiet()
+    spec, tasks = _resolve(model_type, class_name)
+    if data is None:
+        from ..registry.records import load_records
 
-    from ..registry.records import load_records
-    from ..registry.records import merge as _merge
-    from .config import tiny_config
-    from .errors import TIMM_REASON
+        data = load_records().tiny_for(model_type, class_name)
+    _refuse_declared(data)
+    cls = model_class(class_name)
+    cfg_cls, on_sub_config = _config_class(model_type, cls)
+    pinned = _pins(data, spec.tiny, tiny, cfg_cls if on_sub_config else None, tasks)
+    limit = max_params or int(data.get("max_params", MAX_PARAMS))
+    model = _instantiate(cls, class_name, cfg_cls, pinned, limit, seed)
+    n = sum(p.numel() for p in model.parameters())
+    if n > limit:
+        raise _too_big(class_name, n, limit)
+    return Built(
+        model=model,
+        config=model.config,
+        task=tasks[0],
+        model_type=model_type,
+        class_name=class_name,
+        tasks=tasks,
+        family=spec.family,
+        n_params=n,
+        input_knobs=dict(data.get("inputs", {}) or {}),
+    )
 
-    reg = _registry()
-    spec = reg.get(model_type)
+
+def _resolve(model_type: str, class_name: str) -> tuple[Any, tuple[str, ...]]:
+    """The registry spec of the type and the tasks ``class_name`` is listed under."""
+    spec = _registry().get(model_type)
     if spec is None:
         raise TinyError("registry-mismatch", f"unknown model type {model_type!r}")
     tasks = tuple(t for t, names in spec.classes.items() if class_name in names)
     if not tasks:
         raise TinyError("registry-mismatch", f"{class_name} is not a model class of {model_type}")
-    if data is None:
-        data = load_records().tiny_for(model_type, class_name)
+    return spec, tasks
+
+
+def _refuse_declared(data: dict) -> None:
+    """Builds the record declares impossible here: unsupported, a missing package, a bug."""
+    from .errors import TIMM_REASON
+
     if data.get("unsupported"):
         raise TinyError("unsupported", data["unsupported"])
     if data.get("missing_package"):
         pkg = data["missing_package"]
-        raise TinyError("missing-package", f"needs {TIMM_REASON if pkg == 'timm' else pkg}")
+        raise TinyError.missing(TIMM_REASON if pkg == "timm" else pkg)
     if data.get("upstream_bug"):
         raise TinyError("upstream-bug", data["upstream_bug"])
 
-    cls = model_class(class_name)
+
+def _config_class(model_type: str, cls: Any) -> tuple[Any, bool]:
+    """The config class to shrink, and whether it is a sub-config of the type's config (a text
+    model class whose ``config_class`` is the composite's text sub-config)."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     try:
@@ -139,28 +195,59 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
     except Exception:
         cfg_cls = getattr(cls, "config_class", None)
     want = getattr(cls, "config_class", None)
-    if want is not None and isinstance(want, type) and cfg_cls is not want and issubclass(want, cfg_cls) is False:
-        # e.g. a text model class whose config is the text sub-config
+    if (
+        want is not None
+        and isinstance(want, type)
+        and cfg_cls is not want
+        and issubclass(want, cfg_cls) is False
+    ):
         cfg_cls = want
+    on_sub = (
+        cfg_cls is want
+        and model_type in CONFIG_MAPPING
+        and cfg_cls is not CONFIG_MAPPING[model_type]
+    )
+    return cfg_cls, on_sub
 
-    pinned = _merge(data.get("config", {}) or {}, dict(spec.tiny or {}))
-    pinned = _merge(pinned, dict(tiny or {}))
-    if cfg_cls is want and model_type in CONFIG_MAPPING and cfg_cls is not CONFIG_MAPPING[model_type]:
-        pinned = _for_sub_config(cfg_cls, pinned)
+
+def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tuple) -> dict:
+    """Config values over the engine's: the record's, then the registry's user overrides, then
+    the caller's; lifted for a class built on a sub-config. Classification heads that batch
+    need a pad token (``_needs_pad``)."""
+    from ..registry.records import merge
+
+    pinned = merge(data.get("config", {}) or {}, dict(spec_tiny or {}))
+    pinned = merge(pinned, dict(tiny or {}))
+    if sub_cfg is not None:
+        pinned = _for_sub_config(sub_cfg, pinned)
     if any(t in tasks for t in ("sequence_classification", "multiple_choice")):
         pinned.setdefault("_needs_pad", True)
-    needs_pad = pinned.pop("_needs_pad", False)
+    return pinned
 
+
+def _too_big(class_name: str, n: int, limit: int) -> TinyError:
+    return TinyError(
+        "too-big", f"{class_name}: {n:,} parameters with the tiny config (cap {limit:,})"
+    )
+
+
+def _instantiate(
+    cls: Any, class_name: str, cfg_cls: Any, pinned: dict, limit: int, seed: int
+) -> Any:
+    """Tiny config, size check on the meta device, then the seeded model in eval mode."""
+    from .config import tiny_config
+
+    pinned = dict(pinned)
+    needs_pad = pinned.pop("_needs_pad", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         config = tiny_config(cfg_cls, pinned)
         if needs_pad:
             _ensure_pad(config)
         _ensure_decoder_start(config)
-        limit = max_params or int(data.get("max_params", MAX_PARAMS))
         n_meta = _meta_params(cls, config)
         if n_meta is not None and n_meta > limit:
-            raise TinyError("too-big", f"{class_name}: {n_meta:,} parameters with the tiny config (cap {limit:,})")
+            raise _too_big(class_name, n_meta, limit)
         seed_all(seed)
         try:
             model = cls(config)
@@ -170,15 +257,10 @@ def build(model_type: str, class_name: str, tiny: dict | None = None, seed: int 
             raise classify_build_error(e, class_name) from e
     model.eval()
     if getattr(type(model).forward, "__name__", "") == "_forward_unimplemented":
-        raise TinyError("unsupported", f"{class_name} defines no forward() (generation/pipeline-only class)")
-    n = sum(p.numel() for p in model.parameters())
-    if n > limit:
-        raise TinyError("too-big", f"{class_name}: {n:,} parameters with the tiny config (cap {limit:,})")
-    knobs = dict(data.get("inputs", {}) or {})
-    return Built(
-        model=model, config=model.config, task=tasks[0], model_type=model_type, class_name=class_name,
-        tasks=tasks, family=spec.family, n_params=n, input_knobs=knobs,
-    )
+        raise TinyError(
+            "unsupported", f"{class_name} defines no forward() (generation/pipeline-only class)"
+        )
+    return model
 
 
 def _for_sub_config(cfg_cls, pinned: dict) -> dict:
@@ -214,7 +296,10 @@ def _ensure_decoder_start(config) -> None:
     EncoderDecoder tests), else 0."""
     if not getattr(config, "is_encoder_decoder", False):
         return
-    if getattr(config, "decoder_start_token_id", None) is not None or getattr(config, "bos_token_id", None) is not None:
+    if (
+        getattr(config, "decoder_start_token_id", None) is not None
+        or getattr(config, "bos_token_id", None) is not None
+    ):
         return
     dec = text_part(config)
     start = None
@@ -246,5 +331,5 @@ def _meta_params(cls, config) -> int | None:
 def classify_build_error(e: BaseException, class_name: str) -> TinyError:
     pkg = missing_package(e)
     if pkg:
-        return TinyError("missing-package", f"needs {pkg}")
+        return TinyError.missing(pkg)
     return TinyError("config-invariant", f"{class_name}(config): {short(e)}")

@@ -22,17 +22,26 @@ TIMM_REASON = "timm (needs torchvision, not installable with torch 2.13.0 CPU)"
 
 
 class TinyError(Exception):
-    """A tiny model could not be built or fed; ``category`` is one of CATEGORIES."""
+    """A tiny model could not be built or fed; ``category`` is one of CATEGORIES. A missing
+    optional package is carried as data (``package``), never re-parsed from the message."""
 
-    def __init__(self, category: str, message: str):
+    def __init__(self, category: str, message: str, package: str | None = None):
         if category not in CATEGORIES:
             raise ValueError(f"unknown TinyError category {category!r}")
+        if (category == "missing-package") != (package is not None):
+            raise ValueError("a missing-package TinyError names its package (TinyError.missing)")
         super().__init__(f"{category}: {message}")
         self.category = category
         self.message = message
+        self.package = package
+
+    @classmethod
+    def missing(cls, package: str) -> TinyError:
+        """The build needs ``package`` (with why it cannot be had here, where known)."""
+        return cls("missing-package", f"needs {package}", package=package)
 
     def __reduce__(self):
-        return (TinyError, (self.category, self.message))
+        return (TinyError, (self.category, self.message, self.package))
 
 
 _MISSING_PKG = [
@@ -47,7 +56,12 @@ def missing_package(exc: BaseException) -> str | None:
     """The package an ImportError-ish exception is about, or None."""
     msg = f"{type(exc).__name__}: {exc}"
     name = getattr(exc, "name", None)
-    if isinstance(exc, ImportError) or "requires the" in msg or "pip install" in msg or "not installed" in msg:
+    if (
+        isinstance(exc, ImportError)
+        or "requires the" in msg
+        or "pip install" in msg
+        or "not installed" in msg
+    ):
         for pat, reason in _MISSING_PKG:
             if pat.search(msg):
                 return reason

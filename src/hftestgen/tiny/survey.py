@@ -32,7 +32,9 @@ RECYCLE_RSS_MB = 1100
 # one type (runs inside a worker)
 
 
-def survey_type(model_type: str, class_names: list[str], tiny: dict | None = None) -> dict[str, Any]:
+def survey_type(
+    model_type: str, class_names: list[str], tiny: dict | None = None
+) -> dict[str, Any]:
     """Build each class and run one forward pass; never raises."""
     import torch
 
@@ -114,9 +116,16 @@ def _worker_main(conn, func: Callable) -> None:
         try:
             res = func(mt, names, tiny)
         except BaseException as e:  # pragma: no cover - survey_type never raises
-            res = {"model_type": mt, "status": FAILED, "category": "upstream-bug",
-                   "reason": f"worker: {type(e).__name__}: {e}", "params": None, "seconds": 0.0,
-                   "classes": {}, "trace": traceback.format_exc()[-2000:]}
+            res = {
+                "model_type": mt,
+                "status": FAILED,
+                "category": "upstream-bug",
+                "reason": f"worker: {type(e).__name__}: {e}",
+                "params": None,
+                "seconds": 0.0,
+                "classes": {},
+                "trace": traceback.format_exc()[-2000:],
+            }
         res["worker_rss_mb"] = _rss_mb()
         try:
             conn.send(res)
@@ -213,8 +222,13 @@ def run_pool(
                         w.proc.join(2)
                         code = w.proc.exitcode
                         mt = w.job[0]
-                        finish(_crash(mt, f"worker died while surveying {mt} (exit code {code})",
-                                      now - w.started))
+                        finish(
+                            _crash(
+                                mt,
+                                f"worker died while surveying {mt} (exit code {code})",
+                                now - w.started,
+                            )
+                        )
                         w.kill()
                         workers.remove(w)
                         continue
@@ -228,11 +242,17 @@ def run_pool(
                     mt = w.job[0]
                     w.kill()
                     workers.remove(w)
-                    finish({
-                        "model_type": mt, "status": FAILED, "category": "timeout",
-                        "reason": f"no result within {timeout:g} s (worker killed)", "params": None,
-                        "seconds": round(now - w.started, 3), "classes": {},
-                    })
+                    finish(
+                        {
+                            "model_type": mt,
+                            "status": FAILED,
+                            "category": "timeout",
+                            "reason": f"no result within {timeout:g} s (worker killed)",
+                            "params": None,
+                            "seconds": round(now - w.started, 3),
+                            "classes": {},
+                        }
+                    )
     finally:
         for w in workers:
             if w.job is not None:
@@ -243,8 +263,15 @@ def run_pool(
 
 
 def _crash(mt: str, reason: str, seconds: float) -> dict:
-    return {"model_type": mt, "status": FAILED, "category": "upstream-bug", "reason": reason,
-            "params": None, "seconds": round(seconds, 3), "classes": {}}
+    return {
+        "model_type": mt,
+        "status": FAILED,
+        "category": "upstream-bug",
+        "reason": reason,
+        "params": None,
+        "seconds": round(seconds, 3),
+        "classes": {},
+    }
 
 
 def _preimport() -> None:
@@ -271,7 +298,12 @@ def family_summary(results: list[dict], families: dict[str, str]) -> dict[str, d
     out = {}
     for f in sorted(fam):
         c = fam[f]
-        out[f] = {"total": c["total"], FORWARD_OK: c[FORWARD_OK], BUILT: c[BUILT], FAILED: c[FAILED]}
+        out[f] = {
+            "total": c["total"],
+            FORWARD_OK: c[FORWARD_OK],
+            BUILT: c[BUILT],
+            FAILED: c[FAILED],
+        }
     return out
 
 
@@ -283,7 +315,9 @@ def class_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
-def build_report(results: list[dict], registry, wall: float, jobs: int, timeout: float) -> dict[str, Any]:
+def build_report(
+    results: list[dict], registry, wall: float, jobs: int, timeout: float
+) -> dict[str, Any]:
     families = {mt: registry[mt].family for mt in registry}
     results = sorted(results, key=lambda r: r["model_type"])
     for r in results:
@@ -321,8 +355,15 @@ def render_table(report: dict, console) -> None:
     for fam, c in report["families"].items():
         pct = f"{100 * c[FORWARD_OK] / c['total']:.1f}%" if c["total"] else "-"
         t.add_row(fam, str(c["total"]), str(c[FORWARD_OK]), str(c[BUILT]), str(c[FAILED]), pct)
-    t.add_row("all", str(report["types"]), str(report["forward_ok"]), str(report["built"]),
-              str(report["failed"]), f"{100 * report['pass_rate']:.1f}%", style="bold")
+    t.add_row(
+        "all",
+        str(report["types"]),
+        str(report["forward_ok"]),
+        str(report["built"]),
+        str(report["failed"]),
+        f"{100 * report['pass_rate']:.1f}%",
+        style="bold",
+    )
     console.print(t)
     bad = [r for r in report["results"] if r["status"] != FORWARD_OK]
     if bad:
@@ -330,12 +371,19 @@ def render_table(report: dict, console) -> None:
         for col in ("model type", "family", "status", "category", "reason"):
             ft.add_column(col, overflow="fold")
         for r in bad:
-            ft.add_row(r["model_type"], r.get("family", ""), r["status"], r["category"] or "",
-                       (r["reason"] or "")[:160])
+            ft.add_row(
+                r["model_type"],
+                r.get("family", ""),
+                r["status"],
+                r["category"] or "",
+                (r["reason"] or "")[:160],
+            )
         console.print(ft)
     if report["categories"]:
-        console.print("failure categories: " + ", ".join(f"{k} {v}" for k, v in report["categories"].items()),
-                      markup=False)
+        console.print(
+            "failure categories: " + ", ".join(f"{k} {v}" for k, v in report["categories"].items()),
+            markup=False,
+        )
     console.print(
         f"{report['forward_ok']}/{report['types']} types pass ({100 * report['pass_rate']:.1f}%), "
         f"{report['classes_forward_ok']}/{report['classes']} classes; wall {report['wall_seconds']:.1f} s "
@@ -344,7 +392,9 @@ def render_table(report: dict, console) -> None:
     )
 
 
-def run_survey(registry, specs, jobs: int = 2, timeout: float = 60.0, on_result=None) -> dict[str, Any]:
+def run_survey(
+    registry, specs, jobs: int = 2, timeout: float = 60.0, on_result=None
+) -> dict[str, Any]:
     from .engine import use_registry
 
     use_registry(registry)
@@ -356,7 +406,9 @@ def run_survey(registry, specs, jobs: int = 2, timeout: float = 60.0, on_result=
     return build_report(results, registry, wall, jobs, timeout)
 
 
-def survey_command(registry, specs, fmt: str, jobs: int, timeout: float, output, console, plugins) -> int:
+def survey_command(
+    registry, specs, fmt: str, jobs: int, timeout: float, output, console, plugins
+) -> int:
     """Entry point of ``hftestgen survey``; returns the exit code (0: every type passed)."""
     from ..registry.plugins import import_plugins
 
@@ -388,7 +440,9 @@ def survey_command(registry, specs, fmt: str, jobs: int, timeout: float, output,
         Path(output).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(output), json.dumps(report, indent=1, default=str))
     if fmt == "json":
-        console.print(json.dumps(report, default=str), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            json.dumps(report, default=str), markup=False, highlight=False, soft_wrap=True
+        )
     else:
         render_table(report, console)
     return 0 if report["failed"] == 0 and report["built"] == 0 else 1
