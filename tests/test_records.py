@@ -193,3 +193,39 @@ def test_no_record_repeats_a_known_entry_per_check():
     for name, rec in load_records().types.items():
         keys = [(k.kind, k.reason, k.classes, k.match, k.transformers) for k in rec.known]
         assert len(keys) == len(set(keys)), name
+
+
+def test_extends_and_like_state_sibling_data_once():
+    base = parse_record(
+        "a",
+        "types/a.toml",
+        'reason = "r"\n[tiny]\nconfig = { x = 1 }\n[classes.AModel]\ninputs = { n = 2 }\n'
+        '[classes.AForLM]\nlike = "AModel"\nconfig = { y = 3 }\n',
+    )
+    sib = parse_record(
+        "b",
+        "types/b.toml",
+        'extends = "a"\n[tiny]\nconfig = { z = 4 }\n[classes.BModel]\nlike = "AModel"\n',
+    )
+    recs = records.Records(types={"a": base, "b": sib}, classes={})
+    records.check_references(recs)
+    assert recs.tiny_for("a", "AForLM") == {"config": {"x": 1, "y": 3}, "inputs": {"n": 2}}
+    assert recs.tiny_for("b", "BModel") == {"config": {"x": 1, "z": 4}, "inputs": {"n": 2}}
+    assert recs.tiny_for("b", "BOther") == {"config": {"x": 1, "z": 4}}
+
+
+@pytest.mark.parametrize(
+    "b_text, msg",
+    [
+        ('extends = "nope"\n', "no record registry/types/nope.toml"),
+        ('extends = "b"\n', "cycle"),
+        ('reason = "r"\n[classes.BModel]\nlike = "Missing"\n', "names no other class table"),
+        ('reason = "r"\n[classes.X]\nlike = "Y"\n[classes.Y]\nlike = "X"\n', "like forms a cycle"),
+    ],
+)
+def test_bad_references_are_errors_naming_the_file(b_text, msg):
+    sib = parse_record("b", "types/b.toml", b_text)
+    recs = records.Records(types={"b": sib}, classes={})
+    with pytest.raises(RecordError, match=msg) as e:
+        records.check_references(recs)
+    assert str(e.value).startswith("types/b.toml")

@@ -10,6 +10,7 @@ One TOML file per subject, named by what it holds:
 Format (every key optional; see ``TinyData`` and ``Known`` for what each one means)::
 
     reason = "why the tiny data below is needed: the model, the constraint, where"
+    extends = "musicgen"         # start from another type's [tiny] (a sibling model's copy)
 
     [tiny]                       # for every class of the type
     config = { embed_dim = 32 }  # tiny-config values (nested tables for sub-configs)
@@ -21,6 +22,8 @@ Format (every key optional; see ``TinyData`` and ``Known`` for what each one mea
     transformers = ">=5.0"       # only for these Transformers versions (PEP 440)
 
     [classes.FooForBar]          # the same keys, for one model class, over [tiny]
+    like = "BarForBar"           # start from another class's table (this record or the one
+                                 # it extends) instead of repeating it
 
     [[known]]                    # an explained exception to the generated checks
     checks = ["generate"]
@@ -130,6 +133,9 @@ class TinyData:
     """A Transformers bug that stops the build itself (category ``upstream-bug``)."""
     transformers: str | None = None
     """PEP 440 version range of Transformers where this data holds."""
+    like: str | None = None
+    """(class tables only) the class whose table this one starts from: in the same record, or
+    in the record it ``extends``."""
 
     def as_dict(self) -> dict[str, Any]:
         """The non-empty fields, as rendered into a generated file's ``CASE``."""
@@ -161,10 +167,13 @@ class Record:
     source: str
     """The file, relative to the package (for messages)."""
     reason: str | None = None
-    """Why the tiny data is needed (required when there is any)."""
+    """Why the tiny data is needed (required when there is own data)."""
     tiny: TinyData = field(default_factory=TinyData)
     classes: Mapping[str, TinyData] = field(default_factory=dict)
     known: tuple[Known, ...] = ()
+    extends: str | None = None
+    """A model type whose ``[tiny]`` data (and class tables, through ``like``) this record
+    starts from: a sibling model with the same constraints, stated once."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,9 +221,10 @@ class _Validator:
             raise self.fail(line, msg) from None
         return spec
 
-    def tiny(self, table: Any, where: str, line: int) -> TinyData:
+    def tiny(self, table: Any, where: str, line: int, like: bool = False) -> TinyData:
         self.typed(table, dict, where, line)
-        self.keys(table, TINY_KEYS, f"[{where}]", line)
+        self.keys(table, TINY_KEYS + (("like",) if like else ()), f"[{where}]", line)
+        self.typed(table.get("like"), str, f"{where}.like", line)
         for key in ("config", "inputs"):
             self.typed(table.get(key), dict, f"{where}.{key}", line)
         for key in ("unsupported", "missing_package", "upstream_bug"):
@@ -228,6 +238,7 @@ class _Validator:
             missing_package=table.get("missing_package"),
             upstream_bug=table.get("upstream_bug"),
             transformers=self.version_range(table.get("transformers"), "transformers", line),
+            like=table.get("like"),
         )
 
     def matcher(self, table: Any, line: int) -> Matcher | None:
@@ -291,22 +302,23 @@ def parse_record(subject: str, rel: str, text: str) -> Record:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RecordError(f"{rel}: not valid TOML: {e}") from None
-    v.keys(data, ("reason", "tiny", "classes", "known"), "top level", 1)
+    v.keys(data, ("reason", "extends", "tiny", "classes", "known"), "top level", 1)
+    extends = v.typed(data.get("extends"), str, "extends", _line(text, r"extends\s*="))
     tiny = v.tiny(data.get("tiny", {}), "tiny", _line(text, r"\[\s*tiny\s*\]"))
     classes = {}
     v.typed(data.get("classes", {}), dict, "classes", 1)
     for name, table in (data.get("classes") or {}).items():
         line = _line(text, r"\[\s*classes\s*\.\s*\"?" + re.escape(name))
-        classes[name] = v.tiny(table, f"classes.{name}", line)
+        classes[name] = v.tiny(table, f"classes.{name}", line, like=True)
     reason = v.typed(data.get("reason"), str, "reason", 1)
-    if (tiny.as_dict() or classes) and not (reason or "").strip():
+    if (tiny.as_dict() or classes) and not (reason or "").strip() and not extends:
         raise v.fail(1, "tiny data needs a top-level reason = '...' saying why it is needed")
     known = data.get("known") or []
     if not isinstance(known, list):
         raise v.fail(_line(text, r"known\s*="), "known must be an array of tables ([[known]])")
     entries = tuple(v.known(t, i) for i, t in enumerate(known))
     _check_clashes(v, entries)
-    return Record(subject, rel, reason, tiny, classes, entries)
+    return Record(subject, rel, reason, tiny, classes, entries, extends)
 
 
 def _check_clashes(v: _Validator, entries: tuple[Known, ...]) -> None:
@@ -337,9 +349,13 @@ class Records:
     classes: Mapping[str, Record]
 
     def type_data(self, model_type: str) -> dict[str, Any]:
-        """The type's ``[tiny]`` data for the installed Transformers."""
+        """The type's ``[tiny]`` data for the installed Transformers, over the data of the
+        type it ``extends``."""
         rec = self.types.get(model_type)
-        return _active(rec.tiny) if rec is not None else {}
+        if rec is None:
+            return {}
+        base = self.type_data(rec.extends) if rec.extends else {}
+        return merge(base, _active(rec.tiny))
 
     def class_data(self, model_type: str, class_name: str) -> dict[str, Any]:
         """Data for one class over the type's: the shared class record, then the type's
@@ -347,8 +363,17 @@ class Records:
         shared, rec = self.classes.get(class_name), self.types.get(model_type)
         out = _active(shared.tiny) if shared is not None else {}
         if rec is not None and class_name in rec.classes:
-            out = merge(out, _active(rec.classes[class_name]))
+            out = merge(out, self._class_table(rec, class_name))
         return out
+
+    def _class_table(self, rec: Record, class_name: str) -> dict[str, Any]:
+        """``[classes.<class_name>]`` of ``rec`` (or of the records it extends), resolving
+        ``like``."""
+        while class_name not in rec.classes and rec.extends:
+            rec = self.types[rec.extends]
+        table = rec.classes[class_name]
+        base = self._class_table(rec, table.like) if table.like else {}
+        return merge(base, _active(table))
 
     def tiny_for(self, model_type: str, class_name: str | None = None) -> dict[str, Any]:
         """Effective data for one class of a type: ``type_data`` then ``class_data``."""
@@ -416,7 +441,44 @@ def _read_dir(path: Path, kind: str) -> dict[str, Record]:
     return out
 
 
+def check_references(records: Records) -> None:
+    """``extends`` names a type record and forms no cycle; ``like`` names a class table of the
+    record or of one it extends."""
+    for name, rec in records.types.items():
+        seen, cur = {name}, rec
+        while cur.extends:
+            if cur.extends not in records.types:
+                raise RecordError(
+                    f"{cur.source}: extends = {cur.extends!r}, but there is no record "
+                    f"registry/types/{cur.extends}.toml"
+                )
+            if cur.extends in seen:
+                raise RecordError(f"{cur.source}: extends forms a cycle through {cur.extends!r}")
+            seen.add(cur.extends)
+            cur = records.types[cur.extends]
+        for cls, table in rec.classes.items():
+            if table.like is None:
+                continue
+            chain, r = [], rec
+            while r is not None:
+                chain.append(r)
+                r = records.types.get(r.extends) if r.extends else None
+            if table.like == cls or not any(table.like in r.classes for r in chain):
+                raise RecordError(
+                    f"{rec.source}: [classes.{cls}] like = {table.like!r} names no other class "
+                    "table of this record or of the record it extends"
+                )
+            try:
+                records._class_table(rec, cls)
+            except RecursionError:
+                raise RecordError(f"{rec.source}: [classes.{cls}] like forms a cycle") from None
+
+
 @lru_cache(maxsize=1)
 def load_records() -> Records:
     """Every record file, validated (raises ``RecordError`` naming file:line)."""
-    return Records(types=_read_dir(TYPES_DIR, "types"), classes=_read_dir(CLASSES_DIR, "classes"))
+    records = Records(
+        types=_read_dir(TYPES_DIR, "types"), classes=_read_dir(CLASSES_DIR, "classes")
+    )
+    check_references(records)
+    return records

@@ -221,10 +221,15 @@ def case_notes(spec: ModelSpec) -> dict[str, list[str]]:
 
     from ..registry.records import load_records
 
-    rec = load_records().types.get(spec.model_type)
-    if rec is None or not rec.reason:
+    records = load_records()
+    rec = records.types.get(spec.model_type)
+    reason = rec.reason if rec is not None else None
+    while rec is not None and not reason and rec.extends:  # data stated once, for a sibling
+        rec = records.types.get(rec.extends)
+        reason = f"as {rec.subject}: {rec.reason}" if rec is not None and rec.reason else None
+    if not reason:
         return {}
-    lines = textwrap.wrap(rec.reason, LINE_LENGTH - 6)
+    lines = textwrap.wrap(reason, LINE_LENGTH - 6)
     return {"data" if "data" in case_fields(spec) else "class_data": lines}
 
 
