@@ -139,3 +139,16 @@ def test_fault_reaches_xdist_workers_through_hftestgen_run(tmp_path):
     failed = {r["check"] for r in tests if r["outcome"] == "failed"}
     assert failed == {fault.check}, proc.stdout + proc.stderr
     assert all(str(r.get("worker") or "").startswith("gw") for r in tests), tests
+
+
+@pytest.mark.parametrize(
+    "name", ["bloom-attention-mask-dropped", "clip-text-mask-dropped"], ids=lambda n: n
+)
+def test_a_dropped_mask_is_caught_where_right_padding_is_vacuous(name):
+    """Causal stacks padded on the right cannot leak padding into real positions, so a model
+    that ignores ``attention_mask`` used to pass; what sits under the mask (two random fills,
+    either side) must not reach real positions, and now catches it."""
+    _needs_models()
+    fault = faults.get(name)
+    v = measure.measure(fault, timeout=300)
+    assert v.caught, f"{name} not caught by {fault.check} ({v.reason}): {v.message}"

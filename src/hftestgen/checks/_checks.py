@@ -206,7 +206,9 @@ def eval_determinism(case: Case, model_class: str | None) -> None:
     seed_all(0)
     a = tensors(run(built.model, inputs, seed=None))
     b = tensors(run(built.model, inputs, seed=None))
-    bad = compare_all(floating(a), floating(b), tol.DETERMINISM)
+    if not a:
+        fail(f"{model_class}: no output tensors to compare")
+    bad = compare_all(a, b, tol.DETERMINISM)  # integer and boolean outputs too, exactly
     if bad:
         fail(f"{model_class}: two eval forward passes differ: {'; '.join(bad[:6])}")
 
@@ -339,6 +341,12 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
         compared, bad = _padding_diffs(built, inputs, left, with_position_ids=with_pos)
         results.append((name, compared, bad))
         if compared and not bad:
+            # The side that passed may be vacuous (right padding of a causal model cannot reach
+            # real positions): what sits under the mask must not matter on either side.
+            content = _masked_content(built, inputs, "position_ids" in params)
+            if content:
+                results = content
+                break
             return
     if not any(compared for _, compared, _ in results):
         outs = describe(floating(tensors(run(built.model, inputs))))
@@ -366,11 +374,11 @@ def _pad_fill(config: Any, ids: torch.Tensor) -> int:
     return 0
 
 
-def _padding_diffs(
-    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
-) -> tuple[int, list[str]]:
-    """(number of outputs compared, differences) for one padding side."""
-    model = built.model
+def _padded(
+    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool, fill: Any = None
+) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor]:
+    """(unpadded inputs with an explicit mask, the same padded by ``PAD_LEN`` masked positions on
+    one side, the unpadded mask). Padded ``input_ids`` hold the pad id, or ``fill(shape)``."""
     ids = inputs["input_ids"]
     B, S = ids.shape
     P = tol.PAD_LEN
@@ -383,8 +391,11 @@ def _padding_diffs(
         base_inputs.setdefault("position_ids", (mask.long().cumsum(-1) - 1).clamp(min=0))
 
     def pad(k: str, v: torch.Tensor) -> torch.Tensor:
-        fill = pad_id if k == "input_ids" else 0
-        extra = torch.full((v.shape[0], P, *v.shape[2:]), fill, dtype=v.dtype)
+        shape = (v.shape[0], P, *v.shape[2:])
+        if k == "input_ids" and fill is not None:
+            extra = fill(shape).to(v.dtype)
+        else:
+            extra = torch.full(shape, pad_id if k == "input_ids" else 0, dtype=v.dtype)
         return torch.cat([extra, v] if left else [v, extra], dim=1)
 
     padded: dict[str, Any] = {}
@@ -401,6 +412,85 @@ def _padding_diffs(
             padded[k] = v
     if with_position_ids:
         padded["position_ids"] = (padded["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+    return base_inputs, padded, mask
+
+
+def _masked_content(
+    built: Any, inputs: dict[str, Any], takes_position_ids: bool
+) -> list[tuple[str, int, list[str]]]:
+    """Failures of ``_masked_content_diffs`` on the right side, then the left one (with explicit
+    ``position_ids`` where the forward takes them, so models that derive positions from the ids
+    see the same positions in both runs)."""
+    out = []
+    for name, left, with_pos in (("right", False, False), ("left", True, takes_position_ids)):
+        compared, bad = _masked_content_diffs(built, inputs, left, with_pos)
+        if compared and bad:
+            out.append((f"{name}, masked content (two random fills)", compared, bad))
+    return out
+
+
+def _masked_content_diffs(
+    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
+) -> tuple[int, list[str]]:
+    """(outputs compared, differences) between two padded runs that differ only in the token ids
+    under the mask (two draws of non-special ids): real positions must not see them.
+    Unlike a padded vs unpadded comparison, this holds whether or not a model shifts positions
+    for padding, for causal and bidirectional models alike."""
+
+    vocab = cfg_int(text_config(built.config), "vocab_size") or int(inputs["input_ids"].max()) + 1
+    allowed = [i for i in range(vocab) if i not in special_ids(built.config)] or [0]
+
+    def random_ids(seed: int) -> Any:
+        gen = torch.Generator().manual_seed(seed)
+        return lambda shape: torch.tensor(allowed)[
+            torch.randint(len(allowed), shape, generator=gen)
+        ]
+
+    # Two different random fills rather than pad ids vs random ids: models that derive positions
+    # from the ids (pad id = no position, e.g. M2M100's sinusoidal positions) then see the same
+    # positions in both runs; only the content under the mask differs.
+    base, one, mask = _padded(built, inputs, left, with_position_ids, fill=random_ids(1))
+    _, two, _ = _padded(built, inputs, left, with_position_ids, fill=random_ids(2))
+    unpadded = floating(tensors(run(built.model, base)))
+    a = floating(tensors(run(built.model, one)))
+    b = floating(tensors(run(built.model, two)))
+    S, P = mask.shape[1], tol.PAD_LEN
+    real = torch.cat(
+        [torch.zeros(mask.shape[0], P, dtype=torch.bool), mask.bool()]
+        if left
+        else [mask.bool(), torch.zeros(mask.shape[0], P, dtype=torch.bool)],
+        dim=1,
+    )
+    compared, bad = 0, []
+    for k, x in a.items():
+        y = b.get(k)
+        if y is None or y.shape != x.shape or x.ndim < 2 or x.shape[0] != mask.shape[0]:
+            continue
+        u = unpadded.get(k)
+        # the position axis: S + P long here and S long unpadded (not a label axis that happens
+        # to have that size)
+        axes = [
+            d
+            for d in range(1, x.ndim)
+            if x.shape[d] == S + P and u is not None and u.ndim == x.ndim and u.shape[d] == S
+        ]
+        if not axes:
+            continue  # pooled outputs may read a padded slot by design (last-token pooling)
+        x, y = x.movedim(axes[0], 1)[real], y.movedim(axes[0], 1)[real]
+        compared += 1
+        if not close(x, y, tol.PADDING):
+            bad.append(f"{k}: {diff(x, y)}")
+    return compared, bad
+
+
+def _padding_diffs(
+    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
+) -> tuple[int, list[str]]:
+    """(number of outputs compared, differences) for one padding side."""
+    model = built.model
+    B, S = inputs["input_ids"].shape
+    P = tol.PAD_LEN
+    base_inputs, padded, mask = _padded(built, inputs, left, with_position_ids)
     a = floating(tensors(run(model, base_inputs)))
     b = floating(tensors(run(model, padded)))
     encdec = bool(getattr(built.config, "is_encoder_decoder", False))
@@ -739,6 +829,25 @@ def _plain_token(config: Any) -> int:
     return next((i for i in range(3, vocab) if i not in specials), 0)
 
 
+def _first_token_wanted(
+    scores: torch.Tensor, raw: torch.Tensor, forward_logits: torch.Tensor
+) -> torch.Tensor:
+    """The greedy first token a plain forward predicts. Logits processors of the model's
+    generation config may forbid tokens at step 0 (suppressed or forced tokens: -inf in the
+    processed scores): the argmax is then taken over the plain forward's logits of the tokens
+    still allowed, never over the processed scores themselves (that comparison could not fail).
+    Only a processor that rescales the allowed logits (repetition penalty) falls back to the
+    processed scores."""
+    allowed = torch.isfinite(scores)
+    rescaled = not torch.equal(
+        torch.where(allowed, scores, 0).to(raw.dtype), torch.where(allowed, raw, 0)
+    )
+    if rescaled:
+        return scores.argmax(-1)
+    masked = torch.where(allowed, forward_logits, torch.finfo(forward_logits.dtype).min)
+    return masked.argmax(-1)
+
+
 def generate(case: Case, model_class: str | None) -> None:
     """Greedy ``generate``: k new tokens (fewer only after EOS), deterministic, first token ==
     argmax of a plain forward on the prompt, and the same tokens with and without the KV cache.
@@ -824,10 +933,7 @@ def generate(case: Case, model_class: str | None) -> None:
             f"{model_class}: first-step logits of generate differ from a plain forward on the prompt "
             f"({diff(step0_raw, logits)}, atol={tol.GENERATE_LOGITS.atol})"
         )
-    if torch.equal(out.scores[0], out.logits[0]):  # no logits processor changed step 0
-        want = logits.argmax(-1)
-    else:
-        want = out.scores[0].argmax(-1)
+    want = _first_token_wanted(out.scores[0], out.logits[0], logits)
     if not torch.equal(first, want):
         fail(
             f"{model_class}: first new token {first.tolist()} != argmax of forward {want.tolist()}"

@@ -23,6 +23,10 @@ GENERATIVE_TASKS = (
 )
 
 
+# Tasks whose classes return features, not a head's predictions (no loss to train).
+FEATURE_TASKS = frozenset({"base", "image", "text_encoding", "backbone"})
+
+
 @dataclass(frozen=True)
 class Case:
     model_type: str
@@ -66,8 +70,12 @@ class Case:
 
     @property
     def head_class_names(self) -> list[str]:
-        base = set(self.classes.get("base", ()))
-        return [n for n in self.class_names if n not in base]
+        """Classes listed under a task with a head (every task but the feature-extractor ones),
+        also when the registry lists them under ``base`` too (CTC/RNNT/TDT models are the base
+        class of their type and still have a loss)."""
+        return [
+            n for n in self.class_names if any(t not in FEATURE_TASKS for t in self.tasks_of(n))
+        ]
 
     @property
     def generative_class_names(self) -> list[str]:
@@ -91,7 +99,9 @@ class Case:
         return self._params(
             self.head_class_names,
             "no-head-classes",
-            "has no head classes (only base classes), so there is no training loss to check",
+            "has no head classes (only feature extractors: "
+            + ", ".join(sorted(FEATURE_TASKS))
+            + "), so there is no training loss to check",
         )
 
     @property

@@ -178,11 +178,22 @@ def _refuse_declared(data: dict) -> None:
 
     if data.get("unsupported"):
         raise TinyError("unsupported", data["unsupported"])
-    if data.get("missing_package"):
-        pkg = data["missing_package"]
+    pkg = data.get("missing_package")
+    if pkg and not _importable(pkg):  # declared for when it is absent; installed, it is built
         raise TinyError.missing(TIMM_REASON if pkg == "timm" else pkg)
     if data.get("upstream_bug"):
         raise TinyError("upstream-bug", data["upstream_bug"])
+
+
+def _importable(package: str) -> bool:
+    """Whether ``package`` imports here (timm needs a torchvision that loads its ops)."""
+    import importlib
+
+    try:
+        importlib.import_module(package)
+    except Exception:  # ImportError, or a broken install (torchvision ops with the CPU torch)
+        return False
+    return True
 
 
 def _config_class(model_type: str, cls: Any) -> tuple[Any, bool]:
