@@ -188,10 +188,12 @@ def _unpadded(inputs: dict[str, Any], key: str, mask_key: str, plain: int) -> di
 
 
 def _seq_axis(t: torch.Tensor, rows: int, length: int) -> int | None:
-    """The first axis after the batch axis of ``length`` positions (None: not per-position)."""
-    if t.ndim < 2 or t.shape[0] != rows:
+    """The axis of ``length`` positions after the batch axis (the first of ``rows``: leading in
+    most outputs, second in Gemma 3n's stacked altup states), None: not per-position."""
+    batch = next((d for d in range(min(t.ndim - 1, 2)) if t.shape[d] == rows), None)
+    if batch is None:
         return None
-    return next((d for d in range(1, t.ndim) if t.shape[d] == length), None)
+    return next((d for d in range(batch + 1, t.ndim) if t.shape[d] == length), None)
 
 
 class _Tokens:
@@ -744,9 +746,9 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
             )
         if causal:
             pytest.skip(
-                f"{model_class} returns no per-layer hidden states: the first layer that mixes "
-                "positions cannot be read, and past it a causal mask orders tokens even "
-                "without positional information"
+                f"{model_class} returns no per-layer hidden states over its {L} input_ids "
+                f"positions ({describe(xs, 4)}): the first layer that mixes positions cannot be "
+                "read, and past it a causal mask orders tokens even without positional information"
             )
         compared = [n for n in xs if moved(t_, n, xs, ys) is not None]
         if not compared:
