@@ -40,8 +40,9 @@ suite (transformers 5.24, torch 2.13 CPU) are quoted with each rationale:
   inputs with identical shapes; later keys enter only through attention weights that are exactly
   0 (``exp(-inf)`` / ``exp(finfo.min)`` underflow). Observed: <= 4.4e-16 in float64, <= 1.1e-6 in
   float32 (ProphetNet's n-gram stream). ``1e-10`` (float64) and ``1e-5`` (float32) sit orders of
-  magnitude above that and far below a real leak (>= 2.5e-5 in float64, FSMT's missing decoder
-  mask leaks 5e-4, CpmAnt's bidirectional context moves logits by 16).
+  magnitude above that and far below both the smallest effect a changed token has on a later
+  position (2.5e-5 in float64) and the leaks found (FSMT's missing decoder mask: 5e-4 on the
+  logits; CpmAnt's bidirectional context: 16).
 * ``CHUNKED_PREFILL``: the chunked and the full forward multiply differently shaped matrices, so
   float64 results differ in the last bits; models that compute parts in float32 even in a float64
   copy (RMSNorm's ``.to(torch.float32)``, the scans of SSM / linear-attention layers: Jamba,
