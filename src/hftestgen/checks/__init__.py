@@ -54,6 +54,9 @@ generate(case, cls)
 device_parity(case, cls, device)
     For each of ``ACCELERATORS``: skips "<device> not available"; otherwise forward on the
     device (TF32 off) vs. CPU within ``DEVICE``.
+causality, chunked_prefill, position_sensitivity, weight_tying (case, cls)
+    Model invariants, in ``hftestgen.checks.invariants`` (its docstring says what each asserts
+    and where it applies), compared in float64 where the model runs in float64.
 
 Tolerances (float32; rationale in ``hftestgen.checks.tolerances``)
 ------------------------------------------------------------------
@@ -80,10 +83,17 @@ from .case import Case
 from .table import ACCELERATORS, BY_NAME, CHECKS, CHECKS_TABLE, Check, checks_for
 
 
-def _impl() -> Any:
-    from . import _checks
+def _impl(module: str = "_checks") -> Any:
+    """The module of this package implementing checks (a table row names it)."""
+    from importlib import import_module
 
-    return _checks
+    return import_module(f"{__name__}.{module}")
+
+
+def _function(check: str) -> Any:
+    module = BY_NAME[check].module
+    # ``_impl()`` without an argument is the self-consistency checks' module (tests replace it)
+    return getattr(_impl() if module == "_checks" else _impl(module), check)
 
 
 def _failure(e: BaseException) -> tuple[str, str]:
@@ -101,7 +111,7 @@ def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
     entry skips with its reason; an upstream-bug entry expects a failure its matcher matches
     (xfail), fails on any other failure, and fails when the check passes (fixed upstream)."""
     entry = case.known_for(check, model_class)
-    fn = getattr(_impl(), check)
+    fn = _function(check)
     if entry is None:
         fn(case, model_class, *args)
         return

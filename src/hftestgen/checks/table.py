@@ -2,7 +2,8 @@
 the generated files (``render/templates/suite.py.j2``), the column order of the reports and the
 README's table (a test keeps that table equal to this one). Importable without torch.
 
-Adding a check: a row here, its implementation ``hftestgen.checks._checks.<name>(case, cls)``,
+Adding a check: a row here, its implementation ``hftestgen.checks.<module>.<name>(case, cls)``
+(``module``: ``_checks`` for the self-consistency checks, ``invariants`` for the model invariants),
 then ``hftestgen generate --all``.
 """
 
@@ -17,6 +18,7 @@ from ..registry.families import (
     ENCODER_ONLY,
     FAMILIES,
     MULTIMODAL,
+    OTHER,
 )
 
 ACCELERATORS = ("cuda", "mps")
@@ -24,6 +26,11 @@ ACCELERATORS = ("cuda", "mps")
 # Families whose models take token sequences with an attention mask / that can generate text.
 TEXT_FAMILIES = frozenset({ENCODER_ONLY, DECODER_ONLY, ENCODER_DECODER, MULTIMODAL, AUDIO})
 GENERATIVE_FAMILIES = frozenset({DECODER_ONLY, ENCODER_DECODER, MULTIMODAL, AUDIO})
+# Families with token-sequence models (the invariants over token positions and word embeddings).
+# Vision and time-series types take no token ids (ImageGPT, the one vision type with a causal
+# token head, is left out with its family); "other" holds a few token models (decision
+# transformers, protein folding trunks), whose classes skip by rule where they take no tokens.
+SEQUENCE_FAMILIES = TEXT_FAMILIES | {OTHER}
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class Check:
     """Families whose generated files include the test."""
     asserts: str
     """What a pass means (the README's table)."""
+    module: str = "_checks"
+    """The module of ``hftestgen.checks`` that implements it (``<module>.<name>``)."""
 
     @property
     def param_name(self) -> str:
@@ -98,6 +107,42 @@ CHECKS_TABLE: tuple[Check, ...] = (
         "accelerators",
         ALL,
         "per `cuda` / `mps`: forward matches CPU (skipped, saying so, where absent)",
+    ),
+    Check(
+        "causality",
+        "class_params",
+        SEQUENCE_FAMILIES,
+        "causal text stacks (a causal-LM task of the class or its type, `is_decoder` / `causal` / "
+        "`attn_type` config switches, seq2seq decoders): changing later tokens leaves every output "
+        "at earlier positions unchanged, in float64",
+        "invariants",
+    ),
+    Check(
+        "chunked_prefill",
+        "class_params",
+        SEQUENCE_FAMILIES,
+        "causal classes taking a cache: the tokens fed in two multi-token chunks through the cache "
+        "(generation inputs for generating classes, `forward` otherwise) give the per-position "
+        "outputs of one forward, in float64",
+        "invariants",
+    ),
+    Check(
+        "position_sensitivity",
+        "class_params",
+        SEQUENCE_FAMILIES,
+        "swapping two earlier tokens changes the later positions' output of the first layer that "
+        "mixes positions, where a model without positional information still sees a set (past it "
+        "a causal mask alone orders tokens), in float64",
+        "invariants",
+    ),
+    Check(
+        "weight_tying",
+        "class_params",
+        SEQUENCE_FAMILIES,
+        "LM head and input embeddings share storage exactly when the owning config's "
+        "`tie_word_embeddings` says so (a composite's text sub-config agreeing), after "
+        "construction and after a safetensors save / `from_pretrained`",
+        "invariants",
     ),
 )
 

@@ -1,4 +1,5 @@
-"""Numeric tolerances of the checks (float32 everywhere). Importable without torch.
+"""Numeric tolerances of the checks (float32, float64 for the model invariants). Importable without
+torch.
 
 Why each value is what it is:
 
@@ -27,6 +28,34 @@ Why each value is what it is:
   off for the comparison, float32 results of tiny models agree to ~1e-6; ``atol=rtol=1e-4`` leaves
   margin for reduction-order differences in softmax / layer norm without hiding real bugs
   (wrong device for a buffer, a CPU-only fallback with different semantics).
+
+Model invariants (``hftestgen.checks.invariants``) run on a float64 copy of the model
+(``model.double()``, floating inputs cast, MoE experts switched to their eager loop because
+torch's grouped_mm has no float64 kernel). A model that cannot run in float64 (an explicit
+float32 cast of its own, a kernel without float64, NaNs from a float32 constant such as
+``finfo(float32).min`` mixed into float64) is checked in float32. Values measured over the whole
+suite (transformers 5.24, torch 2.13 CPU) are quoted with each rationale:
+
+* ``CAUSALITY``: outputs at positions before the changed tokens are computed from identical
+  inputs with identical shapes; later keys enter only through attention weights that are exactly
+  0 (``exp(-inf)`` / ``exp(finfo.min)`` underflow). Observed: <= 4.4e-16 in float64, <= 1.1e-6 in
+  float32 (ProphetNet's n-gram stream). ``1e-10`` (float64) and ``1e-5`` (float32) sit orders of
+  magnitude above that and far below both the smallest effect a changed token has on a later
+  position (2.5e-5 in float64) and the leaks found (FSMT's missing decoder mask: 5e-4 on the
+  logits; CpmAnt's bidirectional context: 16).
+* ``CHUNKED_PREFILL``: the chunked and the full forward multiply differently shaped matrices, so
+  float64 results differ in the last bits; models that compute parts in float32 even in a float64
+  copy (RMSNorm's ``.to(torch.float32)``, the scans of SSM / linear-attention layers: Jamba,
+  OlmoHybrid, Qwen3.5's gated delta net, Mamba2) round those differences to float32. Observed:
+  most float64 models <= 1e-15, the float32 islands up to 1.0e-5 on values of magnitude 2.9
+  (Jamba, 3.5e-6 relative), and <= 5.4e-7 in float32 runs. ``atol=1e-5, rtol=1e-4`` (float64) and
+  ``1e-4`` (float32) leave >= 10x margin; the cache bugs found differ by >= 1e-3 (Mamba's dropped
+  SSM state) up to 2.5 (RoBERTa's generation positions).
+* ``POSITION`` is the other way round: a difference *larger* than it counts as a position
+  effect. Without positional information the swapped runs differ only in the order attention
+  sums its terms: ~1e-16 relative in float64, ~1e-7 in float32. The smallest real effects
+  observed are 4.2e-6 in float64 (Reformer's axial position embeddings at initialisation scale)
+  and 8.4e-4 in float32 (Splinter); ``1e-8`` / ``1e-5`` separate both sides by >= 100x.
 """
 
 from __future__ import annotations
@@ -53,3 +82,9 @@ BATCH_SIZE = 2
 PAD_LEN = 3
 #: new tokens asked of ``generate``.
 NEW_TOKENS = 4
+
+# Model invariants (``hftestgen.checks.invariants``), compared on a float64 copy of the model
+# where it runs in float64, else in float32; one value per precision.
+CAUSALITY = {"float64": Tol(1e-10, 1e-10), "float32": Tol(1e-5, 1e-5)}
+CHUNKED_PREFILL = {"float64": Tol(1e-5, 1e-4), "float32": Tol(1e-4, 1e-4)}
+POSITION = {"float64": Tol(1e-8, 1e-8), "float32": Tol(1e-5, 1e-5)}

@@ -1,0 +1,896 @@
+"""Model invariants: properties every model of a kind has, whatever its weights.
+
+The self-consistency checks (``_checks``) compare a model with itself (two passes, a batch and
+its rows, before and after a save). These compare a model with what its *kind* promises, so they
+catch regressions a model can be perfectly consistent about:
+
+causality(case, cls)
+    A causal text stack's output at position i depends on tokens 0..i only. Tokens at positions
+    >= t are replaced by other plain tokens; every per-position output at positions < t must be
+    unchanged (``CAUSALITY``), and some output at positions >= t must change (else nothing was
+    compared). Applies to classes of a causal-LM task (``causal_lm``, ``image_text_to_text``,
+    ``multimodal_lm``, ``causal_image_modeling``), classes whose text config has
+    ``is_decoder=True``, the other classes of a type with such a class unless their config says
+    ``is_decoder=False``, and the decoder of an encoder-decoder (perturbing
+    ``decoder_input_ids``). A causal-LM class whose config has ``is_decoder=False`` (BERT-style
+    encoders with an LM head) is rebuilt with ``is_decoder=True``, the setting its LM head
+    documents for standalone decoding.
+chunked_prefill(case, cls)
+    Classes whose forward takes a cache: the prompt run as a prefix (``use_cache=True``) and then
+    the rest with the returned cache (the model derives positions from the cache itself, as in
+    assisted decoding; the raw image/audio inputs go with the first chunk only, as ``generate``
+    does) gives, at every position, the logits / hidden states of one full forward
+    (``CHUNKED_PREFILL``). Both chunks hold at least two tokens: a cache that only works one
+    token at a time fails.
+position_sensitivity(case, cls)
+    The tokens at two earlier positions p1 < p2 are swapped (a b -> b a); every output at a
+    position j > p2 (or, for an encoder-decoder, the decoder's outputs) must change for some j
+    by more than ``POSITION``. Without positional information, attention is a function of the
+    *set* of keys and values it sees (causal or not), layer norms and MLPs act per position, so
+    those outputs would be identical: the test holds for absolute (learned, sinusoidal),
+    rotary, ALiBi and relative-bias positions alike, and for recurrent / convolutional mixing,
+    which is order-dependent by construction. (Repeating one token along the sequence, the
+    naive alternative, proves nothing for rotary, ALiBi or relative-bias models: with identical
+    values every attention average is the same vector, whatever the position-dependent weights.)
+weight_tying(case, cls)
+    The output embeddings (``get_output_embeddings()``) share storage with the input embeddings of
+    the model that owns them (the innermost ``PreTrainedModel`` holding the LM head, whose config
+    is what Transformers reads) exactly when that config's ``tie_word_embeddings`` is true
+    (absent: false, Transformers' reading). For a composite model whose LM head sits on the
+    composite itself, the text sub-config (``get_text_config(decoder=True)``) must not say
+    otherwise. Checked after construction and after ``save_pretrained`` (safetensors) /
+    ``from_pretrained``, where the reloaded head must also hold the saved values.
+
+Numerics: the forward-based checks run on a float64 copy of the model (``model.double()``,
+floating inputs cast) so tolerances can be tight; a model that cannot run in float64 (a kernel
+or an explicit dtype of its own) is checked in float32 with the float32 tolerances. Both are in
+``hftestgen.checks.tolerances`` with their reasons.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from . import _support as S
+from . import tolerances as tol
+from ._support import (
+    close,
+    describe,
+    diff,
+    fail,
+    floating,
+    forward_params,
+    get_built,
+    get_forward_model,
+    make_inputs,
+    run,
+    tensors,
+    text_config,
+)
+from .case import Case
+
+# Tasks whose classes run a causal text stack (decoder-only generation).
+CAUSAL_TASKS = frozenset(
+    {"causal_lm", "image_text_to_text", "multimodal_lm", "causal_image_modeling"}
+)
+# Names a forward takes its KV cache / recurrent state under, newest first.
+CACHE_ARGS = ("cache", "past_key_values", "cache_params", "mems", "state", "past_buckets_states")
+# Raw multimodal inputs ``generate`` passes with the prompt only (fallback where Transformers
+# does not export its own list).
+FIRST_CHUNK_ONLY = (
+    "pixel_values",
+    "pixel_values_videos",
+    "pixel_mask",
+    "input_features",
+    "input_features_mask",
+    "input_values",
+    "image_sizes",
+    "pixel_attention_mask",
+)
+
+
+# ----------------------------------------------------------------------------------------
+# shared helpers
+
+
+def _first_chunk_only() -> tuple[str, ...]:
+    try:
+        from transformers.generation.utils import MULTIMODAL_INPUTS_TO_DROP_OUTSIDE_PREFILL as keys
+    except ImportError:  # pragma: no cover - older Transformers
+        return FIRST_CHUNK_ONLY
+    return tuple(dict.fromkeys((*keys, *FIRST_CHUNK_ONLY)))
+
+
+def _cast(v: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors of an input (also inside plain dicts, lists, tuples) cast to ``dtype``."""
+    if isinstance(v, torch.Tensor):
+        return v.to(dtype) if v.is_floating_point() else v
+    if type(v) is dict:
+        return {k: _cast(x, dtype) for k, x in v.items()}
+    if type(v) in (list, tuple):
+        return type(v)(_cast(x, dtype) for x in v)
+    return v
+
+
+def _precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any]) -> Any:
+    """Run ``body(model, cast_inputs, precision)`` on a float64 copy of ``model``; where the model
+    cannot run in float64 (an exception from its code, not a check verdict), on ``model`` itself
+    in float32."""
+    try:
+        m64 = copy.deepcopy(model).double()
+    except Exception:
+        m64 = None
+    if m64 is not None and getattr(m64.config, "_experts_implementation", "eager") != "eager":
+        # torch's grouped_mm (the default MoE experts kernel) has no float64 version; the eager
+        # experts loop computes the same routing and sums
+        try:
+            m64.set_experts_implementation("eager")
+        except Exception:
+            pass
+    if m64 is not None:
+        try:
+            return body(m64, lambda x: _cast(x, torch.float64), "float64")
+        except Exception:
+            pass  # a float64-only failure: the float32 run below decides
+    return body(model, lambda x: x, "float32")
+
+
+# Per-position inputs that mark image/audio/video slots in the token sequence.
+MODALITY_SLOTS = re.compile(r"(image|video|audio|vision|mm).*(mask|type_ids)$")
+_TOKEN_NAME = re.compile(r"(_token_id|_token_index|_token_ids|_token)$")
+
+
+def _special_ids(config: Any, depth: int = 0) -> set[int]:
+    """Token ids a check must not move: the tiny engine's special ids (config fields named
+    ``*_token_id`` ...), plus those behind ``attribute_map`` aliases and properties
+    (``image_token_id`` -> ``image_patch_id``), which hold placeholder ids too."""
+    from hftestgen.tiny.inputs import special_ids
+
+    out = special_ids(config) if depth == 0 else set()
+    cls = type(config)
+    names = set(getattr(cls, "attribute_map", None) or {})
+    names |= {n for n in dir(cls) if isinstance(getattr(cls, n, None), property)}
+    for n in sorted(names):
+        if not _TOKEN_NAME.search(n) or "type" in n:
+            continue
+        try:
+            v = getattr(config, n)
+        except Exception:
+            continue
+        for x in v if isinstance(v, (list, tuple)) else [v]:
+            if isinstance(x, int) and not isinstance(x, bool):
+                out.add(x)
+    if depth < 3:
+        for v in vars(config).values():
+            if _is_config(v):
+                out |= _special_ids(v, depth + 1)
+    return out
+
+
+def _unpadded(inputs: dict[str, Any], key: str, mask_key: str, plain: int) -> dict[str, Any]:
+    """``inputs`` with the mask of ``key`` all ones and its masked slots holding a plain token."""
+    out = dict(inputs)
+    ids, mask = out.get(key), out.get(mask_key)
+    if isinstance(mask, torch.Tensor) and isinstance(ids, torch.Tensor) and mask.shape == ids.shape:
+        if not bool(mask.all()):
+            ids = ids.clone()
+            ids[mask == 0] = plain
+            out[key] = ids
+        out[mask_key] = torch.ones_like(mask)
+    return out
+
+
+def _seq_axis(t: torch.Tensor, rows: int, length: int) -> int | None:
+    """The axis of ``length`` positions after the batch axis (the first of ``rows``: leading in
+    most outputs, second in Gemma 3n's stacked altup states), None: not per-position."""
+    batch = next((d for d in range(min(t.ndim - 1, 2)) if t.shape[d] == rows), None)
+    if batch is None:
+        return None
+    return next((d for d in range(batch + 1, t.ndim) if t.shape[d] == length), None)
+
+
+class _Tokens:
+    """The token sequence a check varies: ``inputs[key]`` (2-D), its plain (non-special)
+    positions and the plain token ids it holds."""
+
+    def __init__(self, case: Case, built: Any, key: str) -> None:
+        self.key = key
+        self.mask_key = "decoder_attention_mask" if key.startswith("decoder_") else "attention_mask"
+        inputs = make_inputs(case, built)
+        ids = inputs.get(key)
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
+            got = "none" if ids is None else f"shape {tuple(ids.shape)}"
+            pytest.skip(f"no 2-D token sequence {key} in the inputs ({got})")
+        specials = _special_ids(built.config)
+        mask = inputs.get(self.mask_key)
+        real = torch.ones_like(ids, dtype=torch.bool)
+        if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+            real = mask.bool()
+        vals = sorted({int(v) for v in ids[real].flatten().tolist()} - specials)
+        if len(vals) < 2:
+            pytest.skip(f"{key} holds fewer than 2 distinct plain (non-special) tokens: {vals}")
+        self.plain_ids = vals
+        self.inputs = _unpadded(inputs, key, self.mask_key, vals[0])
+        ids = self.inputs[key]
+        self.rows, self.length = ids.shape
+        # positions holding a plain token in every row (placeholders, BOS/EOS ... stay put),
+        # and no multimodal slot marked by a per-position input (``mm_token_type_ids`` != 0,
+        # Kosmos-2's ``image_embeds_position_mask``)
+        plain_col = ~torch.isin(ids, torch.tensor(sorted(specials) or [-1])).any(0)
+        for name, v in self.inputs.items():
+            if MODALITY_SLOTS.search(name) and isinstance(v, torch.Tensor) and v.shape == ids.shape:
+                plain_col &= ~(v != 0).any(0)
+        self.plain_positions = [int(i) for i in torch.nonzero(plain_col).flatten()]
+
+    @property
+    def ids(self) -> torch.Tensor:
+        return self.inputs[self.key]
+
+    def other(self, token: int, shift: int = 1) -> int:
+        """A plain token other than ``token``."""
+        vals = self.plain_ids
+        i = vals.index(token) if token in vals else 0
+        return vals[(i + shift) % len(vals)]
+
+    def replaced(self, positions: list[int]) -> dict[str, Any]:
+        """The inputs with every token at ``positions`` replaced by another plain token."""
+        ids = self.ids.clone()
+        for p in positions:
+            for r in range(self.rows):
+                ids[r, p] = self.other(int(ids[r, p]), shift=1 + r)
+        return dict(self.inputs, **{self.key: ids})
+
+
+def _with_hidden_states(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Ask for per-layer hidden states where the forward takes ``output_hidden_states`` (pooled
+    heads then still have per-position outputs)."""
+    params = forward_params(model)
+    if "output_hidden_states" in params or "kwargs" in params:
+        return dict(inputs, output_hidden_states=True)
+    return inputs
+
+
+def _run_all(model: Any, inputs: dict[str, Any]) -> Any:
+    """One forward with per-layer hidden states where the forward gives them."""
+    wanted = _with_hidden_states(model, inputs)
+    try:
+        return run(model, wanted)
+    except TypeError:
+        if wanted is inputs:
+            raise
+        return run(model, inputs)  # a forward that rejects output_hidden_states after all
+
+
+class _Float64Unusable(Exception):
+    """The float64 copy computes NaNs its float32 original does not (a constant such as
+    ``finfo(float32).min`` that overflows once mixed with float64): use float32."""
+
+
+def _finite(ts: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
+    """The outputs without NaNs (infinities, e.g. logits masked to -inf, compare exactly). A NaN
+    in float64 means the float64 copy is unusable; in float32 the output is left out (the
+    forward check reports it), never compared as equal."""
+    nan = [k for k, v in ts.items() if bool(torch.isnan(v).any())]
+    if nan and precision == "float64":
+        raise _Float64Unusable(", ".join(nan))
+    return {k: v for k, v in ts.items() if k not in nan}
+
+
+def _outputs(model: Any, inputs: dict[str, Any], precision: str) -> dict[str, torch.Tensor]:
+    return _finite(floating(tensors(_run_all(model, inputs))), precision)
+
+
+def _unique(objs: list[Any]) -> list[Any]:
+    """``objs`` without repeats by identity (configs are unhashable)."""
+    out: list[Any] = []
+    for o in objs:
+        if not any(o is x for x in out):
+            out.append(o)
+    return out
+
+
+def _is_config(v: Any) -> bool:
+    return hasattr(v, "to_dict") and hasattr(v, "model_type")
+
+
+def _encdec(config: Any) -> bool:
+    return bool(
+        getattr(config, "is_encoder_decoder", False)
+        or getattr(text_config(config), "is_encoder_decoder", False)
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# causality
+
+
+# Config switches that select causal or bidirectional attention for the same classes:
+# (attribute, causal value, bidirectional value). ``use_bidirectional_attention`` (Gemma's
+# embedding variants) only says "bidirectional" when true; its default proves nothing.
+CAUSAL_SWITCHES = (
+    ("is_decoder", True, False),  # BERT-style stacks, BLIP text, Reformer, ...
+    ("causal", True, False),  # XLM, FlauBERT (CLM vs. MLM)
+    ("attn_type", "uni", "bi"),  # XLNet
+    # Gemma / Gemma 2 / Gemma 3: true in embedding variants and PaliGemma's prefix-LM, a
+    # design without a causal mode to check (None)
+    ("use_bidirectional_attention", None, True),
+)
+
+
+def _switches(config: Any) -> list[tuple[str, Any, Any, Any]]:
+    """(name, value, causal value, bidirectional value) of the switches the text config sets."""
+    out = []
+    for cfg in _unique([text_config(config), config]):
+        for name, causal, bidi in CAUSAL_SWITCHES:
+            if name in {n for n, *_ in out}:
+                continue
+            v = getattr(cfg, name, None)
+            if v is not None and v in (causal, bidi):
+                out.append((name, v, causal, bidi))
+    return out
+
+
+def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
+    """(token key, config values to rebuild the class with) of a causal stack, else a skip
+    naming why the class has none. Decided from the registry's tasks and the config, never the
+    model type."""
+    config = built.config
+    cls = built.class_name
+    tasks = set(getattr(built, "tasks", ()) or case.tasks_of(cls))
+    if _encdec(config):
+        if "decoder_input_ids" in make_inputs(case, built):
+            return "decoder_input_ids", {}
+        pytest.skip(
+            f"{cls}: encoder-decoder fed no decoder_input_ids (its decoder inputs derive from "
+            "input_ids, which the bidirectional encoder reads)"
+        )
+    if _is_config(getattr(config, "encoder", None)) and _is_config(
+        getattr(config, "decoder", None)
+    ):
+        pytest.skip(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
+    switches = _switches(config)
+    bidi = [(n, v, c) for n, v, c, b in switches if v == b]
+    causal_task = sorted(tasks & CAUSAL_TASKS)
+    if causal_task and all(c is not None for _, _, c in bidi):
+        # an LM head in bidirectional mode (BERT's LM head without is_decoder, XLM's MLM mode):
+        # check the causal mode its config offers
+        return "input_ids", {n: c for n, v, c in bidi}
+    if any(v == c for n, v, c, b in switches if c is not None):
+        return "input_ids", {}
+    type_causal = sorted({t for t in case.classes if t in CAUSAL_TASKS})
+    if type_causal and not bidi:
+        return "input_ids", {}
+    if bidi:
+        why = ", ".join(f"config.{n}={v!r}" for n, v, _ in bidi) + " (bidirectional attention)"
+    else:
+        why = (
+            f"neither it nor its type has a class in a causal-LM task "
+            f"({', '.join(sorted(CAUSAL_TASKS))}) and no config switch says causal"
+        )
+    pytest.skip(f"{cls}: no causal text stack: {why}")
+
+
+def _rebuilt(built: Any, values: dict[str, Any]) -> Any:
+    """The class rebuilt from its tiny config with ``values`` set (on the text config and on
+    the config where it has them), seed 0, eval mode."""
+    cfg = copy.deepcopy(built.config)
+    for c in _unique([text_config(cfg), cfg]):
+        for n, v in values.items():
+            if hasattr(c, n):
+                setattr(c, n, v)
+    S.seed_all(0)
+    return type(built.model)(cfg).eval()
+
+
+def _causal_stack(case: Case, built: Any) -> tuple[str, Any, str]:
+    """(token key, the model to check, a note for messages) of a causal stack, else a skip."""
+    key, values = _causal_reason(case, built)
+    if not values:
+        return key, built.model, ""
+    note = ", ".join(f"{n}={v!r}" for n, v in values.items())
+    return key, _rebuilt(built, values), f" (rebuilt with {note})"
+
+
+def _forward_switch(model: Any) -> dict[str, Any]:
+    """A forward that takes ``is_decoder`` itself (BLIP's dual-mode text model, default
+    False): run it as the decoder its config declares."""
+    if "is_decoder" in forward_params(model) and getattr(model.config, "is_decoder", None):
+        return {"is_decoder": True}
+    return {}
+
+
+def causality(case: Case, model_class: str | None) -> None:
+    """Changing later tokens leaves the outputs at earlier positions unchanged.
+
+    Tokens at the later plain positions t..L-2 are replaced; the last position keeps its token,
+    so a change of its output proves that tokens reach later positions at all (a model that
+    does not mix positions, e.g. zero-initialised attention outputs, cannot show a leak: skip).
+    """
+    built = get_forward_model(case, model_class)
+    key, model, rebuilt = _causal_stack(case, built)
+    tokens = _Tokens(case, built, key)
+    L = tokens.length
+    plain = [p for p in tokens.plain_positions if p < L - 1]
+    if len(plain) < 2:
+        pytest.skip(f"fewer than 2 plain token positions before the last in {key} ({plain})")
+    t = plain[len(plain) // 2]  # first changed position; earlier ones are compared
+    later = [p for p in plain if p >= t]
+    extra = _forward_switch(model)
+
+    def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
+        t_ = tol.CAUSALITY[precision]
+        a = _outputs(m, cast(dict(tokens.inputs, **extra)), precision)
+        b = _outputs(m, cast(dict(tokens.replaced(later), **extra)), precision)
+        compared, mixed, bad = 0, 0, []
+        for name, x in a.items():
+            y = b.get(name)
+            d = _seq_axis(x, tokens.rows, L)
+            if y is None or d is None or y.shape != x.shape:
+                continue
+            compared += 1
+            if not close(x.narrow(d, 0, t), y.narrow(d, 0, t), t_):
+                bad.append(f"{name}: {diff(x.narrow(d, 0, t), y.narrow(d, 0, t))}")
+            if not close(x.narrow(d, L - 1, 1), y.narrow(d, L - 1, 1), t_):
+                mixed += 1
+        if not compared:
+            pytest.skip(f"no per-position output over the {L} {key} positions ({describe(a)})")
+        if bad:
+            fail(
+                f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
+                f"changes outputs at earlier positions, a leak of the future into the past "
+                f"({precision}, atol={t_.atol}, rtol={t_.rtol}): {'; '.join(sorted(bad)[:6])}"
+            )
+        if not mixed:
+            pytest.skip(
+                f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
+                f"leaves the output at the last position {L - 1} unchanged too: tokens do not "
+                "reach later positions in this tiny model, so a leak could not show"
+            )
+
+    _precise(model, body)
+
+
+# ----------------------------------------------------------------------------------------
+# chunked prefill
+
+
+def _cache_of(out: Any) -> Any:
+    for name in CACHE_ARGS:
+        c = out.get(name) if isinstance(out, dict) else getattr(out, name, None)
+        if c is not None:
+            return c
+    return None
+
+
+def _dynamic_cache(model: Any) -> Any:
+    """A fresh ``DynamicCache`` for the model's text config (what ``generate`` hands a forward
+    that does not make its own), or None where Transformers has none to offer."""
+    try:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=text_config(model.config))
+    except Exception:
+        return None
+
+
+def _generates(model: Any, encdec: bool) -> bool:
+    """Decoder-only classes that generate: their continuation inputs come from the model's own
+    ``prepare_inputs_for_generation`` (positions, multimodal inputs, cache-type quirks)."""
+    can = getattr(model, "can_generate", None)
+    return (
+        not encdec
+        and callable(getattr(model, "prepare_inputs_for_generation", None))
+        and callable(can)
+        and bool(can())
+    )
+
+
+def chunked_prefill(case: Case, model_class: str | None) -> None:
+    """Two multi-token chunks through the cache == one full forward, at every position.
+
+    Decoder-only classes that generate are driven the way ``generate`` drives them: the first
+    chunk as a prefill and the second as a multi-token continuation (assisted decoding's
+    verification step), both through ``prepare_inputs_for_generation`` with the attention mask
+    over everything seen so far. Other classes (base models, heads, encoder-decoders) through
+    ``forward``: the first chunk with ``use_cache=True``, the second with the returned cache (no
+    padding, so no mask: the model places the chunk after the cached positions itself).
+    """
+    built = get_forward_model(case, model_class)
+    params = forward_params(built.model)
+    cache_arg = next((n for n in CACHE_ARGS if n in params), None)
+    if cache_arg is None:
+        pytest.skip(f"{model_class}.forward takes no cache ({', '.join(CACHE_ARGS)})")
+    # a cache only makes sense for a causal stack: a bidirectional prefix changes with the rest
+    key, model, rebuilt = _causal_stack(case, built)
+    encdec = key == "decoder_input_ids"
+    tokens = _Tokens(case, built, key)
+    L = tokens.length
+    specials = [p for p in range(L) if p not in set(tokens.plain_positions)]
+    k = max(L // 2, (max(specials) + 1) if specials else 0)
+    if k < 2 or L - k < 2:
+        pytest.skip(
+            f"{key} of length {L} (non-plain positions {specials}) cannot be split into two "
+            "chunks of >= 2 tokens with every placeholder in the first"
+        )
+    B = tokens.rows
+    extra = _forward_switch(model)
+    generative = _generates(model, encdec)
+    via = "prepare_inputs_for_generation" if generative else "forward"
+
+    def per_position(n: str, v: Any) -> bool:
+        side = n.startswith("decoder_") if encdec else True
+        return side and isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[:2]) == (B, L)
+
+    def by_forward(m: Any, full: dict[str, Any], cache0: Any) -> tuple[Any, Callable[[Any], Any]]:
+        one, two = {}, {}
+        first_only = set(_first_chunk_only())
+        for n, v in full.items():
+            if per_position(n, v):
+                one[n] = v[:, :k]
+                if n != tokens.mask_key:  # all ones: the second chunk goes without a mask
+                    two[n] = v[:, k:]
+            else:
+                one[n] = v
+                if encdec or n not in first_only:
+                    two[n] = v
+        if "use_cache" in params:
+            one["use_cache"] = two["use_cache"] = True
+        if cache0 is not None:
+            one[cache_arg] = cache0
+        return _run_all(m, one), lambda cache: _run_all(m, dict(two, **{cache_arg: cache}))
+
+    def by_generation(
+        m: Any, full: dict[str, Any], cache0: Any
+    ) -> tuple[Any, Callable[[Any], Any]]:
+        # As ``generate`` prepares a prompt: position ids for the whole prompt from the model's
+        # own ``_prepare_position_ids_for_generation`` (M-RoPE models build 3-D ones there),
+        # then the all-ones mask dropped; each chunk takes its slice of the position ids and
+        # the token types up to its end (``GenerationMixin._prefill``).
+        ids, mask = full[key], full.get(tokens.mask_key)
+        rest = {n: v for n, v in full.items() if n not in (key, tokens.mask_key, "position_ids")}
+        positions = None
+        prepare_positions = getattr(m, "_prepare_position_ids_for_generation", None)
+        if "position_ids" in params and callable(prepare_positions):
+            seen = dict(rest, attention_mask=mask if mask is not None else torch.ones_like(ids))
+            positions = prepare_positions(ids, seen)
+
+        def step(chunk: Any, cache: Any, start: int, end: int, first: bool) -> Any:
+            kw = {n: v[:, :end] if per_position(n, v) else v for n, v in rest.items()}
+            if positions is not None:
+                kw["position_ids"] = positions[..., start:end]
+            kw[cache_arg] = cache
+            inputs = m.prepare_inputs_for_generation(
+                chunk, is_first_iteration=first, use_cache=True, **kw
+            )
+            return _run_all(m, inputs)
+
+        return (
+            step(ids[:, :k], cache0, 0, k, True),
+            lambda cache: step(ids[:, k:], cache, k, L, False),
+        )
+
+    def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
+        t_ = tol.CHUNKED_PREFILL[precision]
+        full_in = cast(dict(tokens.inputs, **extra))
+        full = _outputs(m, full_in, precision)
+        path = by_generation if generative else by_forward
+        out1, second = path(m, full_in, None)
+        cache = _cache_of(out1)
+        if cache is None and cache_arg == "cache" and not encdec:
+            # a forward that only fills a cache it is given (generate always gives one)
+            fresh = _dynamic_cache(m)
+            try:
+                out1, second = path(m, full_in, fresh)
+            except Exception:  # a model that only takes a cache type of its own (MiniMax)
+                fresh = None
+            if fresh is not None:
+                cache = _cache_of(out1) or (fresh if fresh.get_seq_length() > 0 else None)
+        if cache is None:
+            pytest.skip(
+                f"{model_class}{rebuilt} returned no cache ({'/'.join(CACHE_ARGS)}) with "
+                "use_cache=True, nor filled a DynamicCache it was given"
+            )
+        out2 = second(cache)
+        a, b = (
+            _finite(floating(tensors(out1)), precision),
+            _finite(floating(tensors(out2)), precision),
+        )
+        compared, bad = 0, []
+        for name, x in full.items():
+            y1, y2 = a.get(name), b.get(name)
+            if y1 is None or y2 is None or x.ndim < 2 or x.shape[0] != B or x.shape[1] != L:
+                continue
+            if y1.shape[1:2] != (k,) or y2.shape[1:2] != (L - k,):
+                continue
+            y = torch.cat([y1, y2], dim=1)
+            if y.shape != x.shape:
+                continue
+            compared += 1
+            if not close(x, y, t_):
+                worst = (x - y).abs().transpose(0, 1).reshape(L, -1).amax(-1)
+                at = [i for i, v in enumerate(worst.tolist()) if v > t_.atol]
+                bad.append(f"{name}: {diff(x, y)} (positions {at})")
+        if not compared:
+            pytest.skip(
+                f"no per-position output of the full forward ({describe(full)}) is split "
+                f"{k} + {L - k} by the chunks ({describe(a)} / {describe(b)})"
+            )
+        if bad:
+            fail(
+                f"{model_class}{rebuilt}: prefill in chunks of {k} + {L - k} tokens through the "
+                f"cache ({via}) differs from one forward ({precision}, atol={t_.atol}, "
+                f"rtol={t_.rtol}): {'; '.join(sorted(bad)[:6])}"
+            )
+
+    _precise(model, body)
+
+
+# ----------------------------------------------------------------------------------------
+# position sensitivity
+
+
+_LAYER = re.compile(r"(.*hidden_states)\.(\d+)")
+
+
+def _runs_causal(case: Case, built: Any) -> bool:
+    """Whether the class, as built, runs its input_ids through a causal stack."""
+    try:
+        key, values = _causal_reason(case, built)
+    except pytest.skip.Exception:
+        return False
+    return key == "input_ids" and not values
+
+
+def position_sensitivity(case: Case, model_class: str | None) -> None:
+    """Swapping two earlier tokens changes outputs at later positions, where a model without
+    positional information would leave them unchanged.
+
+    Without positions every attention is a function of the *set* of keys and values it sees, and
+    everything else acts per position. At the first layer whose output at a later position j
+    depends on the tokens at p1 < p2 < j at all ("mixing": changing the token at p1 changes it),
+    a position-free model has seen each token only as itself, so swapping the tokens at p1 and
+    p2 leaves that output unchanged: absolute, sinusoidal, rotary, ALiBi and relative-bias
+    positions all change it, and so does a recurrence or a convolution. Deeper layers of a
+    *causal* position-free model do see order (the mask makes p1's state differ from p2's), so
+    the first mixing layer is read from the per-layer hidden states; without them, a
+    bidirectional model is judged on its final outputs (position-free, every layer is
+    swap-invariant) and a causal one is skipped.
+    """
+    built = get_forward_model(case, model_class)
+    tokens = _Tokens(case, built, "input_ids")
+    plain = tokens.plain_positions
+    L = tokens.length
+    if len(plain) < 2 or plain[1] >= L - 1:
+        pytest.skip(f"input_ids have no two plain positions followed by another ({plain})")
+    p1, p2 = plain[0], plain[1]
+    a_tok = int(tokens.ids[0, p1])
+    b_tok = tokens.other(a_tok)
+    c_tok = tokens.other(a_tok, 2)
+
+    def with_tokens(first: int, second: int) -> dict[str, Any]:
+        ids = tokens.ids.clone()
+        ids[:, p1], ids[:, p2] = first, second
+        return dict(tokens.inputs, input_ids=ids)
+
+    ab, ba = with_tokens(a_tok, b_tok), with_tokens(b_tok, a_tok)
+    cb = with_tokens(c_tok if c_tok != a_tok else b_tok, b_tok)  # p1 changed, not swapped
+    # encoder-only classes of an encoder-decoder config (T5EncoderModel) have no decoder side
+    encdec = _encdec(built.config) and "decoder_input_ids" in forward_params(built.model)
+    dec = ab.get("decoder_input_ids")
+    # An encoder-decoder's decoder outputs are compared whole when its decoder inputs are given
+    # (they then do not move with the swap); derived from input_ids (shifted), they do move.
+    dec_len = dec.shape[1] if encdec and isinstance(dec, torch.Tensor) and dec.ndim == 2 else None
+    causal = _runs_causal(case, built)
+    n_after = L - p2 - 1
+
+    def later(name: str, x: torch.Tensor) -> torch.Tensor | None:
+        """``x`` at the positions after p2 (whole for decoder outputs), None: not comparable."""
+        if encdec and not name.startswith("encoder"):
+            if dec_len is not None and _seq_axis(x, tokens.rows, dec_len) is not None:
+                return x
+            return None
+        d = _seq_axis(x, tokens.rows, L)
+        return None if d is None else x.narrow(d, p2 + 1, n_after)
+
+    def moved(t_: Any, name: str, xs: dict, ys: dict) -> bool | None:
+        x, y = xs.get(name), ys.get(name)
+        if x is None or y is None or x.shape != y.shape:
+            return None
+        x, y = later(name, x), later(name, y)
+        return None if x is None else not close(x, y, t_)
+
+    def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
+        t_ = tol.POSITION[precision]
+        xs = _outputs(m, cast(ab), precision)
+        ys = _outputs(m, cast(ba), precision)
+        zs = _outputs(m, cast(cb), precision)
+        layers: dict[str, list[tuple[int, str]]] = {}
+        for name, x in xs.items():
+            hit = _LAYER.fullmatch(name)
+            if hit and _seq_axis(x, tokens.rows, L) is not None:
+                layers.setdefault(hit.group(1), []).append((int(hit.group(2)), name))
+        if layers:
+            verdicts = []
+            for stack, named in sorted(layers.items()):
+                first = next((n for _, n in sorted(named) if moved(t_, n, xs, zs)), None)
+                if first is not None:
+                    verdicts.append((stack, first, bool(moved(t_, first, xs, ys))))
+            if not verdicts:
+                pytest.skip(
+                    f"{model_class}: changing the token at position {p1} changes no layer's "
+                    f"output at positions > {p2} ({precision}): tokens do not reach other "
+                    "positions in this tiny model (e.g. zero-initialised attention outputs, "
+                    "attention confined to each token), so positional information cannot be "
+                    "observed"
+                )
+            blind = [
+                f"{first} (first layer of {stack} to mix)"
+                for stack, first, ok in verdicts
+                if not ok
+            ]
+            if not blind:
+                return
+            fail(
+                f"{model_class}: swapping the tokens at positions {p1} and {p2} leaves the "
+                f"outputs at positions > {p2} of {', '.join(blind)} unchanged ({precision}, "
+                f"atol={t_.atol}, rtol={t_.rtol}), though changing the token at {p1} moves "
+                "them: that layer sees the set of tokens, not their order (no positional "
+                "information reaches it)"
+            )
+        if causal:
+            pytest.skip(
+                f"{model_class} returns no per-layer hidden states over its {L} input_ids "
+                f"positions ({describe(xs, 4)}): the first layer that mixes positions cannot be "
+                "read, and past it a causal mask orders tokens even without positional information"
+            )
+        compared = [n for n in xs if moved(t_, n, xs, ys) is not None]
+        if not compared:
+            pytest.skip(f"no per-position output after position {p2} ({describe(xs)})")
+        if any(moved(t_, n, xs, ys) for n in compared):
+            return
+        if not any(moved(t_, n, xs, zs) for n in compared):
+            pytest.skip(
+                f"{model_class}: changing the token at position {p1} changes no output at "
+                f"positions > {p2} either ({precision}): tokens do not reach other positions in "
+                "this tiny model, so positional information cannot be observed"
+            )
+        fail(
+            f"{model_class}: swapping the tokens at positions {p1} and {p2} leaves every "
+            f"output at positions > {p2} unchanged ({precision}, atol={t_.atol}, "
+            f"rtol={t_.rtol}; compared {', '.join(compared[:6])}), though changing the token "
+            f"at {p1} moves them: the outputs see the set of tokens, not their order (no "
+            "positional information reaches the outputs)"
+        )
+
+    _precise(built.model, body)
+
+
+# ----------------------------------------------------------------------------------------
+# weight tying
+
+
+def _owner(model: Any, head: Any) -> tuple[str, Any]:
+    """(name, module) of the innermost ``PreTrainedModel`` whose output embeddings are ``head``."""
+    from transformers import PreTrainedModel
+
+    best = ("", model)
+    for name, sub in model.named_modules():
+        if name and isinstance(sub, PreTrainedModel):
+            try:
+                mine = sub.get_output_embeddings()
+            except Exception:
+                continue
+            if mine is head and len(name) > len(best[0]):
+                best = (name, sub)
+    return best
+
+
+def _embeddings(model: Any) -> tuple[Any, Any, str, Any]:
+    """(input weight, output weight, owner name, owner) or a skip naming what is missing."""
+    cls = type(model).__name__
+    try:
+        head = model.get_output_embeddings()
+    except Exception as e:
+        pytest.skip(f"{cls}.get_output_embeddings() raises {type(e).__name__}: no LM head")
+    if head is None:
+        pytest.skip(f"{cls} has no output embeddings (get_output_embeddings() is None)")
+    w_out = getattr(head, "weight", None)
+    if not isinstance(w_out, torch.nn.Parameter):
+        pytest.skip(
+            f"{cls}'s output embeddings are a {type(head).__name__} with no single weight "
+            "(several heads): no one matrix to tie"
+        )
+    name, owner = _owner(model, head)
+    try:
+        emb = _decoder_embeddings(owner) or owner.get_input_embeddings()
+    except Exception as e:
+        pytest.skip(f"{type(owner).__name__}.get_input_embeddings() raises {type(e).__name__}")
+    w_in = getattr(emb, "weight", None)
+    if not isinstance(w_in, torch.nn.Parameter):
+        pytest.skip(f"{type(owner).__name__} has no input embedding matrix ({type(emb).__name__})")
+    return w_in, w_out, name, owner
+
+
+def _decoder_embeddings(owner: Any) -> Any:
+    """An encoder-decoder's LM head reads the decoder's token embeddings (shared with the
+    encoder's in most, separate in T5Gemma-style models): those, where ``get_decoder()`` has
+    them; else None."""
+    if not _encdec(owner.config) or not callable(getattr(owner, "get_decoder", None)):
+        return None
+    try:
+        return owner.get_decoder().get_input_embeddings()
+    except Exception:
+        return None
+
+
+def _sub_config(config: Any, sub: Any) -> bool:
+    """Whether ``sub`` is a config nested in ``config`` (not ``config`` itself or a copy
+    ``get_text_config`` made of a flat encoder-decoder config)."""
+    return sub is not config and any(v is sub for v in vars(config).values())
+
+
+def _tied(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a is b or (a.shape == b.shape and a.data_ptr() == b.data_ptr())
+
+
+def _expected_tie(model: Any, owner_name: str, owner: Any) -> tuple[bool, str]:
+    """(tie expected, the config setting that says so); fails on a self-contradicting config."""
+    cfg = owner.config
+    flag = getattr(cfg, "tie_word_embeddings", None)
+    where = f"{type(cfg).__name__}{'' if not owner_name else f' (of {owner_name})'}"
+    said = f"{where}.tie_word_embeddings={flag}"
+    expected = bool(flag) if flag is not None else False
+    if flag is None:
+        said += " (absent: not tied)"
+    tcfg = text_config(cfg)
+    if _sub_config(cfg, tcfg):
+        tflag = getattr(tcfg, "tie_word_embeddings", None)
+        if tflag is not None and bool(tflag) != expected:
+            fail(
+                f"{type(model).__name__}: the config contradicts itself: {said}, but its text "
+                f"sub-config {type(tcfg).__name__}.tie_word_embeddings={tflag}; the model "
+                f"{'ties' if _tied(*_embeddings(model)[:2]) else 'does not tie'} its embeddings"
+            )
+        said += f", text sub-config {type(tcfg).__name__} agrees" if tflag is not None else ""
+    return expected, said
+
+
+def weight_tying(case: Case, model_class: str | None) -> None:
+    """Input/output embeddings tied exactly where the config says, also after save/load."""
+    built = get_built(case, model_class)
+    model = built.model
+    w_in, w_out, owner_name, owner = _embeddings(model)
+    expected, said = _expected_tie(model, owner_name, owner)
+    shapes = f"input {tuple(w_in.shape)}, output {tuple(w_out.shape)}"
+    if _tied(w_in, w_out) != expected:
+        fail(
+            f"{model_class}: embeddings {'not ' if expected else ''}tied after construction, "
+            f"but {said} ({shapes})"
+        )
+    saved_in, saved_out = w_in.detach().clone(), w_out.detach().clone()
+    with tempfile.TemporaryDirectory(prefix="hftestgen-tie-", dir=S.SCRATCH_DIR) as d:
+        model.save_pretrained(d)
+        loaded = type(model).from_pretrained(d, local_files_only=True)
+    l_in, l_out, _, l_owner = _embeddings(loaded)
+    l_expected, l_said = _expected_tie(loaded, owner_name, l_owner)
+    if l_expected != expected:
+        fail(f"{model_class}: tie setting changed by save/load: {said} -> {l_said}")
+    if _tied(l_in, l_out) != expected:
+        fail(
+            f"{model_class}: embeddings {'not ' if expected else ''}tied after save/load "
+            f"(from_pretrained), but {said}"
+        )
+    if not (
+        close(l_in.detach(), saved_in, tol.EXACT) and close(l_out.detach(), saved_out, tol.EXACT)
+    ):
+        fail(
+            f"{model_class}: reloaded embeddings differ from the saved ones "
+            f"(input {diff(saved_in, l_in.detach())}, output {diff(saved_out, l_out.detach())})"
+        )

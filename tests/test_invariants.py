@@ -1,0 +1,259 @@
+"""Proof that the model-invariant checks (``hftestgen.checks.invariants``) catch real bugs.
+
+Each fault is monkeypatched into the Transformers code path a real tiny model runs; the check,
+called the way a generated test calls it (``checks.<name>(CASE, model_class)`` with the type's
+``Case``), must fail with its message while the fault is active and pass without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from hftestgen import checks  # noqa: E402
+from hftestgen.checks import Case  # noqa: E402
+from hftestgen.render.files import case_fields  # noqa: E402
+
+# --------------------------------------------------------------------------------------------
+# faults: each installs itself with ``monkeypatch`` (undone at the end of the test)
+
+
+def fault_gpt2_attention_not_causal(monkeypatch):
+    """GPT-2 builds no causal mask and its attention stops declaring itself causal (a mask
+    refactor that hands the decoder the bidirectional path)."""
+    from transformers.models.gpt2 import modeling_gpt2 as m
+
+    orig = m.GPT2Attention.__init__
+
+    def __init__(self, *args, **kwargs):
+        orig(self, *args, **kwargs)
+        self.is_causal = False
+
+    monkeypatch.setattr(m, "create_causal_mask", lambda *a, **k: None)
+    monkeypatch.setattr(m.GPT2Attention, "__init__", __init__)
+
+
+def fault_cache_prepends_new_states(monkeypatch):
+    """The dynamic KV cache concatenates new keys/values *before* the cached ones. One decoded
+    token attends to every cached position anyway (attention is a set function of its keys), so
+    token-by-token decoding is unaffected; a multi-token chunk meets a causal mask laid out for
+    past-then-new and attends to the wrong positions."""
+    from transformers import cache_utils
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self.keys = torch.cat([key_states, self.keys], dim=-2)
+        self.values = torch.cat([value_states, self.values], dim=-2)
+        return self.keys, self.values
+
+    monkeypatch.setattr(cache_utils.DynamicLayer, "update", update)
+
+
+def fault_llama_rope_dropped(monkeypatch):
+    """Llama's attention no longer applies the rotary embedding to queries and keys."""
+    from transformers.models.llama import modeling_llama as m
+
+    monkeypatch.setattr(m, "apply_rotary_pos_emb", lambda q, k, cos, sin, *a, **kw: (q, k))
+
+
+def fault_gpt2_position_embeddings_zeroed(monkeypatch):
+    """GPT-2's learned position embeddings are added as zeros (a dropped ``wpe`` term)."""
+    from transformers.models.gpt2 import modeling_gpt2 as m
+
+    orig = m.GPT2Model.__init__
+
+    def __init__(self, config):
+        orig(self, config)
+        with torch.no_grad():
+            self.wpe.weight.zero_()
+        self.wpe.weight.requires_grad_(False)
+
+    monkeypatch.setattr(m.GPT2Model, "__init__", __init__)
+
+
+def fault_untied_on_reload(monkeypatch):
+    """``from_pretrained`` skips tying: the LM head, saved once as the embeddings, stays at its
+    fresh initialisation, untied."""
+    from transformers import modeling_utils
+
+    orig = modeling_utils.PreTrainedModel.tie_weights
+
+    def tie_weights(self, missing_keys=None, recompute_mapping=True):
+        if missing_keys is not None:  # the loading path
+            return None
+        return orig(self, missing_keys=missing_keys, recompute_mapping=recompute_mapping)
+
+    monkeypatch.setattr(modeling_utils.PreTrainedModel, "tie_weights", tie_weights)
+
+
+def fault_tied_against_config(monkeypatch):
+    """Llama's LM head is tied to the embeddings although ``tie_word_embeddings=False``."""
+    from transformers.models.llama import modeling_llama as m
+
+    orig = m.LlamaForCausalLM.__init__
+
+    def __init__(self, config):
+        orig(self, config)
+        self.lm_head.weight = self.model.embed_tokens.weight
+
+    monkeypatch.setattr(m.LlamaForCausalLM, "__init__", __init__)
+
+
+# (fault, model type, check, model class, text the failure must contain)
+FAULTS = [
+    pytest.param(
+        fault_gpt2_attention_not_causal,
+        "gpt2",
+        "causality",
+        "GPT2LMHeadModel",
+        "a leak of the future into the past",
+        id="gpt2-attention-not-causal",
+    ),
+    pytest.param(
+        fault_cache_prepends_new_states,
+        "llama",
+        "chunked_prefill",
+        "LlamaForCausalLM",
+        "differs from one forward",
+        id="cache-prepends-new-states",
+    ),
+    pytest.param(
+        fault_llama_rope_dropped,
+        "llama",
+        "position_sensitivity",
+        "LlamaForCausalLM",
+        "no positional information reaches",
+        id="llama-rope-dropped",
+    ),
+    pytest.param(
+        fault_gpt2_position_embeddings_zeroed,
+        "gpt2",
+        "position_sensitivity",
+        "GPT2Model",
+        "no positional information reaches",
+        id="gpt2-position-embeddings-zeroed",
+    ),
+    pytest.param(
+        fault_untied_on_reload,
+        "gpt2",
+        "weight_tying",
+        "GPT2LMHeadModel",
+        "not tied after save/load",
+        id="lm-head-untied-on-reload",
+    ),
+    pytest.param(
+        fault_tied_against_config,
+        "llama",
+        "weight_tying",
+        "LlamaForCausalLM",
+        "tied after construction, but LlamaConfig.tie_word_embeddings=False",
+        id="lm-head-tied-against-config",
+    ),
+]
+
+
+def _case(registry, model_type: str) -> Case:
+    return Case(**case_fields(registry[model_type]))
+
+
+def _verdict(check: str, case: Case, model_class: str) -> str | None:
+    """None when the check passes, else its failure message (a skip is an error here)."""
+    checks.clear_cache()  # models built under another (faulty or clean) code state are stale
+    try:
+        getattr(checks, check)(case, model_class)
+    except pytest.fail.Exception as e:
+        return str(e)
+    finally:
+        checks.clear_cache()
+    return None
+
+
+@pytest.mark.parametrize("fault, model_type, check, model_class, message", FAULTS)
+def test_invariant_catches_fault(
+    registry, monkeypatch, fault, model_type, check, model_class, message
+):
+    case = _case(registry, model_type)
+    assert _verdict(check, case, model_class) is None, f"{check} fails without the fault"
+    fault(monkeypatch)
+    got = _verdict(check, case, model_class)
+    assert got is not None, f"{check} did not catch {fault.__name__}"
+    assert message in got, got
+
+
+def test_cache_fault_escapes_token_by_token_generation(registry, monkeypatch):
+    """Why chunked_prefill exists: the prepending cache above leaves greedy generation (one token
+    per step, compared with and without the cache) passing."""
+    fault_cache_prepends_new_states(monkeypatch)
+    case = _case(registry, "llama")
+    assert _verdict("generate", case, "LlamaForCausalLM") is None
+    assert _verdict("chunked_prefill", case, "LlamaForCausalLM") is not None
+
+
+def test_causality_checks_bert_lm_head_as_a_decoder(registry, monkeypatch):
+    """BertLMHeadModel's tiny config says is_decoder=False; the check rebuilds it as the decoder
+    its docs ask for, so a non-causal decoder mask is caught there too."""
+    from transformers.models.bert import modeling_bert as m
+
+    case = _case(registry, "bert")
+    assert _verdict("causality", case, "BertLMHeadModel") is None
+    orig = m.BertLayer.__init__
+
+    def __init__(self, config, *args, **kwargs):
+        orig(self, config, *args, **kwargs)
+        self.attention.self.is_causal = False
+
+    monkeypatch.setattr(m, "create_causal_mask", lambda *a, **k: None)
+    monkeypatch.setattr(m.BertLayer, "__init__", __init__)
+    got = _verdict("causality", case, "BertLMHeadModel")
+    assert got is not None and "rebuilt with is_decoder=True" in got, got
+
+
+def test_position_sensitivity_holds_for_alibi_and_relative_bias(registry):
+    """The swap formulation holds where positions only enter attention weights (BLOOM's ALiBi,
+    T5's relative buckets): a repeated-token input would be blind there."""
+    assert _verdict("position_sensitivity", _case(registry, "bloom"), "BloomModel") is None
+    assert _verdict("position_sensitivity", _case(registry, "t5"), "T5EncoderModel") is None
+
+
+def test_checks_skip_with_a_reason_where_they_do_not_apply(registry):
+    case = _case(registry, "bert")
+    for check, cls, why in [
+        ("causality", "BertModel", "no causal text stack"),
+        ("chunked_prefill", "BertForMaskedLM", "takes no cache"),
+        ("weight_tying", "BertModel", "no output embeddings"),
+    ]:
+        checks.clear_cache()
+        with pytest.raises(pytest.skip.Exception, match=why):
+            getattr(checks, check)(case, cls)
+
+
+def test_invariant_rows_are_dispatched_to_the_invariants_module():
+    from hftestgen.checks import invariants
+    from hftestgen.checks.table import BY_NAME
+
+    for name in ("causality", "chunked_prefill", "position_sensitivity", "weight_tying"):
+        assert BY_NAME[name].module == "invariants"
+        assert callable(getattr(invariants, name))
+
+
+def test_position_sensitivity_reads_the_first_mixing_layer(registry, monkeypatch):
+    """Why the check reads per-layer hidden states: in a causal model without positions the
+    swap is invisible only up to the first layer that mixes positions; past it the mask alone
+    orders the tokens (p1 saw one token, p2 two), so final outputs would hide a dropped RoPE."""
+    from hftestgen.checks import _support
+
+    fault_llama_rope_dropped(monkeypatch)
+    case = _case(registry, "llama")
+    checks.clear_cache()
+    built = _support.get_built(case, "LlamaModel")
+    ids = torch.tensor([[5, 9, 11, 13, 17, 19, 23]])
+    swapped = torch.tensor([[9, 5, 11, 13, 17, 19, 23]])
+    with torch.no_grad():
+        a = built.model(input_ids=ids, output_hidden_states=True).hidden_states
+        b = built.model(input_ids=swapped, output_hidden_states=True).hidden_states
+    checks.clear_cache()
+    assert torch.allclose(a[1][:, 2:], b[1][:, 2:], atol=1e-6)  # first layer: a set function
+    assert not torch.allclose(a[-1][:, 2:], b[-1][:, 2:], atol=1e-4)  # last: the mask orders
