@@ -304,3 +304,27 @@ def special_ids(cfg: Any, depth: int = 0) -> set[int]:
         for s in nested_configs(cfg):
             out |= special_ids(s, depth + 1)
     return out
+
+
+def special_ids_with_aliases(config: Any, depth: int = 0) -> set[int]:
+    """``special_ids`` plus the token ids behind ``attribute_map`` aliases and properties
+    (``image_token_id`` -> ``image_patch_id``), which hold placeholder ids too."""
+    out = special_ids(config) if depth == 0 else set()
+    cls = type(config)
+    names = set(getattr(cls, "attribute_map", None) or {})
+    names |= {n for n in dir(cls) if isinstance(getattr(cls, n, None), property)}
+    for n in sorted(names):
+        if not SPECIAL_TOKEN.search(n) or "type" in n:
+            continue
+        try:
+            v = getattr(config, n)
+        except Exception:
+            continue
+        for x in v if isinstance(v, (list, tuple)) else [v]:
+            if is_int(x):
+                out.add(x)
+    if depth < 3:
+        for v in vars(config).values():
+            if is_config(v):
+                out |= special_ids_with_aliases(v, depth + 1)
+    return out

@@ -58,6 +58,7 @@ from typing import Any
 import pytest
 import torch
 
+from ..configs import is_config, special_ids_with_aliases, text_config
 from . import _support as S
 from . import tolerances as tol
 from ._support import (
@@ -72,7 +73,6 @@ from ._support import (
     make_inputs,
     run,
     tensors,
-    text_config,
 )
 from .case import Case
 
@@ -144,34 +144,6 @@ def _precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any]
 
 # Per-position inputs that mark image/audio/video slots in the token sequence.
 MODALITY_SLOTS = re.compile(r"(image|video|audio|vision|mm).*(mask|type_ids)$")
-_TOKEN_NAME = re.compile(r"(_token_id|_token_index|_token_ids|_token)$")
-
-
-def _special_ids(config: Any, depth: int = 0) -> set[int]:
-    """Token ids a check must not move: the tiny engine's special ids (config fields named
-    ``*_token_id`` ...), plus those behind ``attribute_map`` aliases and properties
-    (``image_token_id`` -> ``image_patch_id``), which hold placeholder ids too."""
-    from hftestgen.tiny.inputs import special_ids
-
-    out = special_ids(config) if depth == 0 else set()
-    cls = type(config)
-    names = set(getattr(cls, "attribute_map", None) or {})
-    names |= {n for n in dir(cls) if isinstance(getattr(cls, n, None), property)}
-    for n in sorted(names):
-        if not _TOKEN_NAME.search(n) or "type" in n:
-            continue
-        try:
-            v = getattr(config, n)
-        except Exception:
-            continue
-        for x in v if isinstance(v, (list, tuple)) else [v]:
-            if isinstance(x, int) and not isinstance(x, bool):
-                out.add(x)
-    if depth < 3:
-        for v in vars(config).values():
-            if _is_config(v):
-                out |= _special_ids(v, depth + 1)
-    return out
 
 
 def _unpadded(inputs: dict[str, Any], key: str, mask_key: str, plain: int) -> dict[str, Any]:
@@ -208,7 +180,7 @@ class _Tokens:
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
             got = "none" if ids is None else f"shape {tuple(ids.shape)}"
             pytest.skip(f"no 2-D token sequence {key} in the inputs ({got})")
-        specials = _special_ids(built.config)
+        specials = special_ids_with_aliases(built.config)
         mask = inputs.get(self.mask_key)
         real = torch.ones_like(ids, dtype=torch.bool)
         if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
@@ -296,10 +268,6 @@ def _unique(objs: list[Any]) -> list[Any]:
     return out
 
 
-def _is_config(v: Any) -> bool:
-    return hasattr(v, "to_dict") and hasattr(v, "model_type")
-
-
 def _encdec(config: Any) -> bool:
     return bool(
         getattr(config, "is_encoder_decoder", False)
@@ -351,9 +319,7 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
             f"{cls}: encoder-decoder fed no decoder_input_ids (its decoder inputs derive from "
             "input_ids, which the bidirectional encoder reads)"
         )
-    if _is_config(getattr(config, "encoder", None)) and _is_config(
-        getattr(config, "decoder", None)
-    ):
+    if is_config(getattr(config, "encoder", None)) and is_config(getattr(config, "decoder", None)):
         pytest.skip(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
     switches = _switches(config)
     bidi = [(n, v, c) for n, v, c, b in switches if v == b]
