@@ -5,10 +5,11 @@ Imports torch; only imported when a check actually runs.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -268,3 +269,42 @@ def compare_all(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: tol.T
 
 def fail(msg: str) -> None:
     pytest.fail(msg, pytrace=False)
+
+
+# --------------------------------------------------------------------------------------
+# float64 copies
+
+
+def cast_floats(v: Any, dtype: torch.dtype) -> Any:
+    """Floating tensors of an input (also inside plain dicts, lists, tuples) cast to ``dtype``."""
+    if isinstance(v, torch.Tensor):
+        return v.to(dtype) if v.is_floating_point() else v
+    if type(v) is dict:
+        return {k: cast_floats(x, dtype) for k, x in v.items()}
+    if type(v) in (list, tuple):
+        return type(v)(cast_floats(x, dtype) for x in v)
+    return v
+
+
+def precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any]) -> Any:
+    """Run ``body(model, cast_inputs, precision)`` on a float64 copy of ``model``; where the model
+    cannot run in float64 (an exception from its code, not a check verdict), on ``model`` itself
+    in float32."""
+    try:
+        m64 = copy.deepcopy(model).double()
+    except Exception:
+        m64 = None
+    experts = getattr(getattr(m64, "config", None), "_experts_implementation", "eager")
+    if m64 is not None and experts != "eager":
+        # torch's grouped_mm (the default MoE experts kernel) has no float64 version; the eager
+        # experts loop computes the same routing and sums
+        try:
+            m64.set_experts_implementation("eager")
+        except Exception:
+            pass
+    if m64 is not None:
+        try:
+            return body(m64, lambda x: cast_floats(x, torch.float64), "float64")
+        except Exception:
+            pass  # a float64-only failure: the float32 run below decides
+    return body(model, lambda x: x, "float32")

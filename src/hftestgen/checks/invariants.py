@@ -74,6 +74,7 @@ from ._support import (
     run,
     tensors,
 )
+from ._support import precise as _precise
 from .case import Case
 
 # Tasks whose classes run a causal text stack (decoder-only generation).
@@ -106,40 +107,6 @@ def _first_chunk_only() -> tuple[str, ...]:
     except ImportError:  # pragma: no cover - older Transformers
         return FIRST_CHUNK_ONLY
     return tuple(dict.fromkeys((*keys, *FIRST_CHUNK_ONLY)))
-
-
-def _cast(v: Any, dtype: torch.dtype) -> Any:
-    """Floating tensors of an input (also inside plain dicts, lists, tuples) cast to ``dtype``."""
-    if isinstance(v, torch.Tensor):
-        return v.to(dtype) if v.is_floating_point() else v
-    if type(v) is dict:
-        return {k: _cast(x, dtype) for k, x in v.items()}
-    if type(v) in (list, tuple):
-        return type(v)(_cast(x, dtype) for x in v)
-    return v
-
-
-def _precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any]) -> Any:
-    """Run ``body(model, cast_inputs, precision)`` on a float64 copy of ``model``; where the model
-    cannot run in float64 (an exception from its code, not a check verdict), on ``model`` itself
-    in float32."""
-    try:
-        m64 = copy.deepcopy(model).double()
-    except Exception:
-        m64 = None
-    if m64 is not None and getattr(m64.config, "_experts_implementation", "eager") != "eager":
-        # torch's grouped_mm (the default MoE experts kernel) has no float64 version; the eager
-        # experts loop computes the same routing and sums
-        try:
-            m64.set_experts_implementation("eager")
-        except Exception:
-            pass
-    if m64 is not None:
-        try:
-            return body(m64, lambda x: _cast(x, torch.float64), "float64")
-        except Exception:
-            pass  # a float64-only failure: the float32 run below decides
-    return body(model, lambda x: x, "float32")
 
 
 # Per-position inputs that mark image/audio/video slots in the token sequence.
