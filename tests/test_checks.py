@@ -113,6 +113,9 @@ class ToyModel(nn.Module):
         if self.fault == "nan":
             logits = logits * float("nan")
         out = {"last_hidden_state": h, "logits": logits}
+        if self.fault == "int-counter":  # an integer output that changes from call to call
+            self.calls = getattr(self, "calls", 0) + 1
+            out["token_ids"] = torch.full((input_ids.shape[0], 1), self.calls)
         if labels is not None:
             out = {"loss": nn.functional.cross_entropy(logits, labels), **out}
         return out
@@ -184,6 +187,7 @@ def test_toy_model_passes_every_check(toy_engine):
         ("nan", "forward", "non-finite outputs"),
         ("ignore-mask", "attention_mask_padding", "change outputs at real positions"),
         ("detach", "train_step", "['mix.weight'"),
+        ("int-counter", "eval_determinism", "token_ids"),  # integer outputs are compared too
     ],
 )
 def test_toy_faults_fail_their_check(toy_engine, fault, check, message):

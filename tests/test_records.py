@@ -229,3 +229,15 @@ def test_bad_references_are_errors_naming_the_file(b_text, msg):
     with pytest.raises(RecordError, match=msg) as e:
         records.check_references(recs)
     assert str(e.value).startswith("types/b.toml")
+
+
+def test_head_classes_include_heads_also_listed_under_base():
+    """A CTC/RNNT head that the registry also lists as the type's base class has a loss: it gets
+    train_step; feature extractors (base, image, text_encoding, backbone) do not."""
+    c = Case(
+        model_type="x",
+        family="audio",
+        config_class="XConfig",
+        classes={"base": ("XForCTC", "XModel"), "ctc": ("XForCTC",), "image": ("XVision",)},
+    )
+    assert c.head_class_names == ["XForCTC"]
