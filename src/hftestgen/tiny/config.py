@@ -656,12 +656,18 @@ def _head_dim_follows_heads(t: Tiny) -> None:
     most 8."""
     if not t.free("head_dim") or "head_dim" in t.kwargs or not is_int(t.eff("head_dim")):
         return
-    for hid, heads in HEAD_PAIRS:
+    width = _hidden_per_head(t, HEAD_PAIRS)
+    t.kwargs["head_dim"] = width if width is not None else min(t.eff("head_dim"), 8)
+
+
+def _hidden_per_head(t: Tiny, pairs) -> int | None:
+    """Hidden size / heads (at least 2) for the first (hidden, heads) field pair of ``pairs``
+    the config has, else ``None``."""
+    for hid, heads in pairs:
         h, n = t.eff(hid), t.eff(heads)
         if hid in t.fields and heads in t.fields and is_int(h) and is_int(n) and n:
-            t.kwargs["head_dim"] = max(h // n, 2)
-            return
-    t.kwargs["head_dim"] = min(t.eff("head_dim"), 8)
+            return max(h // n, 2)
+    return None
 
 
 @repair("stage-count-follows-depths")
@@ -781,11 +787,9 @@ def _d_kv_follows_heads(t: Tiny) -> None:
     """T5-style per-head key/value width ``d_kv`` is hidden size / heads (at least 2)."""
     if not t.free("d_kv") or not is_int(t.eff("d_kv")):
         return
-    for hid, heads in D_KV_PAIRS:
-        h, n = t.eff(hid), t.eff(heads)
-        if hid in t.fields and heads in t.fields and is_int(h) and is_int(n) and n:
-            t.kwargs["d_kv"] = max(h // n, 2)
-            return
+    width = _hidden_per_head(t, D_KV_PAIRS)
+    if width is not None:
+        t.kwargs["d_kv"] = width
 
 
 def _layer_count(t: Tiny) -> tuple[Any, Any]:
