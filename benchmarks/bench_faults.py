@@ -4,7 +4,7 @@
 Usage::
 
     python benchmarks/bench_faults.py              # the whole catalogue (hftestgen.faults)
-    python benchmarks/bench_faults.py --subset     # the small CI subset (one fault per family)
+    python benchmarks/bench_faults.py --subset     # the small CI subset (every family and every CPU check)
     python benchmarks/bench_faults.py bert-dropout-in-eval gpt2-kv-cache-corrupted
 
 For every fault, one pytest process runs the fault's generated file exactly as a user would

@@ -66,6 +66,7 @@ def gpt2_weight_altered_on_save(p: Patcher) -> None:
     check="causality",
     bug_class="an off-by-one causal mask (kv_idx <= q_idx + 1): every position sees the next "
     "token; the class of mask-construction bugs behind transformers' masking_utils rewrites",
+    subset=True,
 )
 def gpt2_future_token_leak(p: Patcher) -> None:
     """masking_utils builds causal masks with kv_idx <= q_idx + 1, always materialised."""
@@ -86,6 +87,7 @@ def gpt2_future_token_leak(p: Patcher) -> None:
     bug_class="input and output embeddings left untied although the config says "
     "tie_word_embeddings=True (huggingface/transformers#42362 after the v5 tied-weights refactor, "
     "#43429 Mistral3's lm_head never tied)",
+    subset=True,
 )
 def gpt2_weights_not_tied(p: Patcher) -> None:
     """PreTrainedModel.tie_weights does nothing: lm_head keeps its own random weight."""
@@ -144,6 +146,7 @@ def llama_cache_positions_shifted(p: Patcher) -> None:
     "a multi-token chunk after a non-empty cache sees the wrong keys while one-token decoding "
     "works (huggingface/transformers#30311, speculative decoding; the reason "
     "masking_utils._ignore_causal_mask_sdpa checks the lengths)",
+    subset=True,
 )
 def llama_chunked_prefill_broken(p: Patcher) -> None:
     """_ignore_causal_mask_sdpa skips the mask whenever nothing is padded, whatever the lengths."""
@@ -163,6 +166,7 @@ def llama_chunked_prefill_broken(p: Patcher) -> None:
     check="position_sensitivity",
     bug_class="rotary embeddings that rotate nothing (inv_freq left zero/uninitialised after "
     "meta-device loading: huggingface/transformers#34234, #45902): positions silently lost",
+    subset=True,
 )
 def llama_rotary_dropped(p: Patcher) -> None:
     """LlamaRotaryEmbedding returns cos=1, sin=0: queries and keys are never rotated."""
