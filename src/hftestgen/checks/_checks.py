@@ -430,19 +430,26 @@ def _masked_content(
     """Failures of ``_masked_content_diffs`` on the right side, then the left one (with explicit
     ``position_ids`` where the forward takes them, so models that derive positions from the ids
     see the same positions in both runs)."""
+    base, _, _ = _padded(built, inputs, left=False, with_position_ids=False)
+    unpadded = floating(tensors(run(built.model, base)))  # shapes only: one run serves both sides
     out = []
     for name, left, with_pos in (("right", False, False), ("left", True, takes_position_ids)):
-        compared, bad = _masked_content_diffs(built, inputs, left, with_pos)
+        compared, bad = _masked_content_diffs(built, inputs, unpadded, left, with_pos)
         if compared and bad:
             out.append((f"{name}, masked content (two random fills)", compared, bad))
     return out
 
 
 def _masked_content_diffs(
-    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
+    built: Any,
+    inputs: dict[str, Any],
+    unpadded: dict[str, torch.Tensor],
+    left: bool,
+    with_position_ids: bool,
 ) -> tuple[int, list[str]]:
     """(outputs compared, differences) between two padded runs that differ only in the token ids
-    under the mask (two draws of non-special ids): real positions must not see them.
+    under the mask (two draws of non-special ids): real positions must not see them. The
+    ``unpadded`` outputs tell the position axis (S long there, S + PAD_LEN here).
     Unlike a padded vs unpadded comparison, this holds whether or not a model shifts positions
     for padding, for causal and bidirectional models alike."""
 
@@ -458,9 +465,8 @@ def _masked_content_diffs(
     # Two different random fills rather than pad ids vs random ids: models that derive positions
     # from the ids (pad id = no position, e.g. M2M100's sinusoidal positions) then see the same
     # positions in both runs; only the content under the mask differs.
-    base, one, mask = _padded(built, inputs, left, with_position_ids, fill=random_ids(1))
+    _, one, mask = _padded(built, inputs, left, with_position_ids, fill=random_ids(1))
     _, two, _ = _padded(built, inputs, left, with_position_ids, fill=random_ids(2))
-    unpadded = floating(tensors(run(built.model, base)))
     a = floating(tensors(run(built.model, one)))
     b = floating(tensors(run(built.model, two)))
     S, P = mask.shape[1], tol.PAD_LEN

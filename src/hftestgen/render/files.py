@@ -174,7 +174,7 @@ def render_spec(spec: ModelSpec) -> str:
         .render(
             spec=spec,
             case=case,
-            notes=case_notes(spec),
+            notes=case_notes(spec, case),
             checks=checks_for(spec.family),
             imports=imports,
         )
@@ -215,8 +215,9 @@ def case_fields(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def case_notes(spec: ModelSpec) -> dict[str, list[str]]:
-    """Comment lines rendered above a ``CASE`` field: why the record's data is needed."""
+def case_notes(spec: ModelSpec, case: dict[str, Any]) -> dict[str, list[str]]:
+    """Comment lines rendered above a ``CASE`` field (of ``case``, the type's ``case_fields``):
+    why the record's data is needed."""
     import textwrap
 
     from ..registry.records import load_records
@@ -230,7 +231,7 @@ def case_notes(spec: ModelSpec) -> dict[str, list[str]]:
     if not reason:
         return {}
     lines = textwrap.wrap(reason, LINE_LENGTH - 6)
-    return {"data" if "data" in case_fields(spec) else "class_data": lines}
+    return {"data" if "data" in case else "class_data": lines}
 
 
 def expected_files(registry: Registry, specs: Iterable[ModelSpec] | None = None) -> dict[str, str]:
