@@ -75,7 +75,7 @@ def coverage(records, transformers="5.0.0", shard=None):
 RUN_A = [
     rec("x", "forward", "XModel", "passed"),
     rec("x", "save_load", "XModel", "passed"),
-    rec("x", "generate", "XModel", "skipped", "not generative"),
+    rec("x", "generate", "XModel", "skipped", "not-applicable: XModel cannot generate"),
     rec("y", "forward", "YModel", "xfailed"),
     rec("y", "save_load", "YModel", "xfailed"),
     rec("y", "generate", "YModel", "failed", "AssertionError: logits differ"),
@@ -87,7 +87,7 @@ RUN_A = [
 RUN_B = [
     rec("x", "forward", "XModel", "failed", "AssertionError: now broken"),  # regressed
     rec("x", "save_load", "XModel", "skipped", "not applicable"),  # changed (ok -> ok)
-    rec("x", "generate", "XModel", "skipped", "not generative"),  # same
+    rec("x", "generate", "XModel", "skipped", "not-applicable: XModel cannot generate"),  # same
     rec("y", "forward", "YModel", "failed", "AssertionError: worse"),  # xfailed -> failed
     rec("y", "save_load", "YModel", "xpassed"),  # xfailed -> xpassed
     rec("y", "generate", "YModel", "passed"),  # fixed

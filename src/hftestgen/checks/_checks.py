@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 
 from ..configs import cfg_int, placeholder_ids, special_ids, text_config, token_ids
@@ -33,6 +32,7 @@ from ._support import (
     tensors,
 )
 from .case import GENERATIVE_TASKS, Case
+from .skips import no_device, not_applicable, not_covered
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a check may reach the network
 
@@ -261,7 +261,7 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B
     ]
     if packed:
-        pytest.skip(
+        not_covered(
             f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}); "
             "splitting packed inputs per sample is model-specific"
         )
@@ -289,7 +289,7 @@ def batch_independence(case: Case, model_class: str | None) -> None:
 
     precision, compared, bad, full = S.precise(built.model, body)
     if not compared:
-        pytest.skip(f"no output with a per-sample leading dimension to compare ({describe(full)})")
+        not_covered(f"no output with a per-sample leading dimension to compare ({describe(full)})")
     if bad:
         t = tol.BATCH64 if precision == "float64" else tol.BATCH
         fail(
@@ -333,11 +333,11 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
     built = get_forward_model(case, model_class)
     params = forward_params(built.model)
     if "attention_mask" not in params:
-        pytest.skip("no attention_mask in forward")
+        not_applicable("no attention_mask in forward")
     inputs = make_inputs(case, built)
     ids = inputs.get("input_ids")
     if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
-        pytest.skip("inputs have no 2-D input_ids (token sequence) to pad")
+        not_covered("inputs have no 2-D input_ids (token sequence) to pad")
     # (name, left, with_position_ids)
     if not _causal(case, built):
         sides = [("right", False, False)]
@@ -359,7 +359,7 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
             return
     if not any(compared for _, compared, _ in results):
         outs = describe(floating(tensors(run(built.model, inputs))))
-        pytest.skip(f"no output to compare at real positions ({outs})")
+        not_covered(f"no output to compare at real positions ({outs})")
     detail = "; ".join(f"{name}: {', '.join(bad[:4])}" for name, _, bad in results if bad)
     fail(
         f"{model_class}: {tol.PAD_LEN} padded (masked) positions change outputs at real positions "
@@ -765,11 +765,11 @@ def train_step(case: Case, model_class: str | None) -> None:
     built = get_forward_model(case, model_class)
     params = forward_params(built.model)
     if not any("label" in p or p in ("start_positions", "end_positions") for p in params):
-        pytest.skip(f"{model_class}.forward takes no labels")
+        not_applicable(f"{model_class}.forward takes no labels")
     inputs = make_inputs(case, built, labels=True)
     label_keys = sorted(set(inputs) - set(make_inputs(case, built)))
     if not label_keys:
-        pytest.skip(f"tiny inputs provide no labels for {model_class} (task {built.task})")
+        not_covered(f"tiny inputs provide no labels for {model_class} (task {built.task})")
     model = copy.deepcopy(built.model)
     model.train()
     loss = _train_loss(model, inputs)
@@ -871,7 +871,7 @@ def generate(case: Case, model_class: str | None) -> None:
     model = built.model
     can = getattr(model, "can_generate", None)
     if not hasattr(model, "generate") or (callable(can) and not can()):
-        pytest.skip(f"{model_class} cannot generate (can_generate() is False)")
+        not_applicable(f"{model_class} cannot generate (can_generate() is False)")
     k = tol.NEW_TOKENS
     inputs = make_inputs(case, built)
     encdec = bool(getattr(built.config, "is_encoder_decoder", False))
@@ -987,7 +987,7 @@ def _available(device: str) -> bool:
 def device_parity(case: Case, model_class: str | None, device: str) -> None:
     """Forward on ``device`` matches CPU within ``DEVICE`` (TF32 off for the comparison)."""
     if not _available(device):
-        pytest.skip(f"{device} not available")
+        no_device(f"{device} not available")
     built = get_forward_model(case, model_class)
     inputs = make_inputs(case, built)
     cpu = floating(tensors(run(built.model, inputs)))

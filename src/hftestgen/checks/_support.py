@@ -17,6 +17,7 @@ import torch
 
 from . import tolerances as tol
 from .case import Case
+from .skips import not_applicable, unsupported
 
 # ----------------------------------------------------------------------------------------
 # building, once per (model_type, class, tiny overrides) per process
@@ -98,9 +99,9 @@ def skip_if_missing_package(exc: BaseException) -> None:
 def get_built(case: Case, class_name: str | None) -> Any:
     """The tiny model of ``class_name``, built on first use and cached (LRU) in this process."""
     if case.skip:
-        pytest.skip(str(case.skip))
+        unsupported(str(case.skip))
     if class_name is None:  # only reachable through an empty parametrization
-        pytest.skip(f"{case.model_type}: no model class to check")
+        not_applicable(f"{case.model_type}: no model class to check")
     data = case.data_for(class_name)
     key = (
         case.model_type,
@@ -135,7 +136,7 @@ def get_forward_model(case: Case, class_name: str | None) -> Any:
     """``get_built`` for checks that call ``forward``: skips classes that define none."""
     built = get_built(case, class_name)
     if getattr(type(built.model), "forward", None) is torch.nn.Module.forward:
-        pytest.skip(f"{class_name} defines no forward() (nn.Module's placeholder)")
+        not_applicable(f"{class_name} defines no forward() (nn.Module's placeholder)")
     return built
 
 

@@ -117,5 +117,5 @@ class Case:
             return list(names)
         import pytest
 
-        reason = f"{self.model_type} {why}"
+        reason = f"not-applicable: {self.model_type} {why}"  # checks.skips.NOT_APPLICABLE
         return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id=empty_id)]

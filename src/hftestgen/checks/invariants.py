@@ -76,6 +76,7 @@ from ._support import (
 )
 from ._support import precise as _precise
 from .case import Case
+from .skips import not_applicable, not_covered
 
 # Tasks whose classes run a causal text stack (decoder-only generation).
 CAUSAL_TASKS = frozenset(
@@ -146,7 +147,10 @@ class _Tokens:
         ids = inputs.get(key)
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
             got = "none" if ids is None else f"shape {tuple(ids.shape)}"
-            pytest.skip(f"no 2-D token sequence {key} in the inputs ({got})")
+            absent = ids is None and key not in S.forward_params(built.model)  # takes no tokens
+            (not_applicable if absent else not_covered)(
+                f"no 2-D token sequence {key} in the inputs ({got})"
+            )
         specials = special_ids_with_aliases(built.config)
         mask = inputs.get(self.mask_key)
         real = torch.ones_like(ids, dtype=torch.bool)
@@ -154,7 +158,7 @@ class _Tokens:
             real = mask.bool()
         vals = sorted({int(v) for v in ids[real].flatten().tolist()} - specials)
         if len(vals) < 2:
-            pytest.skip(f"{key} holds fewer than 2 distinct plain (non-special) tokens: {vals}")
+            not_covered(f"{key} holds fewer than 2 distinct plain (non-special) tokens: {vals}")
         self.plain_ids = vals
         self.inputs = _unpadded(inputs, key, self.mask_key, vals[0])
         ids = self.inputs[key]
@@ -282,12 +286,12 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
     if _encdec(config):
         if "decoder_input_ids" in make_inputs(case, built):
             return "decoder_input_ids", {}
-        pytest.skip(
+        not_covered(
             f"{cls}: encoder-decoder fed no decoder_input_ids (its decoder inputs derive from "
             "input_ids, which the bidirectional encoder reads)"
         )
     if is_config(getattr(config, "encoder", None)) and is_config(getattr(config, "decoder", None)):
-        pytest.skip(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
+        not_applicable(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
     switches = _switches(config)
     bidi = [(n, v, c) for n, v, c, b in switches if v == b]
     causal_task = sorted(tasks & CAUSAL_TASKS)
@@ -307,7 +311,7 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
             f"neither it nor its type has a class in a causal-LM task "
             f"({', '.join(sorted(CAUSAL_TASKS))}) and no config switch says causal"
         )
-    pytest.skip(f"{cls}: no causal text stack: {why}")
+    not_applicable(f"{cls}: no causal text stack: {why}")
 
 
 def _rebuilt(built: Any, values: dict[str, Any]) -> Any:
@@ -352,7 +356,7 @@ def causality(case: Case, model_class: str | None) -> None:
     L = tokens.length
     plain = [p for p in tokens.plain_positions if p < L - 1]
     if len(plain) < 2:
-        pytest.skip(f"fewer than 2 plain token positions before the last in {key} ({plain})")
+        not_covered(f"fewer than 2 plain token positions before the last in {key} ({plain})")
     t = plain[len(plain) // 2]  # first changed position; earlier ones are compared
     later = [p for p in plain if p >= t]
     extra = _forward_switch(model)
@@ -373,7 +377,7 @@ def causality(case: Case, model_class: str | None) -> None:
             if not close(x.narrow(d, L - 1, 1), y.narrow(d, L - 1, 1), t_):
                 mixed += 1
         if not compared:
-            pytest.skip(f"no per-position output over the {L} {key} positions ({describe(a)})")
+            not_covered(f"no per-position output over the {L} {key} positions ({describe(a)})")
         if bad:
             fail(
                 f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
@@ -381,7 +385,7 @@ def causality(case: Case, model_class: str | None) -> None:
                 f"({precision}, atol={t_.atol}, rtol={t_.rtol}): {'; '.join(sorted(bad)[:6])}"
             )
         if not mixed:
-            pytest.skip(
+            not_covered(
                 f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
                 f"leaves the output at the last position {L - 1} unchanged too: tokens do not "
                 "reach later positions in this tiny model, so a leak could not show"
@@ -439,7 +443,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
     params = forward_params(built.model)
     cache_arg = next((n for n in CACHE_ARGS if n in params), None)
     if cache_arg is None:
-        pytest.skip(f"{model_class}.forward takes no cache ({', '.join(CACHE_ARGS)})")
+        not_applicable(f"{model_class}.forward takes no cache ({', '.join(CACHE_ARGS)})")
     # a cache only makes sense for a causal stack: a bidirectional prefix changes with the rest
     key, model, rebuilt = _causal_stack(case, built)
     encdec = key == "decoder_input_ids"
@@ -448,7 +452,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
     specials = [p for p in range(L) if p not in set(tokens.plain_positions)]
     k = max(L // 2, (max(specials) + 1) if specials else 0)
     if k < 2 or L - k < 2:
-        pytest.skip(
+        not_covered(
             f"{key} of length {L} (non-plain positions {specials}) cannot be split into two "
             "chunks of >= 2 tokens with every placeholder in the first"
         )
@@ -526,7 +530,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             if fresh is not None:
                 cache = _cache_of(out1) or (fresh if fresh.get_seq_length() > 0 else None)
         if cache is None:
-            pytest.skip(
+            not_covered(
                 f"{model_class}{rebuilt} returned no cache ({'/'.join(CACHE_ARGS)}) with "
                 "use_cache=True, nor filled a DynamicCache it was given"
             )
@@ -551,7 +555,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
                 at = [i for i, v in enumerate(worst.tolist()) if v > t_.atol]
                 bad.append(f"{name}: {diff(x, y)} (positions {at})")
         if not compared:
-            pytest.skip(
+            not_covered(
                 f"no per-position output of the full forward ({describe(full)}) is split "
                 f"{k} + {L - k} by the chunks ({describe(a)} / {describe(b)})"
             )
@@ -601,7 +605,7 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
     plain = tokens.plain_positions
     L = tokens.length
     if len(plain) < 2 or plain[1] >= L - 1:
-        pytest.skip(f"input_ids have no two plain positions followed by another ({plain})")
+        not_covered(f"input_ids have no two plain positions followed by another ({plain})")
     p1, p2 = plain[0], plain[1]
     a_tok = int(tokens.ids[0, p1])
     b_tok = tokens.other(a_tok)
@@ -656,7 +660,7 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
                 if first is not None:
                     verdicts.append((stack, first, bool(moved(t_, first, xs, ys))))
             if not verdicts:
-                pytest.skip(
+                not_covered(
                     f"{model_class}: changing the token at position {p1} changes no layer's "
                     f"output at positions > {p2} ({precision}): tokens do not reach other "
                     "positions in this tiny model (e.g. zero-initialised attention outputs, "
@@ -678,18 +682,18 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
                 "information reaches it)"
             )
         if causal:
-            pytest.skip(
+            not_covered(
                 f"{model_class} returns no per-layer hidden states over its {L} input_ids "
                 f"positions ({describe(xs, 4)}): the first layer that mixes positions cannot be "
                 "read, and past it a causal mask orders tokens even without positional information"
             )
         compared = [n for n in xs if moved(t_, n, xs, ys) is not None]
         if not compared:
-            pytest.skip(f"no per-position output after position {p2} ({describe(xs)})")
+            not_covered(f"no per-position output after position {p2} ({describe(xs)})")
         if any(moved(t_, n, xs, ys) for n in compared):
             return
         if not any(moved(t_, n, xs, zs) for n in compared):
-            pytest.skip(
+            not_covered(
                 f"{model_class}: changing the token at position {p1} changes no output at "
                 f"positions > {p2} either ({precision}): tokens do not reach other positions in "
                 "this tiny model, so positional information cannot be observed"
@@ -731,12 +735,12 @@ def _embeddings(model: Any) -> tuple[Any, Any, str, Any]:
     try:
         head = model.get_output_embeddings()
     except Exception as e:
-        pytest.skip(f"{cls}.get_output_embeddings() raises {type(e).__name__}: no LM head")
+        not_covered(f"{cls}.get_output_embeddings() raises {type(e).__name__}: no LM head")
     if head is None:
-        pytest.skip(f"{cls} has no output embeddings (get_output_embeddings() is None)")
+        not_applicable(f"{cls} has no output embeddings (get_output_embeddings() is None)")
     w_out = getattr(head, "weight", None)
     if not isinstance(w_out, torch.nn.Parameter):
-        pytest.skip(
+        not_applicable(
             f"{cls}'s output embeddings are a {type(head).__name__} with no single weight "
             "(several heads): no one matrix to tie"
         )
@@ -744,10 +748,12 @@ def _embeddings(model: Any) -> tuple[Any, Any, str, Any]:
     try:
         emb = _decoder_embeddings(owner) or owner.get_input_embeddings()
     except Exception as e:
-        pytest.skip(f"{type(owner).__name__}.get_input_embeddings() raises {type(e).__name__}")
+        not_covered(f"{type(owner).__name__}.get_input_embeddings() raises {type(e).__name__}")
     w_in = getattr(emb, "weight", None)
     if not isinstance(w_in, torch.nn.Parameter):
-        pytest.skip(f"{type(owner).__name__} has no input embedding matrix ({type(emb).__name__})")
+        not_applicable(
+            f"{type(owner).__name__} has no input embedding matrix ({type(emb).__name__})"
+        )
     return w_in, w_out, name, owner
 
 

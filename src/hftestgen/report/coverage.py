@@ -11,15 +11,46 @@ from typing import Any
 
 from .. import __version__
 from ..checks import CHECKS
+from ..checks.skips import (
+    CATEGORIES,
+    KNOWN_BUG,
+    MISSING_PACKAGE,
+    NO_DEVICE,
+    NOT_APPLICABLE,
+    NOT_COVERED,
+    PREFIXES,
+    UNSUPPORTED,
+    legacy_category,
+)
 from .results import Results
 
-SCHEMA = "hftestgen-coverage/1"
+SCHEMA = "hftestgen-coverage/2"
 
 # Type statuses, in display order.
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 COMPONENT, NOT_TESTABLE, NOT_RUN = "component", "not-testable", "not-run"
 KNOWN_ISSUE = "known-issue"
-STATUSES = (PASSED, FAILED, KNOWN_ISSUE, SKIPPED, COMPONENT, NOT_TESTABLE, NOT_RUN)
+INCOMPLETE = "incomplete"  # nothing failed, but an applicable check was not covered
+NOTHING_RAN = "nothing-ran"  # every test was not applicable (or had no device)
+STATUSES = (
+    PASSED,
+    FAILED,
+    KNOWN_ISSUE,
+    INCOMPLETE,
+    SKIPPED,
+    NOTHING_RAN,
+    COMPONENT,
+    NOT_TESTABLE,
+    NOT_RUN,
+)
+# Statuses of the types that ran (the denominator of ``coverage_pct``).
+RAN_STATUSES = (PASSED, FAILED, KNOWN_ISSUE, INCOMPLETE, SKIPPED, NOTHING_RAN)
+
+SKIP_CATEGORIES = frozenset(CATEGORIES)
+# What a test says about its check (``_bucket``).
+BUCKETS = (FAILED, PASSED, *CATEGORIES)
+# A check's verdict for one type, worst first (``_check_summary``).
+VERDICTS = (FAILED, SKIPPED, NOT_COVERED, KNOWN_ISSUE, PASSED, NO_DEVICE, NOT_APPLICABLE)
 
 # The checks of the family templates, in the order they appear in generated files.
 CHECK_ORDER = CHECKS
@@ -86,13 +117,22 @@ def order_checks(names: Iterable[str]) -> list[str]:
     return known + sorted(names - set(known))
 
 
+def _category(r: dict[str, Any]) -> str | None:
+    """The test's category; a skipped test always gets one of ``checks.skips.CATEGORIES`` (rows
+    recorded without one, by runs before skips were typed, are classified by their reason)."""
+    cat = r.get("category")
+    if (r.get("outcome") or "error") != "skipped" or cat in SKIP_CATEGORIES:
+        return cat
+    return legacy_category(r.get("message") or r.get("skip_reason"))
+
+
 def _test_entry(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "nodeid": r.get("nodeid"),
         "param": r.get("param") or "",
         "outcome": r.get("outcome") or "error",
         "mode": r.get("mode") or "no-model",
-        "category": r.get("category"),
+        "category": _category(r),
         "duration_s": round(float(r.get("duration_s") or 0.0), 4),
         "message": r.get("message") or r.get("skip_reason"),
     }
@@ -107,6 +147,66 @@ def _check_outcome(tests: list[dict[str, Any]]) -> str:
     return SKIPPED
 
 
+def _bucket(t: dict[str, Any]) -> str:
+    """What one test says about its check: failed, passed, known-bug or its skip category
+    (an unexplained skip, e.g. ``interrupted``, is not-covered)."""
+    if t["outcome"] in ("failed", "error"):
+        return FAILED
+    if t["outcome"] == PASSED:
+        return PASSED
+    cat = t.get("category")
+    return cat if cat in SKIP_CATEGORIES else NOT_COVERED
+
+
+def _strip(message: str | None, category: str) -> str:
+    text = " ".join((message or "").split())
+    prefix = PREFIXES.get(category)
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text or category
+
+
+def _check_summary(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per check of a type: the tests that ran (passed / xfailed / failed), the reasons it was
+    not applicable, not covered or skipped (deduplicated), and its verdict (``VERDICTS``)."""
+    ran = {"passed": 0, "xfailed": 0, "failed": 0}
+    reasons: dict[str, list[str]] = {NOT_APPLICABLE: [], NOT_COVERED: [], "skipped": []}
+    no_device = 0
+    for t in tests:
+        b = _bucket(t)
+        if b in (FAILED, PASSED):
+            ran[b] += 1
+        elif b == KNOWN_BUG:
+            ran["xfailed"] += 1
+        elif b == NO_DEVICE:
+            no_device += 1
+        else:
+            key = "skipped" if b in (MISSING_PACKAGE, UNSUPPORTED) else b
+            reason = _strip(t.get("message"), b) if key != "skipped" else t.get("message") or b
+            if reason not in reasons[key]:
+                reasons[key].append(reason)
+    if ran["failed"]:
+        verdict = FAILED
+    elif reasons["skipped"]:
+        verdict = SKIPPED
+    elif reasons[NOT_COVERED]:
+        verdict = NOT_COVERED
+    elif ran["xfailed"]:
+        verdict = KNOWN_ISSUE
+    elif ran["passed"]:
+        verdict = PASSED
+    elif no_device:
+        verdict = NO_DEVICE
+    else:
+        verdict = NOT_APPLICABLE
+    return {
+        "verdict": verdict,
+        "ran": ran,
+        "not_applicable": reasons[NOT_APPLICABLE],
+        "not_covered": reasons[NOT_COVERED],
+        "skipped": reasons["skipped"],
+        "no_device": no_device,
+    }
+
+
 def _first_of(tests: list[tuple[str, dict[str, Any]]]) -> str:
     """``<check>[<param>]: <message> (+N more)`` for the first of ``tests``."""
     c, t = tests[0]
@@ -115,12 +215,20 @@ def _first_of(tests: list[tuple[str, dict[str, Any]]]) -> str:
     return f"{label}: {t['message'] or t['outcome']}{more}"
 
 
+def _most_common(tests: list[tuple[str, dict[str, Any]]], of: int) -> str:
+    reasons = Counter(t["message"] or "skipped" for _, t in tests)
+    reason, n = reasons.most_common(1)[0]
+    return reason if n == of else f"{reason} ({n} of {of} tests)"
+
+
 def _type_status(
     meta: dict[str, Any],
     checks: dict[str, dict[str, Any]],
     collect_errors: list[str],
     selected: bool,
 ) -> tuple[str, str]:
+    """A type's status from its checks (docs/coverage-schema.md): passed only when every check
+    that applies ran and passed for every class (absent accelerators aside)."""
     reg = meta.get("registry_status", "testable")
     if reg == "component":
         return COMPONENT, meta.get("registry_reason") or "component config"
@@ -138,16 +246,32 @@ def _type_status(
         if selected:
             return NOT_RUN, "selected but no test results (file missing or run interrupted)"
         return NOT_RUN, "not selected in this run"
-    known = [(c, t) for c, t in tests if t.get("category") == "known-bug"]
+    by = {b: [(c, t) for c, t in tests if _bucket(t) == b] for b in BUCKETS}
+    passed, known = by[PASSED], by[KNOWN_BUG]
+    if passed and not any(t["mode"] == "real" for _, t in passed):
+        return SKIPPED, "tests passed, but none against real torch+transformers"
+    blocked = by[MISSING_PACKAGE] + by[UNSUPPORTED]
+    if blocked:  # a named missing package / declared unsupported build kept checks from running
+        return SKIPPED, _most_common(blocked, len(tests))
+    if by[NOT_COVERED]:  # an applicable check hftestgen could not exercise: not earned
+        names = order_checks({c for c, _ in by[NOT_COVERED]})
+        return INCOMPLETE, f"not covered: {', '.join(names)}; " + _first_of(by[NOT_COVERED])
+    if not passed and not known:
+        return NOTHING_RAN, "nothing ran: " + _most_common(tests, len(tests))
     if known:  # an xfail (known upstream bug) is not a pass, nor a failure of ours
         return KNOWN_ISSUE, _first_of(known)
-    if any(t["outcome"] == PASSED and t["mode"] == "real" for _, t in tests):
-        return PASSED, ""
-    if any(t["outcome"] == PASSED for _, t in tests):
-        return SKIPPED, "tests passed, but none against real torch+transformers"
-    reasons = Counter(t["message"] or "skipped" for _, t in tests)
-    reason, n = reasons.most_common(1)[0]
-    return SKIPPED, reason if n == len(tests) else f"{reason} ({n} of {len(tests)} tests)"
+    return PASSED, ""
+
+
+def _per_check(types: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per check: how many types had it, and how many of those had each verdict."""
+    out: dict[str, dict[str, int]] = {}
+    for ty in types.values():
+        for c, ch in ty["checks"].items():
+            row = out.setdefault(c, {"types": 0} | {v: 0 for v in VERDICTS})
+            row["types"] += 1
+            row[ch["verdict"]] += 1
+    return {c: out[c] for c in order_checks(out)}
 
 
 def build_coverage(
@@ -210,6 +334,7 @@ def build_coverage(
             tests = checks[c]["tests"]
             ordered[c] = {
                 "outcome": _check_outcome(tests),
+                **_check_summary(tests),
                 "duration_s": round(sum(t["duration_s"] for t in tests), 4),
                 "tests": tests,
             }
@@ -235,7 +360,7 @@ def build_coverage(
         }
 
     by_status = Counter(t["status"] for t in types.values())
-    ran = [t for t in types.values() if t["status"] in (PASSED, FAILED, KNOWN_ISSUE, SKIPPED)]
+    ran = [t for t in types.values() if t["status"] in RAN_STATUSES]
     runnable = [t for t in types.values() if t["registry_status"] in ("testable", "skipped")]
     n_pass = by_status.get(PASSED, 0)
     families: dict[str, dict[str, int]] = {}
@@ -245,6 +370,7 @@ def build_coverage(
         fam["types"] += 1
     totals = {
         "types": len(types),
+        "testable": len(runnable),
         "by_status": {s: by_status.get(s, 0) for s in STATUSES},
         "tests": {
             "total": sum(test_totals.values()),
@@ -263,6 +389,7 @@ def build_coverage(
         "run": dict(run or {}),
         "totals": totals,
         "checks": order_checks(all_checks),
+        "per_check": _per_check(types),
         "families": dict(sorted(families.items())),
         "types": types,
         "collect_errors": list(results.collect_errors),
@@ -274,3 +401,31 @@ def failed(cov: dict[str, Any]) -> bool:
     """True when any test failed or errored, or a file did not collect."""
     t = cov["totals"]
     return bool(t["tests"]["failed"] or t["tests"]["error"] or t["collect_errors"])
+
+
+def headline(cov: dict[str, Any]) -> str:
+    """The report's first sentence: every type status, with the denominator it counts from."""
+    t = cov["totals"]
+    bs = t["by_status"]
+    n = lambda s: bs.get(s, 0)  # noqa: E731
+    testable = t.get("testable")
+    if testable is None:  # a document written before the key existed
+        testable = t["types"] - n(COMPONENT) - n(NOT_TESTABLE)
+    tf = (cov.get("versions") or {}).get("transformers") or "?"
+    parts = [
+        f"{n(PASSED)} passed every applicable check",
+        f"{n(KNOWN_ISSUE)} ran with known upstream bugs only",
+        f"{n(INCOMPLETE)} incomplete (some applicable check not covered)",
+        f"{n(SKIPPED)} skipped (missing package / unsupported build)",
+    ]
+    if n(NOTHING_RAN):
+        parts.append(f"{n(NOTHING_RAN)} with nothing to run (every check not applicable)")
+    parts.append(f"{n(FAILED)} failed")
+    if n(NOT_RUN):
+        parts.append(f"{n(NOT_RUN)} not run")
+    untestable = n(COMPONENT) + n(NOT_TESTABLE)
+    return (
+        f"Of {t['types']} config model types in Transformers {tf}, {testable} are testable here; "
+        f"of those, {', '.join(parts)}; {untestable} not testable ({n(COMPONENT)} components "
+        f"tested through their parents, {n(NOT_TESTABLE)} without a model class)."
+    )

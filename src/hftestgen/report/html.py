@@ -10,18 +10,33 @@ import json
 from html import escape
 from typing import Any
 
-from .coverage import STATUSES
+from .coverage import STATUSES, VERDICTS, headline
 
 COLORS = {
     "passed": "#2e9d4f",
     "failed": "#d64541",
     "known-issue": "#e07b30",
+    "incomplete": "#8e5cc4",
     "skipped": "#e0b630",
+    "nothing-ran": "#c4c4c4",
     "component": "#6c8ebf",
     "not-testable": "#a8a8a8",
     "not-run": "#dedede",
+    # check verdicts (``VERDICTS``) that are not type statuses
+    "not-covered": "#8e5cc4",
+    "not-applicable": "#ececec",
+    "no-device": "#d4d4d4",
 }
-SYMBOL = {"passed": "\u2713", "failed": "\u2717", "skipped": "\u2013"}
+LIGHT = frozenset({"not-run", "skipped", "nothing-ran", "not-applicable", "no-device"})
+SYMBOL = {
+    "passed": "\u2713",
+    "failed": "\u2717",
+    "known-issue": "!",
+    "not-covered": "?",
+    "skipped": "\u2013",
+    "not-applicable": "\u00b7",
+    "no-device": "\u25cb",
+}
 
 CSS = """
 *{box-sizing:border-box}
@@ -55,6 +70,10 @@ td.mt{font-family:ui-monospace,Menlo,Consolas,monospace;font-weight:600}
 td.c{text-align:center;width:26px;min-width:26px;color:#fff;font-weight:700;cursor:default}
 td.st{font-weight:600}
 td.reason{white-space:normal;min-width:320px;max-width:560px;color:#444}
+td.reason details{font-size:11px;color:#555}
+td.reason ul{margin:2px 0 0 14px;padding:0}
+td.c.light{color:#555}
+p.headline{font-size:15px;max-width:1100px;margin:4px 0 12px}
 .pill{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:11px}
 .pill.light{color:#333}
 tr.hidden{display:none}
@@ -98,7 +117,7 @@ JS = """
 
 
 def _cell_title(mt: str, check: str, ch: dict[str, Any]) -> str:
-    parts = [f"{mt} / {check}: {ch['outcome']} ({ch['duration_s']:.2f}s)"]
+    parts = [f"{mt} / {check}: {ch.get('verdict', ch['outcome'])} ({ch['duration_s']:.2f}s)"]
     for t in ch["tests"][:12]:
         label = t["param"] or check
         msg = f" - {t['message']}" if t.get("message") else ""
@@ -106,6 +125,53 @@ def _cell_title(mt: str, check: str, ch: dict[str, Any]) -> str:
     if len(ch["tests"]) > 12:
         parts.append(f"... {len(ch['tests']) - 12} more")
     return "\n".join(parts)
+
+
+def _detail(ty: dict[str, Any]) -> str:
+    """A type's checks, expandable: what ran, and why the rest did not."""
+    items = []
+    for c, ch in ty.get("checks", {}).items():
+        if "verdict" not in ch:
+            continue
+        ran = ch["ran"]
+        bits = [f"{ch['verdict']}"]
+        if any(ran.values()):
+            bits.append(", ".join(f"{v} {k}" for k, v in ran.items() if v))
+        for key, label in (
+            ("not_covered", "not covered"),
+            ("not_applicable", "n/a"),
+            ("skipped", "skipped"),
+        ):
+            if ch.get(key):
+                bits.append(f"{label}: " + "; ".join(ch[key]))
+        if ch.get("no_device"):
+            bits.append(f"{ch['no_device']} no device")
+        items.append(f"<li><b>{escape(c)}</b>: {escape(' | '.join(bits))}</li>")
+    if not items:
+        return ""
+    return f"<details><summary>checks</summary><ul>{''.join(items)}</ul></details>"
+
+
+def _per_check(cov: dict[str, Any], w: Any) -> None:
+    per = cov.get("per_check") or {}
+    if not per:
+        return
+    w(
+        "<h2>Per check</h2><p style='margin:0 0 6px;color:#555;font-size:12px'>Model types per "
+        "check, by the check's verdict for the type.</p>"
+    )
+    w("<table id='per-check'><thead><tr><th>check</th><th>types</th>")
+    for v in VERDICTS:
+        w(
+            f"<th><i style='display:inline-block;width:10px;height:10px;background:{COLORS[v]}'>"
+            f"</i> {escape(v)}</th>"
+        )
+    w("</tr></thead><tbody>")
+    for c, row in per.items():
+        w(f"<tr><td>{escape(c)}</td><td>{row['types']}</td>")
+        w("".join(f"<td>{row.get(v, 0)}</td>" for v in VERDICTS))
+        w("</tr>")
+    w("</tbody></table>")
 
 
 def render_html(cov: dict[str, Any]) -> str:
@@ -138,6 +204,7 @@ def render_html(cov: dict[str, Any]) -> str:
     w("</div></header><main>")
 
     bs = t["by_status"]
+    w(f"<p class='headline'>{escape(headline(cov))}</p>")
     w("<div class='cards'>")
     w(f"<div class='card'><b>{t['types']}</b><span>model types</span></div>")
     for s in STATUSES:
@@ -167,14 +234,16 @@ def render_html(cov: dict[str, Any]) -> str:
                 label = str(k) if pct >= 4 else ""
                 w(
                     f"<div style='width:{pct:.3f}%;background:{COLORS[s]};"
-                    f"color:{'#333' if s in ('not-run', 'skipped') else '#fff'}' "
+                    f"color:{'#333' if s in LIGHT else '#fff'}' "
                     f"title='{escape(fam)}: {k} {escape(s)}'>{label}</div>"
                 )
         k = c.get("types", 0)
         w(f"</div><div class='n'>{k} type{'' if k == 1 else 's'}</div></div>")
 
+    _per_check(cov, w)
+
     w(
-        "<h2>Model types \u00d7 checks</h2><p style='margin:0;color:#555;font-size:12px'>Failed first, then skipped, passed, not run, components, not testable.</p><div class='controls'>"
+        "<h2>Model types \u00d7 checks</h2><p style='margin:0;color:#555;font-size:12px'>Failed first, then incomplete, known-issue, skipped, nothing-ran, passed, not run, components, not testable. Cells: a check's verdict for the type (hover for its tests); \u2713 passed, ! known-issue, ? not covered, \u2013 skipped, \u00b7 not applicable, \u25cb no device. Open <i>checks</i> in the reason column for the reasons.</p><div class='controls'>"
     )
     w("<input id='q' type='search' placeholder='filter: model type, family, reason...' autofocus>")
     w("<select id='status'><option value=''>all statuses</option>")
@@ -190,11 +259,20 @@ def render_html(cov: dict[str, Any]) -> str:
     for c in checks:
         w(f"<th class='chk' title='{escape(c)}'>{escape(c)}</th>")
     w("<th>time</th><th>reason</th></tr></thead><tbody>")
-    rank = {"failed": 0, "known-issue": 1, "skipped": 2, "passed": 3, "not-run": 4, "component": 5}
+    rank = {
+        "failed": 0,
+        "incomplete": 1,
+        "known-issue": 2,
+        "skipped": 3,
+        "nothing-ran": 4,
+        "passed": 5,
+        "not-run": 6,
+        "component": 7,
+    }
     rows = sorted(types.items(), key=lambda kv: (rank.get(kv[1]["status"], 5), kv[0].lower()))
     for mt, ty in rows:
         st = ty["status"]
-        light = " light" if st in ("not-run", "skipped") else ""
+        light = " light" if st in LIGHT else ""
         text = " ".join([mt, ty["family"], st, ty.get("reason") or ""]).lower()
         w(
             f"<tr data-status='{escape(st)}' data-family='{escape(ty['family'])}' "
@@ -210,14 +288,16 @@ def render_html(cov: dict[str, Any]) -> str:
                     f"<td class='c' style='background:{bg};opacity:.45' title='{escape(mt)} / {escape(c)}: not run'></td>"
                 )
             else:
-                o = ch["outcome"]
+                o = ch.get("verdict", ch["outcome"])
                 w(
-                    f"<td class='c' style='background:{COLORS[o]}' "
+                    f"<td class='c{' light' if o in LIGHT else ''}' "
+                    f"style='background:{COLORS.get(o, '#999')}' "
                     f"title='{escape(_cell_title(mt, c, ch))}'>{SYMBOL.get(o, '')}</td>"
                 )
         dur = ty.get("duration_s") or 0
         w(
-            f"<td>{f'{dur:.1f}s' if dur else ''}</td><td class='reason'>{escape(ty.get('reason') or '')}</td></tr>"
+            f"<td>{f'{dur:.1f}s' if dur else ''}</td><td class='reason'>"
+            f"{escape(ty.get('reason') or '')}{_detail(ty)}</td></tr>"
         )
     w("</tbody></table></div></main>")
     w(

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .coverage import CHECK_ORDER, KNOWN_ISSUE, NOT_RUN, PASSED, STATUSES
+from .coverage import CHECK_ORDER, NOT_RUN, PASSED, RAN_STATUSES, STATUSES, VERDICTS, headline
+
+# One character per check verdict in the per-type table (``VERDICTS``).
+SYMBOLS = {
+    "passed": "✓",
+    "failed": "✗",
+    "known-issue": "!",
+    "not-covered": "?",
+    "skipped": "–",
+    "not-applicable": "·",
+    "no-device": "○",
+}
 
 
 def _cell(text: Any) -> str:
@@ -28,13 +39,16 @@ def render_markdown(cov: dict[str, Any]) -> str:
         lines.append(f"Shard {run['shard']}.")
     if run.get("merged_from"):
         lines.append(f"Merged from {len(run['merged_from'])} result folders.")
-    bs = t["by_status"]
     lines += [
         "",
-        f"**{bs.get(PASSED, 0)} of {t['types']} model types passed**, "
-        f"{bs.get(KNOWN_ISSUE, 0)} more ran with known upstream bugs only "
-        f"({t['coverage_pct']}% of the types that ran, {t['coverage_pct_all']}% of all testable "
-        f"types). Tests: {t['tests']['passed']} passed, {t['tests']['failed']} failed, "
+        f"**{headline(cov)}**",
+        "",
+        "A type passed only when every check that applies to it ran and passed for every class "
+        "(absent accelerators aside): a check skipped as not covered (hftestgen could not "
+        "exercise it) makes the type incomplete, and a check that is not applicable (the "
+        "model's design) is not counted. "
+        f"Passed: {t['coverage_pct']}% of the types that ran, {t['coverage_pct_all']}% of the "
+        f"testable types. Tests: {t['tests']['passed']} passed, {t['tests']['failed']} failed, "
         f"{t['tests']['error']} errors, {t['tests']['skipped']} skipped "
         f"({t['tests'].get('known_bug', 0)} of them xfail: known upstream bugs)"
         + (f"; {t['collect_errors']} files failed to collect" if t.get("collect_errors") else "")
@@ -55,6 +69,7 @@ def render_markdown(cov: dict[str, Any]) -> str:
     lines.append(f"| **all** | {t['types']} | " + " | ".join(str(tot[s]) for s in STATUSES) + " |")
 
     lines += _checks_per_family(cov)
+    lines += _per_check(cov)
 
     bad = [(mt, ty) for mt, ty in cov["types"].items() if ty["status"] not in (PASSED, NOT_RUN)]
     not_run = sorted(mt for mt, ty in cov["types"].items() if ty["status"] == NOT_RUN)
@@ -99,11 +114,89 @@ def render_markdown(cov: dict[str, Any]) -> str:
                 f"| {_cell(mt)} | {c} | {_cell(test.get('param'))} | {out} | "
                 f"{_cell(msg[0][:300] if msg else '')} |"
             )
+    lines += _not_covered(cov)
     if cov.get("collect_errors"):
         lines += ["", "## Collection errors", ""]
         for e in cov["collect_errors"]:
             lines.append(f"- `{e.get('file')}`: {_cell(e.get('message'))}")
+    lines += _checks_per_type(cov)
     return "\n".join(lines) + "\n"
+
+
+def _per_check(cov: dict[str, Any]) -> list[str]:
+    """Per check: how many types it ran for, was not applicable to, not covered, ..."""
+    per = cov.get("per_check") or {}
+    if not per:
+        return []
+    out = [
+        "",
+        "## Per check",
+        "",
+        "Model types per check, by the check's verdict for the type: passed (ran and passed for "
+        "every class it applies to), known-issue (an xfail), not-covered (some applicable "
+        "class not exercised), skipped (missing package / unsupported build), not-applicable "
+        "(for every class), no-device (accelerator absent).",
+        "",
+        "| check | types | " + " | ".join(VERDICTS) + " |",
+        "|---|---:|" + "---:|" * len(VERDICTS),
+    ]
+    for c, row in per.items():
+        out.append(
+            f"| {_cell(c)} | {row['types']} | " + " | ".join(str(row[v]) for v in VERDICTS) + " |"
+        )
+    return out
+
+
+def _not_covered(cov: dict[str, Any]) -> list[str]:
+    """Every type with a check that applies but was not covered, with the reasons."""
+    rows = [
+        (mt, c, ch["not_covered"])
+        for mt, ty in sorted(cov["types"].items())
+        for c, ch in ty.get("checks", {}).items()
+        if ch.get("not_covered")
+    ]
+    if not rows:
+        return []
+    out = [
+        "",
+        f"## Checks not covered ({len(rows)} type/check pairs)",
+        "",
+        "The check applies, but hftestgen could not exercise it (its tiny inputs, engine or "
+        "weights fall short): these keep the type from passing.",
+        "",
+        "| model type | check | reasons |",
+        "|---|---|---|",
+    ]
+    for mt, c, reasons in rows:
+        text = "; ".join(reasons)
+        out.append(f"| {_cell(mt)} | {c} | {_cell(text[:400])} |")
+    return out
+
+
+def _checks_per_type(cov: dict[str, Any]) -> list[str]:
+    """One row per type that ran, one symbol per check (its verdict)."""
+    types = [(mt, ty) for mt, ty in sorted(cov["types"].items()) if ty["status"] in RAN_STATUSES]
+    checks = [c for c in cov.get("checks", []) if any(c in ty["checks"] for _, ty in types)]
+    if not types or not checks:
+        return []
+    legend = ", ".join(f"{SYMBOLS[v]} {v}" for v in VERDICTS)
+    out = [
+        "",
+        f"## Checks per type ({len(types)} types that ran)",
+        "",
+        f"{legend}; empty: the type's file has no such test. Reasons per test: coverage.json "
+        "(`types.<type>.checks`) and coverage.html.",
+        "",
+        "| model type | status | " + " | ".join(checks) + " |",
+        "|---|---|" + ":-:|" * len(checks),
+    ]
+    for mt, ty in types:
+        cells = [
+            SYMBOLS.get(ty["checks"][c].get("verdict"), "") if c in ty["checks"] else ""
+            for c in checks
+        ]
+        out.append(f"| {_cell(mt)} | {ty['status']} | " + " | ".join(cells) + " |")
+    return out
 
 
 def _checks_per_family(cov: dict[str, Any]) -> list[str]:

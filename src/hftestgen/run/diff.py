@@ -3,10 +3,11 @@
 The states and the ordering that makes a change a regression are in ``states.py`` (and
 docs/coverage-schema.md). Groups, for types and for tests alike:
 
-* ``regressed``: ok -> bad (a type: passed / known-issue / skipped -> failed; a test:
-  passed / xfailed / skipped -> xpassed / failed / error);
+* ``regressed``: ok -> bad (a type: passed / known-issue / incomplete / skipped / nothing-ran
+  -> failed; a test: passed / xfailed / skipped -> xpassed / failed / error);
 * ``fixed``: bad -> ok;
-* ``changed``: another state in the same class (passed -> skipped, failed -> error, ...);
+* ``changed``: another state in the same class (passed -> incomplete, passed -> skipped,
+  failed -> error, ...);
 * ``appeared`` / ``disappeared``: in one run only (e.g. a Transformers upgrade, a new check);
 
 and, for tests only, ``reason_changed``: the same state in both runs, but a different reason

@@ -2,14 +2,17 @@
 
 What it does, per generated test (a test whose module defines ``CASE``):
 
-* skips the test with ``CASE.skip`` when the overrides file marked the type skipped;
+* skips the test with ``unsupported: <CASE.skip>`` when the overrides file marked the type
+  skipped (a declared unsupported build);
 * skips it with ``missing package: torch`` / ``missing package: transformers`` when the model
   stack is not installed (checked with ``importlib.util.find_spec``: nothing here imports torch);
 * turns an import of a missing optional package (``ModuleNotFoundError`` for a package that is
   not installed, or ``TinyError("missing-package", ...)``) into a skip naming the package;
 * records one JSON line per test into the results file given by ``--hftestgen-results PATH``
   (or the ``HFTESTGEN_RESULTS`` environment variable): model type, family, check, param,
-  outcome, skip reason, short failure message, duration and mode;
+  outcome, skip reason and its ``category`` (the reason's prefix, ``hftestgen.checks.skips``:
+  not-applicable, not-covered, missing-package, unsupported, no-device; an xfail is
+  known-bug), short failure message, duration and mode;
 * injects a fault of ``hftestgen.faults`` for the whole session when ``HFTESTGEN_FAULT`` names
   one (an unknown name is a usage error listing the valid ones).
 
@@ -37,6 +40,7 @@ RESULTS_ENV = "HFTESTGEN_RESULTS"
 FAULT_ENV = "HFTESTGEN_FAULT"  # a fault of hftestgen.faults to inject for the session
 REQUIRED_PACKAGES = ("torch", "transformers")
 MISSING_PREFIX = "missing package: "
+UNSUPPORTED_PREFIX = "unsupported: "  # hftestgen.checks.skips.PREFIXES (this module stays light)
 _MESSAGE_MAX = 400
 
 # ---------------------------------------------------------------------------------------------
@@ -102,6 +106,13 @@ def _skip_reason(longrepr: Any) -> str:
     return _short(reason)
 
 
+def _skip_category(reason: str) -> str | None:
+    """The category a skip reason's prefix names (``hftestgen.checks.skips``), else None."""
+    from hftestgen.checks.skips import category_of
+
+    return category_of(reason)
+
+
 def _failure_message(report: Any) -> str:
     lr = report.longrepr
     crash = getattr(lr, "reprcrash", None)
@@ -158,7 +169,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         return
     skip = getattr(case, "skip", None)
     if skip:
-        pytest.skip(str(skip))
+        pytest.skip(UNSUPPORTED_PREFIX + str(skip))
     missing = missing_required()
     if missing:
         pytest.skip(MISSING_PREFIX + ", ".join(missing))
@@ -348,8 +359,8 @@ class Recorder:
                 rec.update(outcome="skipped", skip_reason=reason, mode="skipped")
                 if xfail:  # a known upstream bug that still reproduces (a record's [[known]])
                     rec["category"] = "known-bug"
-                elif reason.startswith(MISSING_PREFIX):
-                    rec["category"] = "missing-package"
+                else:  # the reason's prefix (hftestgen.checks.skips); None: an untyped skip
+                    rec["category"] = _skip_category(reason)
         elif when == "call" and rec["outcome"] is None:
             rec["outcome"] = "passed"
         if when == "teardown":

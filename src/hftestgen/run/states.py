@@ -27,8 +27,11 @@ from bad to ok, and **changed** when it moved within a class (passed -> skipped,
 error, ...). ``TEST_STATES`` lists the states in that order, best first.
 
 A model type's status (``coverage.json``) is compared the same way: ``passed``,
-``known-issue`` and ``skipped`` are ok, ``failed`` is bad; ``component``, ``not-testable`` and
-``not-run`` are not compared (only whether the type appeared or disappeared).
+``known-issue``, ``incomplete`` (an applicable check was not covered), ``skipped`` and
+``nothing-ran`` are ok, ``failed`` is bad; ``component``, ``not-testable`` and ``not-run`` are
+not compared (only whether the type appeared or disappeared). So a type moving from
+``passed`` to ``incomplete`` is **changed**, not regressed: nothing failed, but it no longer
+earns its pass.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ TEST_STATES = ("passed", "xfailed", "skipped", "xpassed", "failed", "error")
 OK_TEST_STATES = frozenset({"passed", "xfailed", "skipped"})
 BAD_TEST_STATES = frozenset({"xpassed", "failed", "error"})
 
-TYPE_STATUSES = ("passed", "known-issue", "skipped", "failed")
-OK_TYPE_STATUSES = frozenset({"passed", "known-issue", "skipped"})
+TYPE_STATUSES = ("passed", "known-issue", "incomplete", "skipped", "nothing-ran", "failed")
+OK_TYPE_STATUSES = frozenset({"passed", "known-issue", "incomplete", "skipped", "nothing-ran"})
 BAD_TYPE_STATUSES = frozenset({"failed"})
 
 KNOWN_BUG = "known-bug"

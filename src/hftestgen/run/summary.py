@@ -17,18 +17,16 @@ def invoked_command(default: str) -> str:
 
 
 def print_summary(cov: dict[str, Any], report_dir: Path, console: Console) -> None:
+    from ..report.coverage import headline
+
     t = cov["totals"]
-    bs = t["by_status"]
     tt = t["tests"]
-    known = bs.get("known-issue", 0)
-    ran = bs["passed"] + bs["failed"] + known + bs["skipped"]
+    console.print(headline(cov), markup=False, highlight=False)
     console.print(
-        f"{ran} model type{'' if ran == 1 else 's'} run: [green]{bs['passed']} passed[/green], "
-        f"[red]{bs['failed']} failed[/red], {known} known-issue (upstream bugs), "
-        f"[yellow]{bs['skipped']} skipped[/yellow] "
-        f"(coverage {t['coverage_pct']}% of types run). Tests: {tt['passed']} passed, "
+        f"Coverage {t['coverage_pct']}% of the types run. Tests: {tt['passed']} passed, "
         f"{tt['failed']} failed, {tt['error']} errors, {tt['skipped']} skipped"
-        f" (of which {tt.get('known_bug', 0)} xfail: known upstream bugs)."
+        f" (of which {tt.get('known_bug', 0)} xfail: known upstream bugs).",
+        highlight=False,
     )
     bad = [(mt, ty) for mt, ty in cov["types"].items() if ty["status"] == "failed"]
     for mt, ty in bad[:25]:
