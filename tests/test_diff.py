@@ -272,6 +272,18 @@ def test_type_level_known_issue_and_skipped_to_failed_regress():
     assert [e["to"] for e in c["changed"]] == ["passed"]
 
 
+def test_passed_to_incomplete_is_a_change_and_incomplete_to_failed_a_regression():
+    st = lambda s: {"t": {"status": s, "reason": ""}}  # noqa: E731
+    d = diff_types(st("passed"), st("incomplete"))
+    assert [(e["from"], e["to"]) for e in d["changed"]] == [("passed", "incomplete")]
+    assert not d["regressed"] and not d["fixed"]
+    assert diff_types(st("passed"), st("nothing-ran"))["changed"]
+    assert [e["from"] for e in diff_types(st("incomplete"), st("failed"))["regressed"]] == [
+        "incomplete"
+    ]
+    assert diff_types(st("failed"), st("incomplete"))["fixed"]
+
+
 def test_node_ids_match_across_out_folders():
     a = keyed_tests(
         [{**rec("x", "forward", "M", "passed"), "nodeid": "gen/test_hf_x.py::test_forward[M]"}]

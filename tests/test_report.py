@@ -271,3 +271,203 @@ def test_a_known_upstream_bug_is_its_own_status_and_never_a_pass():
     assert "## Every failing or known-issue test (1)" in md
     assert "| good | save_load | GoodForX | known-bug | xfail: upstream-bug: boom |" in md
     assert "| decoder-only | 1/0/0/0 | 0/0/1/0 |" in md  # forward, save_load
+
+
+# ---------------------------------------------------------------------------------------------
+# "passed" is earned: every applicable check ran and passed for every class
+
+
+def typed(mt, check, param, reason):
+    """A skipped record with the category its reason's prefix names (as the plugin records)."""
+    from hftestgen.checks.skips import category_of
+
+    r = rec(mt, check, param, outcome="skipped", msg=reason)
+    r["category"] = category_of(reason)
+    return r
+
+
+def _one_type(records, family="decoder-only"):
+    results = Results()
+    for r in records:
+        results.add(r)
+    return build_coverage(results, {"t": meta(family, mt="t")}, ["t"], {}, {})
+
+
+SEVEN = (
+    "forward",
+    "eval_determinism",
+    "batch_independence",
+    "attention_mask_padding",
+    "save_load",
+    "train_step",
+    "generate",
+)
+
+
+def test_a_type_with_most_checks_not_covered_is_incomplete_not_passed():
+    rs = [rec("t", "forward", "TModel"), rec("t", "eval_determinism", "TModel")]
+    rs += [typed("t", c, "TModel", "not-covered: tiny inputs provide no labels") for c in SEVEN[2:]]
+    c = _one_type(rs)
+    t = c["types"]["t"]
+    assert t["status"] == "incomplete"
+    assert t["reason"].startswith(
+        "not covered: batch_independence, attention_mask_padding, save_load, train_step, "
+        "generate; "
+        "batch_independence[TModel]: not-covered: tiny inputs provide no labels (+4 more)"
+    )
+    assert c["totals"]["by_status"]["passed"] == 0
+    assert c["totals"]["by_status"]["incomplete"] == 1
+    assert c["totals"]["coverage_pct"] == 0.0
+
+
+def test_one_class_not_covered_is_enough():
+    rs = [rec("t", c, "TModel") for c in SEVEN]
+    rs += [rec("t", c, "TForX") for c in SEVEN[:5]]
+    rs.append(typed("t", "train_step", "TForX", "not-covered: tiny inputs provide no labels"))
+    assert _one_type(rs)["types"]["t"]["status"] == "incomplete"
+
+
+def test_a_type_whose_every_test_is_not_applicable_did_not_pass():
+    rs = [
+        typed("t", c, p, f"not-applicable: {p} defines no forward() (nn.Module's placeholder)")
+        for c in SEVEN
+        for p in ("TModel", "TForX")
+    ]
+    rs.append(typed("t", "device_parity", "cuda", "no-device: cuda not available"))
+    t = _one_type(rs)["types"]["t"]
+    assert t["status"] == "nothing-ran"
+    assert t["reason"].startswith("nothing ran: not-applicable: ")
+
+
+def test_a_type_whose_forward_is_not_applicable_for_every_class_did_not_pass():
+    rs = [typed("t", "forward", p, "not-applicable: logits are -inf by design") for p in ("A", "B")]
+    rs += [rec("t", c, p) for c in SEVEN[1:] for p in ("A", "B")]
+    t = _one_type(rs)["types"]["t"]
+    assert t["status"] == "incomplete"
+    assert t["reason"] == (
+        "forward not applicable to any class, so no output contract of the type was checked: "
+        "logits are -inf by design"
+    )
+    # one class whose forward ran is enough
+    rs[0] = rec("t", "forward", "A")
+    assert _one_type(rs)["types"]["t"]["status"] == "passed"
+
+
+def test_not_applicable_checks_and_absent_devices_do_not_block_passed():
+    rs = [rec("t", c, "TModel") for c in SEVEN[:5]]
+    rs.append(typed("t", "train_step", "TModel", "not-applicable: TModel.forward takes no labels"))
+    rs.append(typed("t", "generate", "TModel", "not-applicable: TModel cannot generate (...)"))
+    rs += [typed("t", "device_parity", d, f"no-device: {d} not available") for d in ("cuda", "mps")]
+    c = _one_type(rs)
+    assert (c["types"]["t"]["status"], c["types"]["t"]["reason"]) == ("passed", "")
+    checks = c["types"]["t"]["checks"]
+    assert checks["device_parity"]["verdict"] == "no-device"
+    assert checks["device_parity"]["no_device"] == 2
+    assert checks["train_step"]["verdict"] == "not-applicable"
+    assert checks["train_step"]["not_applicable"] == ["TModel.forward takes no labels"]
+
+
+def test_a_missing_package_for_one_class_skips_the_type():
+    rs = [rec("t", c, "TModel") for c in SEVEN]
+    rs.append(typed("t", "forward", "TForX", "missing package: timm"))
+    rs.append(typed("t", "save_load", "TForX", "missing package: timm"))
+    t = _one_type(rs)["types"]["t"]
+    assert (t["status"], t["reason"]) == ("skipped", "missing package: timm (2 of 9 tests)")
+
+
+def test_known_issue_only_when_everything_else_passed():
+    xf = rec("t", "save_load", "TModel", outcome="skipped", msg="xfail: upstream-bug: boom")
+    xf["category"] = "known-bug"
+    rs = [rec("t", "forward", "TModel"), xf]
+    assert _one_type(rs)["types"]["t"]["status"] == "known-issue"
+    rs.append(typed("t", "train_step", "TModel", "not-covered: tiny inputs provide no labels"))
+    assert _one_type(rs)["types"]["t"]["status"] == "incomplete"
+
+
+def test_per_check_summary_ran_reasons_and_verdicts():
+    rs = [
+        rec("t", "forward", "TModel"),
+        rec("t", "forward", "TForX"),
+        typed("t", "train_step", "TModel", "not-applicable: TModel.forward takes no labels"),
+        typed("t", "train_step", "TForX", "not-covered: tiny inputs provide no labels"),
+        typed("t", "train_step", "TForY", "not-covered: tiny inputs provide no labels"),
+        rec("t", "save_load", "TModel", outcome="failed", msg="AssertionError: differs"),
+    ]
+    c = _one_type(rs)
+    ch = c["types"]["t"]["checks"]
+    assert ch["forward"]["ran"] == {"passed": 2, "xfailed": 0, "failed": 0}
+    assert ch["forward"]["verdict"] == "passed"
+    ts = ch["train_step"]
+    assert ts["verdict"] == "not-covered"
+    assert ts["not_covered"] == ["tiny inputs provide no labels"]  # deduplicated, no prefix
+    assert ts["not_applicable"] == ["TModel.forward takes no labels"]
+    assert ch["save_load"]["verdict"] == "failed"
+    per = c["per_check"]
+    assert list(per) == ["forward", "save_load", "train_step"]
+    assert per["train_step"]["types"] == 1 and per["train_step"]["not-covered"] == 1
+    md = render_markdown(c)
+    assert "| train_step | 1 | 0 | 0 | 1 | 0 | 0 | 0 | 0 |" in md  # VERDICTS order
+    assert "| t | train_step | tiny inputs provide no labels |" in md
+    assert re.search(r"^\| t \| failed \| ✓ \| ✗ \| \? \|$", md, re.M)
+    page = render_html(c)
+    assert "<table id='per-check'>" in page
+    assert "<details><summary>checks</summary>" in page
+    assert "not covered: tiny inputs provide no labels" in page
+
+
+def test_untyped_skips_of_older_runs_are_classified_by_their_reason():
+    """Rows written before categories existed: known messages map to their category; any other
+    skip is not covered, so an old run is re-reported with the new statuses."""
+    old = [rec("t", c, "TModel") for c in SEVEN[:5]]
+    old.append(
+        rec("t", "train_step", "TModel", outcome="skipped", msg="TModel.forward takes no labels")
+    )
+    old.append(rec("t", "device_parity", "cuda", outcome="skipped", msg="cuda not available"))
+    assert _one_type(old)["types"]["t"]["status"] == "passed"
+    old.append(
+        rec(
+            "t",
+            "generate",
+            "TForCausalLM",
+            outcome="skipped",
+            msg="tiny inputs provide no labels for TForCausalLM (task causal_lm)",
+        )
+    )
+    c = _one_type(old)
+    assert c["types"]["t"]["status"] == "incomplete"
+    cats = {
+        t["nodeid"]: t["category"] for ch in c["types"]["t"]["checks"].values() for t in ch["tests"]
+    }
+    assert cats["test_hf_t.py::test_train_step[TModel]"] == "not-applicable"
+    assert cats["test_hf_t.py::test_device_parity[cuda]"] == "no-device"
+
+
+def test_headline_states_its_denominator():
+    universe = {
+        "a": meta("decoder-only", mt="a"),
+        "b": meta("decoder-only", mt="b"),
+        "c": meta("vision", mt="c"),
+        "d": meta("vision", mt="d"),
+        "comp": meta("audio", status="component", reason="component of a"),
+        "nt": meta("other", status="not-testable", reason="no model class"),
+    }
+    results = Results()
+    for r in [
+        rec("a", "forward", "AModel"),
+        rec("b", "forward", "BModel"),
+        typed("b", "train_step", "BModel", "not-covered: tiny inputs provide no labels"),
+        typed("c", "forward", "CModel", "missing package: timm"),
+        rec("d", "forward", "DModel", outcome="failed", msg="AssertionError: x"),
+    ]:
+        results.add(r)
+    c = build_coverage(results, universe, list(universe), {}, {"transformers": "5.24.0"})
+    md = render_markdown(c)
+    expected = (
+        "Of 6 config model types in Transformers 5.24.0, 4 are testable here; of those, "
+        "1 passed every applicable check, 0 ran with known upstream bugs only, "
+        "1 incomplete (some applicable check not covered), "
+        "1 skipped (missing package / unsupported build), 1 failed; "
+        "2 not testable (1 components tested through their parents, 1 without a model class)."
+    )
+    assert f"**{expected}**" in md
+    assert expected in render_html(c).replace("&#x27;", "'")

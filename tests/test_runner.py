@@ -290,7 +290,8 @@ def test_case_skip_is_honoured(fake_run):
     outcome, _ = fake_run
     recs = [r for r in outcome.results.tests.values() if r["model_type"] == "gamma-x"]
     assert recs and all(r["outcome"] == "skipped" for r in recs)
-    assert {r["skip_reason"] for r in recs} == {"upstream bug 123"}
+    assert {r["skip_reason"] for r in recs} == {"unsupported: upstream bug 123"}
+    assert {r["category"] for r in recs} == {"unsupported"}
     assert {r["mode"] for r in recs} == {"skipped"}
 
 

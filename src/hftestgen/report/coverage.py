@@ -46,6 +46,11 @@ STATUSES = (
 # Statuses of the types that ran (the denominator of ``coverage_pct``).
 RAN_STATUSES = (PASSED, FAILED, KNOWN_ISSUE, INCOMPLETE, SKIPPED, NOTHING_RAN)
 
+# Every model with a forward has outputs the base check can hold to their promise (shapes,
+# finiteness): a type where it applies to no class (every class skipped not-applicable) has not
+# earned a pass, whatever else ran; it is incomplete.
+BASE_CHECK = "forward"
+
 SKIP_CATEGORIES = frozenset(CATEGORIES)
 # What a test says about its check (``_bucket``).
 BUCKETS = (FAILED, PASSED, *CATEGORIES)
@@ -258,6 +263,12 @@ def _type_status(
         return INCOMPLETE, f"not covered: {', '.join(names)}; " + _first_of(by[NOT_COVERED])
     if not passed and not known:
         return NOTHING_RAN, "nothing ran: " + _most_common(tests, len(tests))
+    base = checks.get(BASE_CHECK)
+    if base is not None and base["verdict"] == NOT_APPLICABLE:
+        return INCOMPLETE, (
+            f"{BASE_CHECK} not applicable to any class, so no output contract of the type was "
+            f"checked: {'; '.join(base['not_applicable'])}"
+        )
     if known:  # an xfail (known upstream bug) is not a pass, nor a failure of ours
         return KNOWN_ISSUE, _first_of(known)
     return PASSED, ""
