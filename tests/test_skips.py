@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hftestgen.checks import skips
+from hftestgen.checks import Case, skips
 from hftestgen.checks.skips import (
     KNOWN_BUG,
     MISSING_PACKAGE,
@@ -245,3 +245,49 @@ def test_plugin_records_the_category_of_every_skip(tmp_path):
     off = {k: v for k, v in got.items() if k.startswith("test_hf_off.py")}
     assert off and {v[:2] for v in off.values()} == {("skipped", UNSUPPORTED)}
     assert {v[2] for v in off.values()} == {"unsupported: needs a custom CUDA kernel"}
+
+
+# ---------------------------------------------------------------------------------------------
+# the sites themselves, on real tiny models
+
+
+@pytest.mark.parametrize(
+    "model_type, check, cls, category, why",
+    [
+        ("bert", "causality", "BertModel", NOT_APPLICABLE, "no causal text stack"),
+        ("bert", "chunked_prefill", "BertForMaskedLM", NOT_APPLICABLE, "takes no cache"),
+        ("bert", "weight_tying", "BertModel", NOT_APPLICABLE, "no output embeddings"),
+        ("bert", "attention_mask_padding", "BertForMultipleChoice", NOT_COVERED, "no 2-D"),
+        # the forward takes no token ids at all: position over tokens does not apply
+        ("wav2vec2", "position_sensitivity", "Wav2Vec2Model", NOT_APPLICABLE, "input_ids"),
+        # 3-D (multiple-choice) token ids: applies, but not exercised
+        ("bert", "position_sensitivity", "BertForMultipleChoice", NOT_COVERED, "shape (2, 2,"),
+        # an encoder-decoder config whose class takes no decoder tokens / takes them unfed
+        ("whisper", "causality", "WhisperForAudioClassification", NOT_APPLICABLE, "encoder-dec"),
+        ("bart", "causality", "BartForSequenceClassification", NOT_COVERED, "encoder-decoder"),
+    ],
+)
+def test_skip_sites_raise_their_category(registry, model_type, check, cls, category, why):
+    pytest.importorskip("torch")
+    from hftestgen import checks
+    from hftestgen.render.files import case_fields
+
+    case = Case(**case_fields(registry[model_type]))
+    checks.clear_cache()
+    with pytest.raises(pytest.skip.Exception) as e:
+        getattr(checks, check)(case, cls)
+    assert why in e.value.msg
+    assert category_of(e.value.msg) == category, e.value.msg
+
+
+def test_device_parity_without_the_device_is_no_device(registry, monkeypatch):
+    pytest.importorskip("torch")
+    from hftestgen import checks
+    from hftestgen.checks import _checks
+    from hftestgen.render.files import case_fields
+
+    monkeypatch.setattr(_checks, "_available", lambda d: False)
+    case = Case(**case_fields(registry["bert"]))
+    with pytest.raises(pytest.skip.Exception) as e:
+        checks.device_parity(case, "BertModel", "cuda")
+    assert e.value.msg == "no-device: cuda not available"

@@ -286,7 +286,8 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
     if _encdec(config):
         if "decoder_input_ids" in make_inputs(case, built):
             return "decoder_input_ids", {}
-        not_covered(
+        takes = "decoder_input_ids" in forward_params(built.model)  # else: no decoder tokens
+        (not_covered if takes else not_applicable)(
             f"{cls}: encoder-decoder fed no decoder_input_ids (its decoder inputs derive from "
             "input_ids, which the bidirectional encoder reads)"
         )
