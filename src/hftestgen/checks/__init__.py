@@ -58,19 +58,26 @@ causality, chunked_prefill, position_sensitivity, weight_tying (case, cls)
     Model invariants, in ``hftestgen.checks.invariants`` (its docstring says what each asserts
     and where it applies), compared in float64 where the model runs in float64.
 
-Tolerances (float32; rationale in ``hftestgen.checks.tolerances``)
+Every comparison goes through one ``_support.Comparison``: integer and boolean outputs are
+compared exactly, and a check that compared nothing fails (or skips, naming why, where it
+decides so). batch_independence, attention_mask_padding, save_load (outputs) and generate
+(step logits) compare on a float64 copy of the model where it runs in float64, else in float32
+(the message names the precision, and why float64 was unusable).
+
+Tolerances (float64 / float32 fallback; rationale and measurements in
+``hftestgen.checks.tolerances``)
 ------------------------------------------------------------------
-=================  ==========  ==========
-check              atol        rtol
-=================  ==========  ==========
-eval_determinism   0 (exact)   0
-save_load weights  0 (exact)   0           every state-dict tensor bitwise
-save_load outputs  1e-6        1e-6
-batch_independence 1e-4        1e-4
-padding            1e-4        1e-4
-generate (logits)  1e-4        1e-4        token ids compared exactly
-device_parity      1e-4        1e-4
-=================  ==========  ==========
+=================  ==================  ==========  ==========
+check              float64 atol, rtol  atol        rtol
+=================  ==================  ==========  ==========
+eval_determinism   (float32 only)      0 (exact)   0
+save_load weights  (own dtype)         0 (exact)   0           every state-dict tensor bitwise
+save_load outputs  1e-12, 1e-12        1e-6        1e-6
+batch_independence 1e-6, 1e-7          1e-4        1e-4
+padding            1e-6, 1e-7          1e-4        1e-4
+generate (logits)  3e-5, 3e-5          1e-4        1e-4        token ids compared exactly
+device_parity      (float32 only)      1e-4        1e-4
+=================  ==================  ==========  ==========
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from ..configs import cfg_int, placeholder_ids, special_ids, text_config, token_
 from . import _support as S
 from . import tolerances as tol
 from ._support import (
-    close,
     compare_all,
     describe,
     diff,
@@ -206,11 +205,9 @@ def eval_determinism(case: Case, model_class: str | None) -> None:
     seed_all(0)
     a = tensors(run(built.model, inputs, seed=None))
     b = tensors(run(built.model, inputs, seed=None))
-    if not a:
-        fail(f"{model_class}: no output tensors to compare")
-    bad = compare_all(a, b, tol.DETERMINISM)  # integer and boolean outputs too, exactly
-    if bad:
-        fail(f"{model_class}: two eval forward passes differ: {'; '.join(bad[:6])}")
+    cmp = S.Comparison("eval_determinism")
+    cmp.outputs(a, b, tol.DETERMINISM)  # integer and boolean outputs too, exactly
+    cmp.verdict(f"{model_class}: two eval forward passes differ")
 
 
 # ----------------------------------------------------------------------------------------
@@ -266,12 +263,12 @@ def batch_independence(case: Case, model_class: str | None) -> None:
             "splitting packed inputs per sample is model-specific"
         )
 
-    def body(model: Any, cast: Any, precision: str) -> tuple[str, int, list[str], dict]:
-        t = tol.BATCH64 if precision == "float64" else tol.BATCH
-        full = floating(tensors(run(model, cast(inputs))))
-        compared, bad = 0, []
+    def body(model: Any, cast: Any, precision: str) -> tuple[S.Comparison, dict]:
+        t = tol.BY_PRECISION["batch_independence"][precision]
+        full = S.finite(tensors(run(model, cast(inputs))), precision)
+        cmp = S.Comparison("batch_independence", precision)
         for i in range(B):
-            single = floating(tensors(run(model, cast(_row(inputs, i, B)))))
+            single = S.finite(tensors(run(model, cast(_row(inputs, i, B)))), precision)
             for k, v in full.items():
                 s = single.get(k)
                 if (
@@ -282,20 +279,17 @@ def batch_independence(case: Case, model_class: str | None) -> None:
                     or v.shape[1:] != s.shape[1:]
                 ):
                     continue
-                compared += 1
-                if not close(v[i : i + 1], s, t):
-                    bad.append(f"{k}[{i}]: {diff(v[i : i + 1], s)}")
-        return precision, compared, bad, full
+                cmp.close(f"{k}[{i}]", v[i : i + 1], s, t)  # integers and booleans exactly
+        return cmp, full
 
-    precision, compared, bad, full = S.precise(built.model, body)
-    if not compared:
+    cmp, full = S.precise(built.model, body)
+    if not cmp:
         not_covered(f"no output with a per-sample leading dimension to compare ({describe(full)})")
-    if bad:
-        t = tol.BATCH64 if precision == "float64" else tol.BATCH
-        fail(
-            f"{model_class}: a sample's output changes with the rest of the batch "
-            f"({precision}, atol={t.atol}, rtol={t.rtol}): {'; '.join(bad[:6])}"
-        )
+    t = tol.BY_PRECISION["batch_independence"][cmp.precision]
+    cmp.verdict(
+        f"{model_class}: a sample's output changes with the rest of the batch "
+        f"({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})"
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -345,25 +339,40 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
         sides = [("left (with position_ids)", True, True)]
     else:
         sides = [("right", False, False), ("left (no position_ids)", True, False)]
-    results = []
-    for name, left, with_pos in sides:
-        compared, bad = _padding_diffs(built, inputs, left, with_position_ids=with_pos)
-        results.append((name, compared, bad))
-        if compared and not bad:
-            # The side that passed may be vacuous (right padding of a causal model cannot reach
-            # real positions): what sits under the mask must not matter on either side.
-            content = _masked_content(built, inputs, "position_ids" in params)
-            if content:
-                results = content
-                break
-            return
-    if not any(compared for _, compared, _ in results):
+
+    def body(m: Any, cast: Any, precision: str) -> list[tuple[str, S.Comparison]] | None:
+        t = tol.BY_PRECISION["padding"][precision]
+        results = []
+        for name, left, with_pos in sides:
+            cmp = S.Comparison("attention_mask_padding", precision)
+            _padding_diffs(built, m, cast, inputs, left, with_pos, cmp, t)
+            results.append((name, cmp))
+            if cmp and not cmp.bad:
+                # The side that passed may be vacuous (right padding of a causal model cannot
+                # reach real positions): what sits under the mask must not matter on either side.
+                content = _masked_content(
+                    built, m, cast, inputs, "position_ids" in params, precision
+                )
+                if content:
+                    return content
+                return None
+        return results
+
+    results = S.precise(built.model, body)
+    if results is None:
+        return
+    if not any(cmp for _, cmp in results):
         outs = describe(floating(tensors(run(built.model, inputs))))
         not_covered(f"no output to compare at real positions ({outs})")
-    detail = "; ".join(f"{name}: {', '.join(bad[:4])}" for name, _, bad in results if bad)
-    fail(
+    verdict = S.Comparison("attention_mask_padding", results[0][1].precision)
+    for name, cmp in results:
+        verdict.compared += cmp.compared
+        if cmp.bad:
+            verdict.flag(f"{name}: {', '.join(cmp.bad[:4])}")
+    t = tol.BY_PRECISION["padding"][verdict.precision]
+    verdict.verdict(
         f"{model_class}: {tol.PAD_LEN} padded (masked) positions change outputs at real positions "
-        f"(atol={tol.PADDING.atol}, rtol={tol.PADDING.rtol}): {detail}"
+        f"({S.precision_note(verdict.precision)}, atol={t.atol}, rtol={t.rtol})"
     )
 
 
@@ -425,31 +434,42 @@ def _padded(
 
 
 def _masked_content(
-    built: Any, inputs: dict[str, Any], takes_position_ids: bool
-) -> list[tuple[str, int, list[str]]]:
+    built: Any,
+    model: Any,
+    cast: Any,
+    inputs: dict[str, Any],
+    takes_position_ids: bool,
+    precision: str,
+) -> list[tuple[str, S.Comparison]]:
     """Failures of ``_masked_content_diffs`` on the right side, then the left one (with explicit
     ``position_ids`` where the forward takes them, so models that derive positions from the ids
     see the same positions in both runs)."""
     base, _, _ = _padded(built, inputs, left=False, with_position_ids=False)
-    unpadded = floating(tensors(run(built.model, base)))  # shapes only: one run serves both sides
+    unpadded = tensors(run(model, cast(base)))  # shapes only: one run serves both sides
     out = []
     for name, left, with_pos in (("right", False, False), ("left", True, takes_position_ids)):
-        compared, bad = _masked_content_diffs(built, inputs, unpadded, left, with_pos)
-        if compared and bad:
-            out.append((f"{name}, masked content (two random fills)", compared, bad))
+        cmp = S.Comparison("attention_mask_padding", precision)
+        t = tol.BY_PRECISION["padding"][precision]
+        _masked_content_diffs(built, model, cast, inputs, unpadded, left, with_pos, cmp, t)
+        if cmp and cmp.bad:
+            out.append((f"{name}, masked content (two random fills)", cmp))
     return out
 
 
 def _masked_content_diffs(
     built: Any,
+    model: Any,
+    cast: Any,
     inputs: dict[str, Any],
     unpadded: dict[str, torch.Tensor],
     left: bool,
     with_position_ids: bool,
-) -> tuple[int, list[str]]:
-    """(outputs compared, differences) between two padded runs that differ only in the token ids
-    under the mask (two draws of non-special ids): real positions must not see them. The
-    ``unpadded`` outputs tell the position axis (S long there, S + PAD_LEN here).
+    cmp: S.Comparison,
+    t: Any,
+) -> None:
+    """Compares (into ``cmp``) two padded runs that differ only in the token ids under the mask
+    (two draws of non-special ids): real positions must not see them. The ``unpadded`` outputs
+    tell the position axis (S long there, S + PAD_LEN here).
     Unlike a padded vs unpadded comparison, this holds whether or not a model shifts positions
     for padding, for causal and bidirectional models alike."""
 
@@ -467,16 +487,15 @@ def _masked_content_diffs(
     # positions in both runs; only the content under the mask differs.
     _, one, mask = _padded(built, inputs, left, with_position_ids, fill=random_ids(1))
     _, two, _ = _padded(built, inputs, left, with_position_ids, fill=random_ids(2))
-    a = floating(tensors(run(built.model, one)))
-    b = floating(tensors(run(built.model, two)))
-    S, P = mask.shape[1], tol.PAD_LEN
+    a = S.finite(tensors(run(model, cast(one))), cmp.precision)
+    b = S.finite(tensors(run(model, cast(two))), cmp.precision)
+    L, P = mask.shape[1], tol.PAD_LEN
     real = torch.cat(
         [torch.zeros(mask.shape[0], P, dtype=torch.bool), mask.bool()]
         if left
         else [mask.bool(), torch.zeros(mask.shape[0], P, dtype=torch.bool)],
         dim=1,
     )
-    compared, bad = 0, []
     for k, x in a.items():
         y = b.get(k)
         if y is None or y.shape != x.shape or x.ndim < 2 or x.shape[0] != mask.shape[0]:
@@ -487,27 +506,30 @@ def _masked_content_diffs(
         axes = [
             d
             for d in range(1, x.ndim)
-            if x.shape[d] == S + P and u is not None and u.ndim == x.ndim and u.shape[d] == S
+            if x.shape[d] == L + P and u is not None and u.ndim == x.ndim and u.shape[d] == L
         ]
         if not axes:
             continue  # pooled outputs may read a padded slot by design (last-token pooling)
         x, y = x.movedim(axes[0], 1)[real], y.movedim(axes[0], 1)[real]
-        compared += 1
-        if not close(x, y, tol.PADDING):
-            bad.append(f"{k}: {diff(x, y)}")
-    return compared, bad
+        cmp.close(k, x, y, t)
 
 
 def _padding_diffs(
-    built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool
-) -> tuple[int, list[str]]:
-    """(number of outputs compared, differences) for one padding side."""
-    model = built.model
-    B, S = inputs["input_ids"].shape
+    built: Any,
+    model: Any,
+    cast: Any,
+    inputs: dict[str, Any],
+    left: bool,
+    with_position_ids: bool,
+    cmp: S.Comparison,
+    t: Any,
+) -> None:
+    """Compares (into ``cmp``) the unpadded and the padded run for one padding side."""
+    B, L = inputs["input_ids"].shape
     P = tol.PAD_LEN
     base_inputs, padded, mask = _padded(built, inputs, left, with_position_ids)
-    a = floating(tensors(run(model, base_inputs)))
-    b = floating(tensors(run(model, padded)))
+    a = S.finite(tensors(run(model, cast(base_inputs))), cmp.precision)
+    b = S.finite(tensors(run(model, cast(padded))), cmp.precision)
     encdec = bool(getattr(built.config, "is_encoder_decoder", False))
     # name -> (unpadded, padded at the same positions, the position axis or None)
     pairs: dict[str, tuple[torch.Tensor, torch.Tensor, int | None]] = {}
@@ -527,8 +549,8 @@ def _padding_diffs(
             d
             for d in range(1, x.ndim)
             if x.ndim == y.ndim
-            and x.shape[d] == S  # a pure token axis: other-modality tokens concatenated to the
-            and y.shape[d] == S + P  # text (GIT, UDOP) would misalign the real positions
+            and x.shape[d] == L  # a pure token axis: other-modality tokens concatenated to the
+            and y.shape[d] == L + P  # text (GIT, UDOP) would misalign the real positions
             and all(x.shape[e] == y.shape[e] for e in range(x.ndim) if e != d)
         ]
         if dims:
@@ -540,16 +562,13 @@ def _padding_diffs(
         # classification): some encoders pool a fixed position (SigLIP: the last one), which
         # padding legitimately moves.
         pairs.update(pooled)
-    bad = []
     for k, (x, y, d) in pairs.items():
         # Only real (unmasked) positions of the unpadded run are meaningful, along the axis the
         # positions are on (1 for hidden states, 2 for a (batch, heads, seq, dim) key cache).
         if d is not None and x.shape[0] == B and not bool(mask.all()):
             m = mask.bool()
             x, y = x.movedim(d, 1)[m], y.movedim(d, 1)[m]
-        if not close(x, y, tol.PADDING):
-            bad.append(f"{k}: {diff(x, y)}")
-    return len(pairs), bad
+        cmp.close(k, x, y, t)
 
 
 # ----------------------------------------------------------------------------------------
@@ -660,7 +679,11 @@ def save_load(case: Case, model_class: str | None) -> None:
     loader = _auto_class(case.model_type, model_class, tasks) or type(model)
     _check_auto_round_trip(loader, model)
     inputs = make_inputs(case, built)
-    before = floating(tensors(run(model, inputs)))
+    # outputs before the save, on the float64 copy where the model runs in float64
+    precision, before = S.precise(
+        model,
+        lambda m, cast, precision: (precision, S.finite(tensors(run(m, cast(inputs))), precision)),
+    )
     tied = _tied_groups(model)
     with tempfile.TemporaryDirectory(prefix="hftestgen-save-", dir=S.SCRATCH_DIR) as d:
         model.save_pretrained(d)
@@ -701,16 +724,21 @@ def save_load(case: Case, model_class: str | None) -> None:
             fail(
                 f"{model_class}: parameters tied before saving are not tied after loading: {group}"
             )
-    sd_before, sd_after = model.state_dict(), loaded.state_dict()
-    changed = [
-        k for k, v in sd_before.items() if k not in sd_after or not close(v, sd_after[k], tol.EXACT)
-    ]
-    if changed:
-        fail(f"{model_class}: weights changed by save/load via {via}: {changed[:8]}")
-    after = floating(tensors(run(loaded, inputs)))
-    bad = compare_all(before, after, tol.SAVE_LOAD)
-    if bad:
-        fail(f"{model_class}: outputs differ after save/load via {via}: {'; '.join(bad[:6])}")
+    weights = S.Comparison("save_load weights")
+    weights.outputs(model.state_dict(), loaded.state_dict(), tol.EXACT)  # every tensor bitwise
+    weights.verdict(f"{model_class}: weights changed by save/load via {via}", limit=8)
+    cast = lambda x: x  # noqa: E731
+    if precision == "float64":  # the reloaded model as the original: a float64 copy
+        loaded = S.to_float64(loaded)
+        cast = lambda x: S.cast_floats(x, torch.float64)  # noqa: E731
+    after = S.finite(tensors(run(loaded, cast(inputs))), precision)
+    t = tol.BY_PRECISION["save_load"][precision]
+    outputs = S.Comparison("save_load", precision)
+    outputs.outputs(before, after, t)
+    outputs.verdict(
+        f"{model_class}: outputs differ after save/load via {via} "
+        f"({S.precision_note(precision)}, atol={t.atol}, rtol={t.rtol})"
+    )
 
 
 # ----------------------------------------------------------------------------------------
@@ -889,6 +917,27 @@ def generate(case: Case, model_class: str | None) -> None:
             prompt["input_ids"] = ids
         prompt["attention_mask"] = torch.ones_like(mask)
     kw = _gen_kwargs(model, k)
+    eos = _eos_ids(model)
+
+    def body(m: Any, cast: Any, precision: str) -> None:
+        _generate_on(m, cast(prompt), kw, k, encdec, eos, model_class, precision)
+
+    S.precise(model, body)
+
+
+def _generate_on(
+    model: Any,
+    prompt: dict[str, Any],
+    kw: dict[str, Any],
+    k: int,
+    encdec: bool,
+    eos: set[int],
+    model_class: str | None,
+    precision: str,
+) -> None:
+    """The generate check's verdicts on ``model`` (the float64 copy, or the model in float32)."""
+    t = tol.BY_PRECISION["generate"][precision]
+    where = f"{S.precision_note(precision)}, atol={t.atol}, rtol={t.rtol}"
 
     def gen(use_cache: bool) -> Any:
         seed_all(0)
@@ -902,8 +951,18 @@ def generate(case: Case, model_class: str | None) -> None:
                 output_logits=True,
             )
 
+    def no_nan(out: Any) -> Any:
+        """``out``; non-finite step logits in float64 make the float64 copy unusable (generate
+        casts them to float32: float64 values past its range, e.g. a ``finfo(float64).min``
+        mask, or float32 constants mixed into float64, become inf / NaN)."""
+        if precision == "float64":
+            bad = [i for i, v in enumerate(out.logits or ()) if not bool(torch.isfinite(v).all())]
+            if bad:
+                raise S.Float64Unusable(f"non-finite generate logits at steps {bad}")
+        return out
+
     try:
-        out = gen(True)
+        out = no_nan(gen(True))
     except (
         ImportError
     ) as e:  # generate() may need a package forward() does not (VibeVoice: diffusers)
@@ -923,7 +982,6 @@ def generate(case: Case, model_class: str | None) -> None:
     else:
         prompt_len = seq.shape[1] - steps
     new = seq[:, prompt_len:]
-    eos = _eos_ids(model)
     if steps > k:
         fail(f"{model_class}: asked for max_new_tokens={k}, generated {steps}")
     if steps < k:
@@ -932,30 +990,36 @@ def generate(case: Case, model_class: str | None) -> None:
             fail(f"{model_class}: generated {steps} < {k} new tokens without EOS in every row")
     # determinism
     again = gen(True)
-    if not torch.equal(again.sequences, seq):
+    cmp = S.Comparison("generate", precision)
+    if not cmp.equal("sequences", again.sequences, seq):
         fail(
             f"{model_class}: greedy generate is not deterministic: {seq.tolist()} vs {again.sequences.tolist()}"
         )
-    # first token vs a plain forward
+    # first token vs a plain forward: its raw logits (not the processed scores, which are
+    # generate's own and so could not disagree with it)
     fwd_in = dict(prompt)
     if encdec:
         fwd_in["decoder_input_ids"] = seq[:, :prompt_len]
     logits = run(model, fwd_in).logits[:, -1, :]
     first = new[:, 0]
-    step0_raw = out.logits[0].to(logits.dtype)
-    if not close(step0_raw, logits, tol.GENERATE_LOGITS):
+    # generate hands out its logits as float32 copies: the forward's in that dtype (a float64
+    # finfo.min mask value is -inf there, as in generate's)
+    step0_raw, fwd0 = out.logits[0], logits.to(out.logits[0].dtype)
+    if precision == "float64" and not bool(torch.isfinite(fwd0).all()):
+        raise S.Float64Unusable("non-finite forward logits in generate's float32")
+    if not cmp.close("step 0 logits", step0_raw, fwd0, t):
         fail(
             f"{model_class}: first-step logits of generate differ from a plain forward on the prompt "
-            f"({diff(step0_raw, logits)}, atol={tol.GENERATE_LOGITS.atol})"
+            f"({diff(step0_raw, fwd0)}, {where})"
         )
     want = _first_token_wanted(out.scores[0], out.logits[0], logits)
-    if not torch.equal(first, want):
+    if not cmp.equal("first token", first, want):
         fail(
             f"{model_class}: first new token {first.tolist()} != argmax of forward {want.tolist()}"
         )
     # KV cache
-    nocache = gen(False)
-    if not torch.equal(nocache.sequences, seq):
+    nocache = no_nan(gen(False))
+    if not cmp.equal("sequences without cache", nocache.sequences, seq):
         fail(
             f"{model_class}: generate differs with use_cache=False: "
             f"{seq[:, prompt_len:].tolist()} (cache) vs {nocache.sequences[:, prompt_len:].tolist()} (no cache)"
@@ -964,11 +1028,11 @@ def generate(case: Case, model_class: str | None) -> None:
     # whatever its context): the logits of every step must agree too.
     cached_logits, plain_logits = out.logits or (), nocache.logits or ()
     for i, (a, b) in enumerate(zip(cached_logits, plain_logits, strict=False)):
-        if not close(a, b.to(a.dtype), tol.GENERATE_LOGITS):
+        if not cmp.close(f"step {i} logits", a, b.to(a.dtype), t):
             fail(
-                f"{model_class}: step {i} logits differ with use_cache=False "
-                f"({diff(a, b)}, atol={tol.GENERATE_LOGITS.atol})"
+                f"{model_class}: step {i} logits differ with use_cache=False ({diff(a, b)}, {where})"
             )
+    cmp.verdict(f"{model_class}: generate")
 
 
 # ----------------------------------------------------------------------------------------

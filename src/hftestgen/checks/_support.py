@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,6 +50,7 @@ SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", 
 def clear_cache() -> None:
     """Forget every built model (tests that monkeypatch model code call this)."""
     _CACHE.clear()
+    _COPIES.clear()
 
 
 def seed_all(seed: int = 0) -> None:
@@ -273,7 +276,142 @@ def fail(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# comparisons
+
+
+#: where ``Comparison`` objects report themselves (``scripts/measure_noise.py``); None: nowhere
+RECORDER: list[Any] | None = None
+
+
+def _magnitude(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """(max |a - b|, that relative to the largest finite magnitude of a and b)."""
+    x, y = a.detach().double(), b.detach().double()
+    d = torch.nan_to_num((x - y).abs(), nan=float("inf"))
+    worst = float(d.max()) if d.numel() else 0.0
+    scale = torch.cat([x.abs().flatten(), y.abs().flatten()])
+    scale = scale[torch.isfinite(scale)]
+    top = float(scale.max()) if scale.numel() else 0.0
+    return worst, (worst / top if top > 0 else (0.0 if worst == 0 else float("inf")))
+
+
+class Comparison:
+    """What one check compared and what differed, and its verdict.
+
+    Every comparison check routes its comparisons through one: ``close`` (floating tensors
+    within a tolerance; integer and boolean tensors always exactly), ``equal`` (exactly), or
+    ``outputs`` (two dicts of tensors, a path present on one side only counts as a difference).
+    ``verdict`` fails listing the differences, and fails when nothing was compared at all: a
+    check cannot pass without having compared a value. A check that decides "nothing to
+    compare" is a skip (not covered) says so itself before asking for the verdict.
+    ``precision`` (``"float64"`` / ``"float32"``, with the float64 failure in its ``reason``
+    where ``precise`` fell back) is quoted in the failure message.
+    """
+
+    def __init__(self, check: str, precision: str = "float32") -> None:
+        self.check = check
+        self.precision = precision
+        self.compared: list[str] = []
+        self.bad: list[str] = []
+        #: (name, max abs diff, max abs diff relative to the largest magnitude, tolerance)
+        self.stats: list[tuple[str, float, float, tol.Tol]] = []
+        if RECORDER is not None:
+            RECORDER.append(self)
+
+    def __bool__(self) -> bool:  # "anything compared?"
+        return bool(self.compared)
+
+    def close(self, name: str, a: torch.Tensor, b: torch.Tensor, t: tol.Tol) -> bool:
+        """``a`` and ``b`` within ``t`` (exactly for non-floating tensors); records both."""
+        self.compared.append(name)
+        ok = close(a, b, t)
+        if (RECORDER is not None or not ok) and a.shape == b.shape:
+            if a.is_floating_point() or a.is_complex():
+                worst, rel = _magnitude(a, b)
+                self.stats.append((name, worst, rel, t))
+        if not ok:
+            self.bad.append(f"{name}: {diff(a, b)}")
+        return ok
+
+    def equal(self, name: str, a: torch.Tensor, b: torch.Tensor) -> bool:
+        """``a`` and ``b`` identical (shape, dtype, every value; NaN where NaN)."""
+        return self.close(name, a, b, tol.EXACT)
+
+    def differs(self, name: str, a: torch.Tensor, b: torch.Tensor, t: tol.Tol) -> bool:
+        """An effect that must be *larger* than ``t`` (position sensitivity): records the
+        comparison, never a difference; returns whether ``a`` and ``b`` differ beyond ``t``."""
+        self.compared.append(name)
+        if RECORDER is not None and a.shape == b.shape and a.is_floating_point():
+            worst, rel = _magnitude(a, b)
+            self.stats.append((name, worst, rel, t))
+        return not close(a, b, t)
+
+    def outputs(self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: tol.Tol) -> None:
+        """Every path of two flattened outputs (``tensors``): within ``t``, present in both."""
+        for k in sorted(a.keys() | b.keys()):
+            if k not in a or k not in b:
+                self.compared.append(k)
+                self.bad.append(f"{k} present in one output only")
+            else:
+                self.close(k, a[k], b[k], t)
+
+    def flag(self, problem: str) -> None:
+        """A difference the check found by its own rule."""
+        self.bad.append(problem)
+
+    def verdict(self, failure: str, limit: int = 6) -> None:
+        """Fail with ``failure`` and the differences; fail when nothing was compared."""
+        if not self.compared:
+            fail(
+                f"{failure}: nothing was compared ({self.check}, {precision_note(self.precision)})"
+                ": a check that compares no value cannot pass"
+            )
+        if self.bad:
+            fail(f"{failure}: {'; '.join(self.bad[:limit])}")
+
+
+# --------------------------------------------------------------------------------------
 # float64 copies
+
+
+class Precision(str):
+    """``"float64"`` or ``"float32"``; ``reason`` says why a check fell back to float32."""
+
+    reason: str = ""
+
+    def __new__(cls, name: str, reason: str = "") -> Precision:
+        self = super().__new__(cls, name)
+        self.reason = reason
+        return self
+
+
+def precision_note(precision: str) -> str:
+    """``float64``, or ``float32 (float64 copy unusable: <why>)``."""
+    why = getattr(precision, "reason", "")
+    return f"{precision} (float64 copy unusable: {why})" if why else str(precision)
+
+
+class Float64Unusable(Exception):
+    """The float64 copy computes NaNs its float32 original does not (a constant such as
+    ``finfo(float32).min`` that overflows once mixed with float64): use float32."""
+
+
+def finite(ts: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
+    """The outputs without NaNs (infinities, e.g. logits masked to -inf, compare exactly). A NaN
+    in float64 means the float64 copy is unusable (``Float64Unusable``); in float32 the output is
+    left out (the forward check reports it), never compared as equal."""
+    nan = [
+        k for k, v in ts.items() if (v.is_floating_point() or v.is_complex()) and v.isnan().any()
+    ]
+    if nan and precision == "float64":
+        raise Float64Unusable("NaN in " + ", ".join(nan[:4]))
+    return {k: v for k, v in ts.items() if k not in nan}
+
+
+#: ``precise`` runs only in this precision when set ("float32": the measurement of the fallback)
+FORCE_PRECISION: str | None = None
+
+_LOG = logging.getLogger("hftestgen.checks")
+_COPIES: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def cast_floats(v: Any, dtype: torch.dtype) -> Any:
@@ -287,25 +425,51 @@ def cast_floats(v: Any, dtype: torch.dtype) -> Any:
     return v
 
 
+def to_float64(model: Any) -> Any:
+    """``model`` itself converted to float64 in place (MoE experts on their eager loop: torch's
+    grouped_mm has no float64 kernel; the eager loop computes the same routing and sums)."""
+    model.double()
+    experts = getattr(getattr(model, "config", None), "_experts_implementation", "eager")
+    if experts != "eager":
+        try:
+            model.set_experts_implementation("eager")
+        except Exception:
+            pass
+    return model
+
+
+def float64_copy(model: Any) -> Any:
+    """A float64 copy of ``model``, made once per model object (kept while the model lives:
+    the checks of one class share it, as they share the float32 model), or the exception that
+    made it impossible."""
+    try:
+        return _COPIES[model]
+    except (KeyError, TypeError):
+        pass
+    try:
+        m64 = to_float64(copy.deepcopy(model))
+    except Exception as e:
+        m64 = e
+    try:
+        _COPIES[model] = m64
+    except TypeError:  # pragma: no cover - not weak-referenceable
+        pass
+    return m64
+
+
 def precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any]) -> Any:
     """Run ``body(model, cast_inputs, precision)`` on a float64 copy of ``model``; where the model
     cannot run in float64 (an exception from its code, not a check verdict), on ``model`` itself
-    in float32."""
-    try:
-        m64 = copy.deepcopy(model).double()
-    except Exception:
-        m64 = None
-    experts = getattr(getattr(m64, "config", None), "_experts_implementation", "eager")
-    if m64 is not None and experts != "eager":
-        # torch's grouped_mm (the default MoE experts kernel) has no float64 version; the eager
-        # experts loop computes the same routing and sums
-        try:
-            m64.set_experts_implementation("eager")
-        except Exception:
-            pass
-    if m64 is not None:
-        try:
-            return body(m64, lambda x: cast_floats(x, torch.float64), "float64")
-        except Exception:
-            pass  # a float64-only failure: the float32 run below decides
-    return body(model, lambda x: x, "float32")
+    in float32, with ``precision.reason`` saying why (also logged to ``hftestgen.checks``)."""
+    reason = "forced" if FORCE_PRECISION == "float32" else ""
+    if not reason:
+        m64 = float64_copy(model)
+        if isinstance(m64, BaseException):
+            reason = f"model.double(): {_short(m64, 200)}"
+        else:
+            try:
+                return body(m64, lambda x: cast_floats(x, torch.float64), Precision("float64"))
+            except Exception as e:  # a float64-only failure: the float32 run below decides
+                reason = _short(e, 200)
+    _LOG.info("%s: float32 fallback: %s", type(model).__name__, reason)
+    return body(model, lambda x: x, Precision("float32", reason))

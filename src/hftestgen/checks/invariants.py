@@ -211,23 +211,17 @@ def _run_all(model: Any, inputs: dict[str, Any]) -> Any:
         return run(model, inputs)  # a forward that rejects output_hidden_states after all
 
 
-class _Float64Unusable(Exception):
-    """The float64 copy computes NaNs its float32 original does not (a constant such as
-    ``finfo(float32).min`` that overflows once mixed with float64): use float32."""
+_Float64Unusable = S.Float64Unusable
+_finite = S.finite
 
 
-def _finite(ts: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
-    """The outputs without NaNs (infinities, e.g. logits masked to -inf, compare exactly). A NaN
-    in float64 means the float64 copy is unusable; in float32 the output is left out (the
-    forward check reports it), never compared as equal."""
-    nan = [k for k, v in ts.items() if bool(torch.isnan(v).any())]
-    if nan and precision == "float64":
-        raise _Float64Unusable(", ".join(nan))
-    return {k: v for k, v in ts.items() if k not in nan}
-
-
-def _outputs(model: Any, inputs: dict[str, Any], precision: str) -> dict[str, torch.Tensor]:
-    return _finite(floating(tensors(_run_all(model, inputs))), precision)
+def _outputs(
+    model: Any, inputs: dict[str, Any], precision: str, *, integers: bool = True
+) -> dict[str, torch.Tensor]:
+    """The outputs of one forward (integer and boolean ones too, compared exactly, unless
+    ``integers`` is false), without NaNs (``_support.finite``)."""
+    ts = tensors(_run_all(model, inputs))
+    return _finite(ts if integers else floating(ts), precision)
 
 
 def _unique(objs: list[Any]) -> list[Any]:
@@ -366,25 +360,23 @@ def causality(case: Case, model_class: str | None) -> None:
         t_ = tol.CAUSALITY[precision]
         a = _outputs(m, cast(dict(tokens.inputs, **extra)), precision)
         b = _outputs(m, cast(dict(tokens.replaced(later), **extra)), precision)
-        compared, mixed, bad = 0, 0, []
+        cmp, mixed = S.Comparison("causality", precision), 0
         for name, x in a.items():
             y = b.get(name)
             d = _seq_axis(x, tokens.rows, L)
             if y is None or d is None or y.shape != x.shape:
                 continue
-            compared += 1
-            if not close(x.narrow(d, 0, t), y.narrow(d, 0, t), t_):
-                bad.append(f"{name}: {diff(x.narrow(d, 0, t), y.narrow(d, 0, t))}")
+            cmp.close(name, x.narrow(d, 0, t), y.narrow(d, 0, t), t_)
             if not close(x.narrow(d, L - 1, 1), y.narrow(d, L - 1, 1), t_):
                 mixed += 1
-        if not compared:
+        if not cmp:
             not_covered(f"no per-position output over the {L} {key} positions ({describe(a)})")
-        if bad:
-            fail(
-                f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
-                f"changes outputs at earlier positions, a leak of the future into the past "
-                f"({precision}, atol={t_.atol}, rtol={t_.rtol}): {'; '.join(sorted(bad)[:6])}"
-            )
+        cmp.bad.sort()
+        cmp.verdict(
+            f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
+            f"changes outputs at earlier positions, a leak of the future into the past "
+            f"({S.precision_note(precision)}, atol={t_.atol}, rtol={t_.rtol})"
+        )
         if not mixed:
             not_covered(
                 f"{model_class}{rebuilt}: changing {key} at positions {later[0]}..{later[-1]} "
@@ -536,11 +528,8 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
                 "use_cache=True, nor filled a DynamicCache it was given"
             )
         out2 = second(cache)
-        a, b = (
-            _finite(floating(tensors(out1)), precision),
-            _finite(floating(tensors(out2)), precision),
-        )
-        compared, bad = 0, []
+        a, b = _finite(tensors(out1), precision), _finite(tensors(out2), precision)
+        cmp = S.Comparison("chunked_prefill", precision)
         for name, x in full.items():
             y1, y2 = a.get(name), b.get(name)
             if y1 is None or y2 is None or x.ndim < 2 or x.shape[0] != B or x.shape[1] != L:
@@ -550,22 +539,21 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             y = torch.cat([y1, y2], dim=1)
             if y.shape != x.shape:
                 continue
-            compared += 1
-            if not close(x, y, t_):
-                worst = (x - y).abs().transpose(0, 1).reshape(L, -1).amax(-1)
+            if not cmp.close(name, x, y, t_) and x.shape == y.shape:
+                worst = (x.double() - y.double()).abs().transpose(0, 1).reshape(L, -1).amax(-1)
                 at = [i for i, v in enumerate(worst.tolist()) if v > t_.atol]
-                bad.append(f"{name}: {diff(x, y)} (positions {at})")
-        if not compared:
+                cmp.bad[-1] += f" (positions {at})"
+        if not cmp:
             not_covered(
                 f"no per-position output of the full forward ({describe(full)}) is split "
                 f"{k} + {L - k} by the chunks ({describe(a)} / {describe(b)})"
             )
-        if bad:
-            fail(
-                f"{model_class}{rebuilt}: prefill in chunks of {k} + {L - k} tokens through the "
-                f"cache ({via}) differs from one forward ({precision}, atol={t_.atol}, "
-                f"rtol={t_.rtol}): {'; '.join(sorted(bad)[:6])}"
-            )
+        cmp.bad.sort()
+        cmp.verdict(
+            f"{model_class}{rebuilt}: prefill in chunks of {k} + {L - k} tokens through the "
+            f"cache ({via}) differs from one forward ({S.precision_note(precision)}, "
+            f"atol={t_.atol}, rtol={t_.rtol})"
+        )
 
     _precise(model, body)
 
@@ -637,18 +625,24 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
         d = _seq_axis(x, tokens.rows, L)
         return None if d is None else x.narrow(d, p2 + 1, n_after)
 
-    def moved(t_: Any, name: str, xs: dict, ys: dict) -> bool | None:
+    def moved(t_: Any, name: str, xs: dict, ys: dict, cmp: Any = None) -> bool | None:
+        """Whether output ``name`` at the later positions differs between two runs beyond
+        ``t_`` (None: not comparable); a swap comparison is recorded in ``cmp``."""
         x, y = xs.get(name), ys.get(name)
         if x is None or y is None or x.shape != y.shape:
             return None
         x, y = later(name, x), later(name, y)
-        return None if x is None else not close(x, y, t_)
+        if x is None:
+            return None
+        return cmp.differs(name, x, y, t_) if cmp is not None else not close(x, y, t_)
 
     def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
         t_ = tol.POSITION[precision]
-        xs = _outputs(m, cast(ab), precision)
-        ys = _outputs(m, cast(ba), precision)
-        zs = _outputs(m, cast(cb), precision)
+        # an effect detector: floating outputs only (an integer output is no measure of size)
+        xs = _outputs(m, cast(ab), precision, integers=False)
+        ys = _outputs(m, cast(ba), precision, integers=False)
+        zs = _outputs(m, cast(cb), precision, integers=False)
+        cmp = S.Comparison("position_sensitivity", precision)
         layers: dict[str, list[tuple[int, str]]] = {}
         for name, x in xs.items():
             hit = _LAYER.fullmatch(name)
@@ -659,7 +653,7 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
             for stack, named in sorted(layers.items()):
                 first = next((n for _, n in sorted(named) if moved(t_, n, xs, zs)), None)
                 if first is not None:
-                    verdicts.append((stack, first, bool(moved(t_, first, xs, ys))))
+                    verdicts.append((stack, first, bool(moved(t_, first, xs, ys, cmp))))
             if not verdicts:
                 not_covered(
                     f"{model_class}: changing the token at position {p1} changes no layer's "
@@ -673,25 +667,28 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
                 for stack, first, ok in verdicts
                 if not ok
             ]
-            if not blind:
-                return
-            fail(
+            if blind:
+                cmp.flag(", ".join(blind))
+            cmp.verdict(
                 f"{model_class}: swapping the tokens at positions {p1} and {p2} leaves the "
-                f"outputs at positions > {p2} of {', '.join(blind)} unchanged ({precision}, "
-                f"atol={t_.atol}, rtol={t_.rtol}), though changing the token at {p1} moves "
-                "them: that layer sees the set of tokens, not their order (no positional "
-                "information reaches it)"
+                f"outputs at positions > {p2} of the first mixing layer unchanged "
+                f"({S.precision_note(precision)}, atol={t_.atol}, rtol={t_.rtol}), though "
+                f"changing the token at {p1} moves them: that layer sees the set of tokens, not "
+                "their order (no positional information reaches it)"
             )
+            return
         if causal:
             not_covered(
                 f"{model_class} returns no per-layer hidden states over its {L} input_ids "
                 f"positions ({describe(xs, 4)}): the first layer that mixes positions cannot be "
                 "read, and past it a causal mask orders tokens even without positional information"
             )
-        compared = [n for n in xs if moved(t_, n, xs, ys) is not None]
+        swapped = {n: moved(t_, n, xs, ys, cmp) for n in xs}
+        compared = [n for n, v in swapped.items() if v is not None]
         if not compared:
             not_covered(f"no per-position output after position {p2} ({describe(xs)})")
-        if any(moved(t_, n, xs, ys) for n in compared):
+        if any(swapped[n] for n in compared):
+            cmp.verdict(f"{model_class}: position sensitivity")
             return
         if not any(moved(t_, n, xs, zs) for n in compared):
             not_covered(
@@ -699,12 +696,13 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
                 f"positions > {p2} either ({precision}): tokens do not reach other positions in "
                 "this tiny model, so positional information cannot be observed"
             )
-        fail(
+        cmp.flag(f"compared {', '.join(compared[:6])}")
+        cmp.verdict(
             f"{model_class}: swapping the tokens at positions {p1} and {p2} leaves every "
-            f"output at positions > {p2} unchanged ({precision}, atol={t_.atol}, "
-            f"rtol={t_.rtol}; compared {', '.join(compared[:6])}), though changing the token "
-            f"at {p1} moves them: the outputs see the set of tokens, not their order (no "
-            "positional information reaches the outputs)"
+            f"output at positions > {p2} unchanged ({S.precision_note(precision)}, "
+            f"atol={t_.atol}, rtol={t_.rtol}), though changing the token at {p1} moves them: "
+            "the outputs see the set of tokens, not their order (no positional information "
+            "reaches the outputs)"
         )
 
     _precise(built.model, body)

@@ -30,6 +30,38 @@ Why each value is what it is:
   so the measured maximum is not a sample of a noisy distribution.
 * ``PADDING``: the same argument as ``BATCH``: padded keys get exactly zero attention weight
   (``exp(finfo.min)`` underflows to 0), so only the sequence length, i.e. summation order, differs.
+
+Float64 for the self-consistency checks. ``batch_independence``, ``attention_mask_padding``,
+``save_load`` (outputs; the weights stay bitwise in their own dtype) and ``generate`` (step
+logits) compare on a float64 copy of the model (``checks._support.precise``, one copy per model
+object, shared by the checks of a class), and fall back to float32 with the reason in the
+message (``float32 (float64 copy unusable: ...)``) where the model cannot run in float64.
+``BY_PRECISION`` maps each to its tolerance per precision. Measured with
+``scripts/measure_noise.py`` (2026-11-30, transformers 5.24.0, torch 2.13.0 CPU, 161 (type,
+class) pairs of 100 types across every family; results in ``benchmarks/results/noise.json``),
+max |difference| over the tests that pass (abs / relative to the output's largest magnitude):
+
+==================  ===========================  ===========================  ===================
+check               float64 (median/p99/max)     float32, forced (p99/max)    tolerance (64 / 32)
+==================  ===========================  ===========================  ===================
+batch_independence  1.1e-16 / 4.5e-15 / 7.5e-9   3.1e-6 / 6.8e-6 (rel 2.4e-6)  1e-6,1e-7 / 1e-4
+padding             2.4e-17 / 1.0e-9 / 1.8e-8    9.5e-7 / 2.0e-6 (rel 7.5e-7)  1e-6,1e-7 / 1e-4
+save_load outputs   0 / 0 / 0                    2.2e-8 / 9.5e-7 (rel 6.6e-7)  1e-12 / 1e-6
+generate logits     1.4e-8 / 3.5e-6 / 3.5e-6     8.5e-6 / 8.5e-6 (rel 2.4e-5)  3e-5 / 1e-4
+chunked_prefill     5.6e-17 / 2.4e-7 / 2.4e-7    1.7e-6 / 1.7e-6 (rel 6.0e-7)  1e-5,1e-4 / 1e-4
+causality           0 / 1.7e-18 / 6.9e-18        0 / 0                        1e-10 / 1e-5
+==================  ===========================  ===========================  ===================
+
+* ``PADDING64`` = ``BATCH64``: the same rounding argument, the same float32 islands (the full
+  suite's batch maximum 2.4e-7 applies); 50x above the sample's maximum (MiniCPM-V 4.6's logits).
+* ``SAVE_LOAD64``: in float64 every sampled output was bitwise equal after the round trip (the
+  1e-9 alignment effects seen in float32 shrink to float64 rounding, ~1e-16); 1e-12 leaves 10^4
+  for that and catches any change of a weight's value.
+* ``GENERATE_LOGITS64``: ``generate`` hands out its step logits as float32 copies (Transformers
+  casts the next-token logits to float32) so float64 gains less here. The largest differences
+  are not rounding: BERT-style decoders (RoCBERT 3.5e-6 abs / 1e-5 rel, BERT 7.6e-6 / 2.1e-5
+  outside the sample) differ between the cached and the uncached steps by about the same in
+  float64 as in float32. 3e-5 sits 4x above that and 3x below ``GENERATE_LOGITS``.
 * ``GENERATE_LOGITS``: the first generation step re-runs the prompt (possibly through the
   cache-aware code path that computes the LM head only for the last position); compared with a
   plain forward at ``atol=rtol=1e-4`` for the same reason as ``BATCH``. Token ids are compared
@@ -86,6 +118,18 @@ BATCH64 = Tol(1e-6, 1e-7)
 PADDING = Tol(1e-4, 1e-4)
 GENERATE_LOGITS = Tol(1e-4, 1e-4)
 DEVICE = Tol(1e-4, 1e-4)
+PADDING64 = Tol(1e-6, 1e-7)
+SAVE_LOAD64 = Tol(1e-12, 1e-12)
+GENERATE_LOGITS64 = Tol(3e-5, 3e-5)
+
+#: the tolerance of each self-consistency check that runs on a float64 copy of the model
+#: (``checks._support.precise``), by the precision it ran in
+BY_PRECISION = {
+    "batch_independence": {"float64": BATCH64, "float32": BATCH},
+    "padding": {"float64": PADDING64, "float32": PADDING},
+    "save_load": {"float64": SAVE_LOAD64, "float32": SAVE_LOAD},
+    "generate": {"float64": GENERATE_LOGITS64, "float32": GENERATE_LOGITS},
+}
 
 #: batch size of the inputs every check uses (>= 2 so batch effects are visible).
 BATCH_SIZE = 2
