@@ -187,6 +187,30 @@ class _Tokens:
         return dict(self.inputs, **{self.key: ids})
 
 
+def _prefill_step_kwargs(model: Any, first: bool, start: int, end: int) -> dict[str, Any]:
+    """What ``generate`` gives ``prepare_inputs_for_generation`` for one prefill chunk, by what
+    the installed version's ``GenerationMixin`` (what ``generate`` calls it with) or the model's
+    own override takes (feature detection): ``is_first_iteration`` (Transformers 5; passed
+    through ``**kwargs`` it would reach a 4.x forward that rejects it) and ``cache_position``
+    (4.x: the chunk's absolute positions, which it slices the ids by)."""
+    import inspect
+
+    from transformers.generation.utils import GenerationMixin
+
+    params: set[str] = set()
+    for fn in (GenerationMixin.prepare_inputs_for_generation, model.prepare_inputs_for_generation):
+        try:
+            params |= set(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            pass
+    kw: dict[str, Any] = {}
+    if "is_first_iteration" in params:
+        kw["is_first_iteration"] = first
+    if "cache_position" in params:
+        kw["cache_position"] = torch.arange(start, end)
+    return kw
+
+
 def _with_hidden_states(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Ask for per-layer hidden states where the forward takes ``output_hidden_states`` (pooled
     heads then still have per-position outputs)."""
@@ -499,9 +523,8 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             if positions is not None:
                 kw["position_ids"] = positions[..., start:end]
             kw[cache_arg] = cache
-            inputs = m.prepare_inputs_for_generation(
-                chunk, is_first_iteration=first, use_cache=True, **kw
-            )
+            kw.update(_prefill_step_kwargs(m, first, start, end))
+            inputs = m.prepare_inputs_for_generation(chunk, use_cache=True, **kw)
             return _run_all(m, inputs)
 
         return (

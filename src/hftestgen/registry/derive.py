@@ -35,6 +35,11 @@ from ..configs import sub_configs, walk_subtypes
 from ..errors import UsageError
 from . import families
 
+# Deriving reads config classes only. A default config that names a hub checkpoint (4.57's
+# EdgeTAM builds its vision tower from "timm/repvit_m1.dist_in1k") must fail at once offline,
+# not retry the network for a minute; the default instance is then simply not read.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 TESTABLE = "testable"
 COMPONENT = "component"
 NOT_TESTABLE = "not-testable"
