@@ -188,10 +188,17 @@ def walk_subtypes(cfg: Any, depth: int = 0) -> set[tuple[str, str]]:
 
 def sub_config_slots(cls: type, default_inst: Any) -> dict[str, tuple[Any, Any]]:
     """Sub-config key -> (the default instance's sub-config or ``None``, its
-    ``sub_configs_defaults`` spec or ``None``): declared slots first, then any other attribute
-    of the default instance that holds a config."""
+    ``sub_configs_defaults`` spec or ``None``; on 4.x, for a class without a default instance,
+    its declared ``sub_configs`` class): declared slots first, then any other attribute of the
+    default instance that holds a config."""
     out: dict[str, tuple[Any, Any]] = {}
-    specs = getattr(cls, "sub_configs_defaults", None) or {}
+    specs = getattr(cls, "sub_configs_defaults", None)
+    if not specs and default_inst is None:
+        # 4.x has no ``sub_configs_defaults``; a class whose defaults do not build (4.52's
+        # MusicgenConfig() demands its three sub-configs) still declares its slots in
+        # ``sub_configs`` (key -> config class, ``AutoConfig`` for any type)
+        specs = declared_sub_configs(cls)
+    specs = specs or {}
     for key, spec in specs.items():
         inst = safe_get(default_inst, key) if default_inst is not None else None
         out[key] = (inst if is_config(inst) else None, spec)

@@ -796,6 +796,16 @@ def _tied(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a is b or (a.shape == b.shape and a.data_ptr() == b.data_ptr())
 
 
+def _ties_by_text_config() -> bool:
+    """Whether the installed Transformers ties embeddings by the text config's flag alone
+    (feature detection: 4.x ``PreTrainedModel.tie_weights`` reads
+    ``config.get_text_config(decoder=True).tie_word_embeddings``; 5.x ties through
+    ``get_expanded_tied_weights_keys``, which reads the model's own config)."""
+    from transformers import PreTrainedModel
+
+    return not hasattr(PreTrainedModel, "get_expanded_tied_weights_keys")
+
+
 def _expected_tie(model: Any, owner_name: str, owner: Any) -> tuple[bool, str]:
     """(tie expected, the config setting that says so); fails on a self-contradicting config."""
     cfg = owner.config
@@ -808,6 +818,12 @@ def _expected_tie(model: Any, owner_name: str, owner: Any) -> tuple[bool, str]:
     tcfg = text_config(cfg)
     if _sub_config(cfg, tcfg):
         tflag = getattr(tcfg, "tie_word_embeddings", None)
+        if tflag is not None and _ties_by_text_config():
+            # this Transformers ties by the text config's flag alone: the composite's is unused
+            return bool(tflag), (
+                f"text sub-config {type(tcfg).__name__}.tie_word_embeddings={tflag} (this "
+                f"Transformers ties by it alone; {said} is unused)"
+            )
         if tflag is not None and bool(tflag) != expected:
             fail(
                 f"{type(model).__name__}: the config contradicts itself: {said}, but its text "

@@ -444,6 +444,8 @@ def _spec_class(spec: Any, sub_pin: Any) -> Any:
     from transformers import PretrainedConfig
 
     mt = sub_pin.get("model_type") if isinstance(sub_pin, dict) else None
+    if isinstance(spec, type):  # 4.x: a declared ``sub_configs`` class (AutoConfig: pin a type)
+        return spec if issubclass(spec, PretrainedConfig) else None
     try:
         if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
             return spec.config_class
