@@ -64,6 +64,7 @@ class ModelSpec:
     checkpoint: str | None = None
     tiny: dict[str, Any] = field(default_factory=dict)
     overridden: tuple[str, ...] = ()  # which fields the user's overrides set
+    plugin: str | None = None  # the module that registers a plugin type (generated files load it)
 
     @property
     def testable(self) -> bool:
@@ -437,7 +438,7 @@ def load_registry(
 
     ``overrides`` is an ``overrides.Overrides`` (already validated) or None.
     """
-    from .plugins import import_plugins
+    from .plugins import import_plugins, plugin_module
 
     plugin_types = import_plugins(plugins)
     version, specs = base_specs(use_cache=use_cache)
@@ -445,6 +446,7 @@ def load_registry(
     if plugin_types:
         for s in derive_base(plugin_types):
             s["source"] = "plugin"
+            s["plugin"] = plugin_module(s["model_type"])
             spec_dicts[s["model_type"]] = s
         ids = identifiers_for(spec_dicts)
         for mt, s in spec_dicts.items():
