@@ -176,3 +176,50 @@ def test_tie_flag_is_the_text_configs_where_the_library_reads_it(monkeypatch):
     owner = types.SimpleNamespace(config=Composite())
     expected, said = invariants._expected_tie(owner, "", owner)
     assert expected is False and "Text.tie_word_embeddings=False" in said
+
+
+# ---------------------------------------------------------------------------------------------
+# the supported range: declared once, warned about outside it
+
+
+@pytest.mark.parametrize(
+    "version, warns",
+    [("4.46.3", True), ("4.50.0", False), ("4.57.6", False), ("5.24.0", False), ("6.0.0", True)],
+)
+def test_support_warning(version, warns):
+    from hftestgen.registry.derive import support_warning
+
+    line = support_warning(version)
+    assert (line is not None) is warns
+    if warns:
+        assert line.startswith("warning: ") and version in line and "\n" not in line
+
+
+def test_pyproject_declares_the_supported_range():
+    import re
+    from pathlib import Path
+
+    from hftestgen.registry.derive import SUPPORTED_TRANSFORMERS
+
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    models = re.search(r"^models = \[(.*)\]$", text, re.M).group(1)
+    assert f'"transformers{SUPPORTED_TRANSFORMERS}"' in models
+
+
+def test_cli_warns_once_outside_the_range_and_goes_on(monkeypatch, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from hftestgen import cli, registry
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=buf, width=400))
+    monkeypatch.setattr(cli, "_WARNED", [])
+    fake = types.SimpleNamespace(transformers_version="4.46.3")
+    monkeypatch.setattr(registry, "load_registry", lambda *a, **k: fake)
+    monkeypatch.chdir(tmp_path)
+    assert cli._registry(None, None) is fake
+    assert cli._registry(None, None) is fake
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1 and "Transformers 4.46.3 is outside" in lines[0]

@@ -98,10 +98,21 @@ def field_defaults(cls: type) -> dict[str, Any]:
             else:
                 out[f.name] = inspect.Parameter.empty
         return out
-    for name, p in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+    # 4.x: ``__init__`` parameters, and those of the parent config classes an ``__init__`` hands
+    # its ``**kwargs`` to (4.57's BarkFineConfig takes three and passes hidden_size, num_layers,
+    # ... on to BarkSubModelConfig); PretrainedConfig's own are no model fields
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
             continue
-        out[name] = p.default
+        if klass.__name__ == "PretrainedConfig" or not hasattr(klass, "model_type"):
+            break
+        params = inspect.signature(init).parameters
+        for name, p in params.items():
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                out.setdefault(name, p.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            break
     return out
 
 

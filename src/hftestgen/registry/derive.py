@@ -364,6 +364,31 @@ def _modality(family: str, s: families.Structure) -> str:
 # cache
 
 
+SUPPORTED_TRANSFORMERS = ">=4.50,<6"
+"""The Transformers releases hftestgen supports (also the ``models`` extra in pyproject.toml):
+from 4.50 to the newest release tested (5.24.0), below the next major."""
+
+
+def support_warning(version: str) -> str | None:
+    """A one-line warning when Transformers ``version`` is outside ``SUPPORTED_TRANSFORMERS``
+    (hftestgen still runs), else ``None``."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        inside = SpecifierSet(SUPPORTED_TRANSFORMERS).contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        inside = False
+    if inside:
+        return None
+    return (
+        f"warning: Transformers {version} is outside the range hftestgen supports "
+        f"({SUPPORTED_TRANSFORMERS}); deriving, building and checking may fail for reasons "
+        "that are no bug of the model types. Install a supported release, e.g. "
+        "pip install -c constraints.txt transformers"
+    )
+
+
 def _installed_transformers() -> tuple[str, str]:
     from importlib import metadata
     from importlib.util import find_spec
