@@ -86,6 +86,30 @@ class _DictOnly(PretrainedConfig):
         super().__init__(**kw)
 
 
+def test_4x_fields_include_those_passed_on_to_a_parent_config_class():
+    # 4.57's BarkFineConfig.__init__(tie_word_embeddings, n_codes_total, n_codes_given, **kwargs)
+    # hands hidden_size, num_layers, ... to BarkSubModelConfig.__init__ (plain classes: a
+    # PretrainedConfig subclass is a dataclass under 5.x)
+    from hftestgen.configs import field_defaults
+
+    class Base:
+        model_type = "hftestgen-base"
+
+        def __init__(self, hidden_size=768, num_layers=12, **kwargs):
+            pass
+
+    class Fine(Base):
+        def __init__(self, n_codes_total=8, **kwargs):
+            super().__init__(**kwargs)
+
+    class Closed(Base):
+        def __init__(self, n_codes_total=8):
+            super().__init__()
+
+    assert field_defaults(Fine) == {"n_codes_total": 8, "hidden_size": 768, "num_layers": 12}
+    assert field_defaults(Closed) == {"n_codes_total": 8}  # hands nothing on
+
+
 def test_composite_taking_only_dicts_is_built_from_sub_config_dicts():
     cfg = tiny_config._instantiate(_DictOnly, {"part": _Part(width=3)})
     assert isinstance(cfg.part, _Part) and cfg.part.width == 3
