@@ -132,6 +132,27 @@ def test_plugin_type_is_generated(proj, cli_env):
     assert "ToyForSequenceClassification" in text
 
 
+def test_plugin_type_suite_runs_under_plain_pytest(proj, cli_env):
+    """The generated file of a plugin type names its plugin: plain ``pytest`` (no --plugin, no
+    settings) runs it. Before, every test failed with "unknown model type"."""
+    p = run(["generate", "hftestgen-toy", "--plugin", "hftestgen_toy_plugin"], proj, cli_env)
+    assert p.returncode == 0, p.stderr
+    text = (proj / "gen" / "test_hf_hftestgen_toy.py").read_text()
+    assert 'use_plugins("hftestgen_toy_plugin")' in text
+    assert "hftestgen generate hftestgen-toy --plugin hftestgen_toy_plugin" in text
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-rf"]
+        + ["test_hf_hftestgen_toy.py", "-k", "forward or save_load or train_step"],
+        cwd=proj / "gen",
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "failed" not in r.stdout
+
+
 def test_plugin_settable_in_pyproject(proj, cli_env):
     (proj / "pyproject.toml").write_text(
         '[tool.hftestgen]\nout = "gen"\nplugins = ["hftestgen_toy_plugin"]\n'

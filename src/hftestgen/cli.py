@@ -65,7 +65,23 @@ def _registry(overrides: Optional[Path], plugins: Optional[list[str]], settings=
     if overrides is not None and not overrides.exists():
         raise UsageError(f"overrides file {str(overrides)!r} does not exist")
     ov = load_overrides(ov_path)
-    return load_registry(ov, plugins=[*settings.plugins, *(plugins or [])])
+    reg = load_registry(ov, plugins=[*settings.plugins, *(plugins or [])])
+    _warn_unsupported(reg.transformers_version)
+    return reg
+
+
+def _warn_unsupported(version: str) -> None:
+    """Warn (stderr, once per process, never an error) when the installed Transformers is
+    outside the supported range."""
+    from .registry.derive import support_warning
+
+    line = support_warning(version)
+    if line and not _WARNED:
+        _WARNED.append(version)
+        err_console.print(line, markup=False)
+
+
+_WARNED: list[str] = []
 
 
 def _check_family(family: Optional[list[str]]) -> list[str]:
@@ -603,13 +619,16 @@ def _click_error_line(e: Exception) -> str | None:
 
 
 def main() -> None:
+    # no command: the help, and exit 2 whatever the parser's version returns for it (typer 0.29
+    # raises a usage error, typer 0.13 under click 8.5 returns 0)
+    no_command = not sys.argv[1:]
     try:
         rc = app(standalone_mode=False)
     except HftestgenError as e:
         err_console.print(f"error: {e}", markup=False)
         sys.exit(e.exit_code)
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        sys.exit(2 if no_command else e.exit_code)
     except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
@@ -623,4 +642,4 @@ def main() -> None:
         if line:  # empty: no command given, the help was printed
             err_console.print(line, markup=False)
         sys.exit(e.exit_code)
-    sys.exit(rc if isinstance(rc, int) else 0)
+    sys.exit(2 if no_command else rc if isinstance(rc, int) else 0)

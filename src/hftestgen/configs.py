@@ -98,10 +98,21 @@ def field_defaults(cls: type) -> dict[str, Any]:
             else:
                 out[f.name] = inspect.Parameter.empty
         return out
-    for name, p in inspect.signature(cls.__init__).parameters.items():
-        if name == "self" or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+    # 4.x: ``__init__`` parameters, and those of the parent config classes an ``__init__`` hands
+    # its ``**kwargs`` to (4.57's BarkFineConfig takes three and passes hidden_size, num_layers,
+    # ... on to BarkSubModelConfig); PretrainedConfig's own are no model fields
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
             continue
-        out[name] = p.default
+        if klass.__name__ == "PretrainedConfig" or not hasattr(klass, "model_type"):
+            break
+        params = inspect.signature(init).parameters
+        for name, p in params.items():
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                out.setdefault(name, p.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            break
     return out
 
 
@@ -188,10 +199,17 @@ def walk_subtypes(cfg: Any, depth: int = 0) -> set[tuple[str, str]]:
 
 def sub_config_slots(cls: type, default_inst: Any) -> dict[str, tuple[Any, Any]]:
     """Sub-config key -> (the default instance's sub-config or ``None``, its
-    ``sub_configs_defaults`` spec or ``None``): declared slots first, then any other attribute
-    of the default instance that holds a config."""
+    ``sub_configs_defaults`` spec or ``None``; on 4.x, for a class without a default instance,
+    its declared ``sub_configs`` class): declared slots first, then any other attribute of the
+    default instance that holds a config."""
     out: dict[str, tuple[Any, Any]] = {}
-    specs = getattr(cls, "sub_configs_defaults", None) or {}
+    specs = getattr(cls, "sub_configs_defaults", None)
+    if not specs and default_inst is None:
+        # 4.x has no ``sub_configs_defaults``; a class whose defaults do not build (4.52's
+        # MusicgenConfig() demands its three sub-configs) still declares its slots in
+        # ``sub_configs`` (key -> config class, ``AutoConfig`` for any type)
+        specs = declared_sub_configs(cls)
+    specs = specs or {}
     for key, spec in specs.items():
         inst = safe_get(default_inst, key) if default_inst is not None else None
         out[key] = (inst if is_config(inst) else None, spec)

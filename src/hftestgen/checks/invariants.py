@@ -191,6 +191,30 @@ class _Tokens:
         return dict(self.inputs, **{self.key: ids})
 
 
+def _prefill_step_kwargs(model: Any, first: bool, start: int, end: int) -> dict[str, Any]:
+    """What ``generate`` gives ``prepare_inputs_for_generation`` for one prefill chunk, by what
+    the installed version's ``GenerationMixin`` (what ``generate`` calls it with) or the model's
+    own override takes (feature detection): ``is_first_iteration`` (Transformers 5; passed
+    through ``**kwargs`` it would reach a 4.x forward that rejects it) and ``cache_position``
+    (4.x: the chunk's absolute positions, which it slices the ids by)."""
+    import inspect
+
+    from transformers.generation.utils import GenerationMixin
+
+    params: set[str] = set()
+    for fn in (GenerationMixin.prepare_inputs_for_generation, model.prepare_inputs_for_generation):
+        try:
+            params |= set(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            pass
+    kw: dict[str, Any] = {}
+    if "is_first_iteration" in params:
+        kw["is_first_iteration"] = first
+    if "cache_position" in params:
+        kw["cache_position"] = torch.arange(start, end)
+    return kw
+
+
 def _with_hidden_states(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Ask for per-layer hidden states where the forward takes ``output_hidden_states`` (pooled
     heads then still have per-position outputs)."""
@@ -496,9 +520,8 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             if positions is not None:
                 kw["position_ids"] = positions[..., start:end]
             kw[cache_arg] = cache
-            inputs = m.prepare_inputs_for_generation(
-                chunk, is_first_iteration=first, use_cache=True, **kw
-            )
+            kw.update(_prefill_step_kwargs(m, first, start, end))
+            inputs = m.prepare_inputs_for_generation(chunk, use_cache=True, **kw)
             return _run_all(m, inputs)
 
         return (
@@ -778,6 +801,16 @@ def _tied(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a is b or (a.shape == b.shape and a.data_ptr() == b.data_ptr())
 
 
+def _ties_by_text_config() -> bool:
+    """Whether the installed Transformers ties embeddings by the text config's flag alone
+    (feature detection: 4.x ``PreTrainedModel.tie_weights`` reads
+    ``config.get_text_config(decoder=True).tie_word_embeddings``; 5.x ties through
+    ``get_expanded_tied_weights_keys``, which reads the model's own config)."""
+    from transformers import PreTrainedModel
+
+    return not hasattr(PreTrainedModel, "get_expanded_tied_weights_keys")
+
+
 def _expected_tie(model: Any, owner_name: str, owner: Any) -> tuple[bool, str]:
     """(tie expected, the config setting that says so); fails on a self-contradicting config."""
     cfg = owner.config
@@ -790,6 +823,12 @@ def _expected_tie(model: Any, owner_name: str, owner: Any) -> tuple[bool, str]:
     tcfg = text_config(cfg)
     if _sub_config(cfg, tcfg):
         tflag = getattr(tcfg, "tie_word_embeddings", None)
+        if tflag is not None and _ties_by_text_config():
+            # this Transformers ties by the text config's flag alone: the composite's is unused
+            return bool(tflag), (
+                f"text sub-config {type(tcfg).__name__}.tie_word_embeddings={tflag} (this "
+                f"Transformers ties by it alone; {said} is unused)"
+            )
         if tflag is not None and bool(tflag) != expected:
             fail(
                 f"{type(model).__name__}: the config contradicts itself: {said}, but its text "

@@ -35,6 +35,11 @@ from ..configs import sub_configs, walk_subtypes
 from ..errors import UsageError
 from . import families
 
+# Deriving reads config classes only. A default config that names a hub checkpoint (4.57's
+# EdgeTAM builds its vision tower from "timm/repvit_m1.dist_in1k") must fail at once offline,
+# not retry the network for a minute; the default instance is then simply not read.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 TESTABLE = "testable"
 COMPONENT = "component"
 NOT_TESTABLE = "not-testable"
@@ -59,6 +64,7 @@ class ModelSpec:
     checkpoint: str | None = None
     tiny: dict[str, Any] = field(default_factory=dict)
     overridden: tuple[str, ...] = ()  # which fields the user's overrides set
+    plugin: str | None = None  # the module that registers a plugin type (generated files load it)
 
     @property
     def testable(self) -> bool:
@@ -358,6 +364,31 @@ def _modality(family: str, s: families.Structure) -> str:
 # cache
 
 
+SUPPORTED_TRANSFORMERS = ">=4.50,<6"
+"""The Transformers releases hftestgen supports (also the ``models`` extra in pyproject.toml):
+from 4.50 to the newest release tested (5.24.0), below the next major."""
+
+
+def support_warning(version: str) -> str | None:
+    """A one-line warning when Transformers ``version`` is outside ``SUPPORTED_TRANSFORMERS``
+    (hftestgen still runs), else ``None``."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        inside = SpecifierSet(SUPPORTED_TRANSFORMERS).contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        inside = False
+    if inside:
+        return None
+    return (
+        f"warning: Transformers {version} is outside the range hftestgen supports "
+        f"({SUPPORTED_TRANSFORMERS}); deriving, building and checking may fail for reasons "
+        "that are no bug of the model types. Install a supported release, e.g. "
+        "pip install -c constraints.txt transformers"
+    )
+
+
 def _installed_transformers() -> tuple[str, str]:
     from importlib import metadata
     from importlib.util import find_spec
@@ -432,7 +463,7 @@ def load_registry(
 
     ``overrides`` is an ``overrides.Overrides`` (already validated) or None.
     """
-    from .plugins import import_plugins
+    from .plugins import import_plugins, plugin_module
 
     plugin_types = import_plugins(plugins)
     version, specs = base_specs(use_cache=use_cache)
@@ -440,6 +471,7 @@ def load_registry(
     if plugin_types:
         for s in derive_base(plugin_types):
             s["source"] = "plugin"
+            s["plugin"] = plugin_module(s["model_type"])
             spec_dicts[s["model_type"]] = s
         ids = identifiers_for(spec_dicts)
         for mt, s in spec_dicts.items():

@@ -322,21 +322,52 @@ def parse_record(subject: str, rel: str, text: str) -> Record:
 
 
 def _check_clashes(v: _Validator, entries: tuple[Known, ...]) -> None:
-    """Two entries of one file that could both apply to one (check, class) are an error."""
-    owners: dict[tuple[str, str], int] = {}
+    """Two entries of one file that could both apply to one (check, class) under one
+    Transformers version are an error (disjoint ``transformers`` ranges may share it)."""
     for i, e in enumerate(entries):
-        for check in e.checks:
-            for cls in e.classes or ("*",):
-                clash = [j for (c, k), j in owners.items() if c == check and "*" in (k, cls)]
-                clash += [owners[(check, cls)]] if (check, cls) in owners else []
-                if clash:
-                    raise v.fail(
-                        _line(v.text, r"\[\[\s*known\s*\]\]", i),
-                        f"[[known]] #{i + 1} and #{clash[0] + 1} both apply to {check} of "
-                        f"{'every class' if cls == '*' else cls}; keep one entry per "
-                        "(check, class)",
-                    )
-                owners[(check, cls)] = i
+        for j, other in enumerate(entries[:i]):
+            if not ranges_overlap(e.transformers, other.transformers):
+                continue
+            for check in e.checks:
+                if check not in other.checks:
+                    continue
+                for cls in e.classes or ("*",):
+                    if "*" in (cls, *(other.classes or ("*",))) or cls in other.classes:
+                        raise v.fail(
+                            _line(v.text, r"\[\[\s*known\s*\]\]", i),
+                            f"[[known]] #{i + 1} and #{j + 1} both apply to {check} of "
+                            f"{'every class' if cls == '*' else cls}; keep one entry per "
+                            "(check, class), or give them disjoint transformers ranges",
+                        )
+
+
+def ranges_overlap(a: str | None, b: str | None) -> bool:
+    """Whether two PEP 440 ranges (``None``: every version) share a version. Probes each
+    range's boundary versions, the versions just below and above them, and both ends: where
+    two intervals meet, one of those lies in both."""
+    if a is None or b is None:
+        return True
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+
+    sa, sb = SpecifierSet(a), SpecifierSet(b)
+    probes = {Version("0"), Version("99999")}
+    for spec in (*sa, *sb):
+        try:
+            rel = Version(spec.version.rstrip(".*")).release
+        except ValueError:
+            continue
+        probes.add(Version(".".join(map(str, rel))))
+        probes.add(Version(".".join(map(str, (*rel, 0, 0, 1)))))  # just above
+        r = list(rel)
+        while r and r[-1] == 0:
+            r.pop()
+        if r:  # just below: the last non-zero part less one, then a large part
+            r[-1] -= 1
+            probes.add(Version(".".join(map(str, (*r, 999999)))))
+    return any(
+        sa.contains(p, prereleases=True) and sb.contains(p, prereleases=True) for p in probes
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -143,7 +143,8 @@ def test_filename(spec: ModelSpec) -> str:
 def regenerate_command(spec: ModelSpec | None) -> str:
     if spec is None:
         return "hftestgen generate --all"
-    return f"hftestgen generate {spec.model_type}"
+    plugin = f" --plugin {spec.plugin}" if spec.plugin else ""
+    return f"hftestgen generate {spec.model_type}{plugin}"
 
 
 def _banner(template: str, what: str, command: str) -> str:

@@ -444,6 +444,8 @@ def _spec_class(spec: Any, sub_pin: Any) -> Any:
     from transformers import PretrainedConfig
 
     mt = sub_pin.get("model_type") if isinstance(sub_pin, dict) else None
+    if isinstance(spec, type):  # 4.x: a declared ``sub_configs`` class (AutoConfig: pin a type)
+        return spec if issubclass(spec, PretrainedConfig) else None
     try:
         if isinstance(spec.config_class, type) and issubclass(spec.config_class, PretrainedConfig):
             return spec.config_class
@@ -1134,12 +1136,32 @@ def _instantiate(cls, kwargs: dict) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return cls(**kwargs)
+            try:
+                return cls(**kwargs)
+            except Exception as first:
+                as_dicts = _sub_configs_as_dicts(kwargs)
+                if as_dicts is None:
+                    raise
+                try:
+                    return cls(**as_dicts)
+                except Exception:
+                    raise first from None
         except Exception as e:
             pkg = missing_package(e)
             if pkg:
                 raise TinyError.missing(pkg) from e
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
+
+
+def _sub_configs_as_dicts(kwargs: dict) -> dict | None:
+    """``kwargs`` with each sub-config instance as its ``to_dict()``, or ``None`` when it holds
+    none: some 4.x composite configs only take sub-configs as dicts, which building with
+    instances shows (4.57: ``AlignConfig`` calls ``AlignTextConfig(**text_config)``, a
+    ``TypeError``; ``ParakeetCTCConfig`` only sets ``encoder_config`` from a dict or ``None``,
+    an ``AttributeError``)."""
+    if not any(is_config(v) for v in kwargs.values()):
+        return None
+    return {k: v.to_dict() if is_config(v) else v for k, v in kwargs.items()}
 
 
 def start(

@@ -75,6 +75,11 @@ def model_class(class_name: str):
     try:
         return getattr(transformers, class_name)
     except (ImportError, AttributeError, RuntimeError) as e:
+        from ..registry.plugins import plugin_class
+
+        registered = plugin_class(class_name)  # a plugin's class, registered with AutoModel*
+        if registered is not None:
+            return registered
         pkg = missing_package(e) or missing_package(e.__cause__ or e)
         if pkg:
             raise TinyError.missing(pkg) from e

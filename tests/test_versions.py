@@ -1,0 +1,249 @@
+"""Older Transformers: what differs between releases is read by feature detection, and per-type
+facts that hold for some releases only carry a PEP 440 range. Each test builds the 4.x shape of an
+API with stand-in classes, so it runs under the pinned 5.x too."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from transformers import PretrainedConfig
+
+from hftestgen.configs import sub_config_slots
+from hftestgen.registry.records import RecordError, parse_record, ranges_overlap
+from hftestgen.tiny import config as tiny_config
+
+# ---------------------------------------------------------------------------------------------
+# records: [[known]] entries per Transformers range
+
+
+@pytest.mark.parametrize(
+    "a, b, overlap",
+    [
+        ("<5.0", ">=5.0", False),
+        ("<5.0", "<4.0", True),
+        (">=4.50,<5", ">=5", False),
+        ("<=5.0", ">=5.0", True),
+        (">4.57.6", "<4.57.7", True),
+        ("==4.57.6", ">=5", False),
+        ("<4.58", ">=4.57", True),
+        (None, "<5", True),
+        (">=5.1", "<5.1", False),
+    ],
+)
+def test_ranges_overlap(a, b, overlap):
+    assert ranges_overlap(a, b) is overlap
+    assert ranges_overlap(b, a) is overlap
+
+
+ENTRY = """
+[[known]]
+checks = ["train_step"]
+kind = "upstream-bug"
+reason = "r{n}"
+match = {{ exception = "E{n}", message = "m" }}
+{rng}
+"""
+
+
+def test_one_check_may_have_an_entry_per_disjoint_range():
+    # the same failure reads differently on 4.x and 5.x (parakeet_ctc): one entry per range
+    text = ENTRY.format(n=1, rng='transformers = "<5.0"') + ENTRY.format(
+        n=2, rng='transformers = ">=5.0"'
+    )
+    rec = parse_record("x", "types/x.toml", text)
+    assert [k.transformers for k in rec.known] == ["<5.0", ">=5.0"]
+
+
+@pytest.mark.parametrize("second", ['transformers = ">=4.0"', ""])
+def test_overlapping_entries_are_still_refused(second):
+    text = ENTRY.format(n=1, rng='transformers = "<5.0"') + ENTRY.format(n=2, rng=second)
+    with pytest.raises(RecordError, match="both apply to train_step"):
+        parse_record("x", "types/x.toml", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny configs: 4.x composite configs
+
+
+class _Part(PretrainedConfig):
+    model_type = "hftestgen-part"
+
+    def __init__(self, width=4, **kw):
+        self.width = width
+        super().__init__(**kw)
+
+
+class _DictOnly(PretrainedConfig):
+    """A 4.x composite that takes its sub-config only as a dict (4.57's AlignConfig)."""
+
+    model_type = "hftestgen-dict-only"
+
+    def __init__(self, part=None, depth=1, **kw):
+        self.part = _Part(**(part or {}))
+        if depth < 1:
+            raise ValueError("depth must be at least 1")
+        super().__init__(**kw)
+
+
+def test_4x_fields_include_those_passed_on_to_a_parent_config_class():
+    # 4.57's BarkFineConfig.__init__(tie_word_embeddings, n_codes_total, n_codes_given, **kwargs)
+    # hands hidden_size, num_layers, ... to BarkSubModelConfig.__init__ (plain classes: a
+    # PretrainedConfig subclass is a dataclass under 5.x)
+    from hftestgen.configs import field_defaults
+
+    class Base:
+        model_type = "hftestgen-base"
+
+        def __init__(self, hidden_size=768, num_layers=12, **kwargs):
+            pass
+
+    class Fine(Base):
+        def __init__(self, n_codes_total=8, **kwargs):
+            super().__init__(**kwargs)
+
+    class Closed(Base):
+        def __init__(self, n_codes_total=8):
+            super().__init__()
+
+    assert field_defaults(Fine) == {"n_codes_total": 8, "hidden_size": 768, "num_layers": 12}
+    assert field_defaults(Closed) == {"n_codes_total": 8}  # hands nothing on
+
+
+def test_composite_taking_only_dicts_is_built_from_sub_config_dicts():
+    cfg = tiny_config._instantiate(_DictOnly, {"part": _Part(width=3)})
+    assert isinstance(cfg.part, _Part) and cfg.part.width == 3
+
+
+def test_a_config_that_fails_both_ways_is_still_a_config_invariant():
+    from hftestgen.tiny import TinyError
+
+    with pytest.raises(TinyError, match="config-invariant"):
+        tiny_config._instantiate(_DictOnly, {"part": _Part(width=3), "depth": 0})
+
+
+class _Demanding(PretrainedConfig):
+    """A 4.x composite whose defaults do not build (4.52's MusicgenConfig): its slots are only
+    declared in ``sub_configs``."""
+
+    model_type = "hftestgen-demanding"
+    sub_configs = {"part": _Part}
+
+    def __init__(self, **kw):
+        if "part" not in kw:
+            raise ValueError("Config has to be initialized with part")
+        self.part = _Part(**kw.pop("part"))
+        super().__init__(**kw)
+
+
+def test_declared_sub_configs_are_slots_when_the_defaults_do_not_build():
+    assert sub_config_slots(_Demanding, None) == {"part": (None, _Part)}
+    # with a default instance, its attributes decide (as before)
+    assert sub_config_slots(_Part, _Part()) == {}
+
+
+def test_a_declared_sub_config_class_is_its_spec():
+    assert tiny_config._spec_class(_Part, None) is _Part
+    from transformers import AutoConfig
+
+    assert tiny_config._spec_class(AutoConfig, {"model_type": "bert"}) is None  # pinned later
+
+
+# ---------------------------------------------------------------------------------------------
+# checks: what generate passes, and which flag ties embeddings
+
+
+def test_prefill_kwargs_follow_the_installed_signature(monkeypatch):
+    from transformers.generation import utils
+
+    from hftestgen.checks import invariants
+
+    def v4(self, input_ids, past_key_values=None, cache_position=None, **kwargs):
+        pass
+
+    def v5(self, input_ids, cache=None, is_first_iteration=False, **kwargs):
+        pass
+
+    model = types.SimpleNamespace(prepare_inputs_for_generation=lambda input_ids, **kw: None)
+    monkeypatch.setattr(utils.GenerationMixin, "prepare_inputs_for_generation", v4)
+    kw = invariants._prefill_step_kwargs(model, True, 3, 7)
+    assert set(kw) == {"cache_position"} and kw["cache_position"].tolist() == [3, 4, 5, 6]
+    monkeypatch.setattr(utils.GenerationMixin, "prepare_inputs_for_generation", v5)
+    assert invariants._prefill_step_kwargs(model, False, 3, 7) == {"is_first_iteration": False}
+
+
+def test_tie_flag_is_the_text_configs_where_the_library_reads_it(monkeypatch):
+    from transformers import PreTrainedModel
+
+    from hftestgen.checks import invariants
+
+    assert invariants._ties_by_text_config() is (
+        not hasattr(PreTrainedModel, "get_expanded_tied_weights_keys")
+    )
+    if hasattr(PreTrainedModel, "get_expanded_tied_weights_keys"):
+        monkeypatch.delattr(PreTrainedModel, "get_expanded_tied_weights_keys")
+    assert invariants._ties_by_text_config()
+
+    class Text(PretrainedConfig):
+        model_type = "hftestgen-text"
+
+    class Composite(PretrainedConfig):
+        model_type = "hftestgen-composite"
+
+        def __init__(self, **kw):
+            self.text_config = Text(tie_word_embeddings=False)
+            super().__init__(tie_word_embeddings=True, **kw)
+
+        def get_text_config(self, decoder=False):
+            return self.text_config
+
+    owner = types.SimpleNamespace(config=Composite())
+    expected, said = invariants._expected_tie(owner, "", owner)
+    assert expected is False and "Text.tie_word_embeddings=False" in said
+
+
+# ---------------------------------------------------------------------------------------------
+# the supported range: declared once, warned about outside it
+
+
+@pytest.mark.parametrize(
+    "version, warns",
+    [("4.46.3", True), ("4.50.0", False), ("4.57.6", False), ("5.24.0", False), ("6.0.0", True)],
+)
+def test_support_warning(version, warns):
+    from hftestgen.registry.derive import support_warning
+
+    line = support_warning(version)
+    assert (line is not None) is warns
+    if warns:
+        assert line.startswith("warning: ") and version in line and "\n" not in line
+
+
+def test_pyproject_declares_the_supported_range():
+    import re
+    from pathlib import Path
+
+    from hftestgen.registry.derive import SUPPORTED_TRANSFORMERS
+
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    models = re.search(r"^models = \[(.*)\]$", text, re.M).group(1)
+    assert f'"transformers{SUPPORTED_TRANSFORMERS}"' in models
+
+
+def test_cli_warns_once_outside_the_range_and_goes_on(monkeypatch, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from hftestgen import cli, registry
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=buf, width=400))
+    monkeypatch.setattr(cli, "_WARNED", [])
+    fake = types.SimpleNamespace(transformers_version="4.46.3")
+    monkeypatch.setattr(registry, "load_registry", lambda *a, **k: fake)
+    monkeypatch.chdir(tmp_path)
+    assert cli._registry(None, None) is fake
+    assert cli._registry(None, None) is fake
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1 and "Transformers 4.46.3 is outside" in lines[0]
