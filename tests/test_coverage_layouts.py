@@ -100,6 +100,38 @@ def fault_bert_choices_ignore_mask(monkeypatch):
     monkeypatch.setattr(m.BertModel, "forward", forward)
 
 
+def fault_llava_generate_drops_pixels(monkeypatch):
+    """LLaVA's generate loses pixel_values on its way to the model: the image placeholder
+    tokens are embedded as plain tokens (a generation-only path dropping a modality)."""
+    import functools
+
+    from transformers.models.llava import modeling_llava as m
+
+    orig = m.LlavaForConditionalGeneration.generate
+
+    @functools.wraps(orig)
+    def generate(self, *args, **kwargs):
+        kwargs.pop("pixel_values", None)
+        return orig(self, *args, **kwargs)
+
+    monkeypatch.setattr(m.LlavaForConditionalGeneration, "generate", generate)
+
+
+def fault_qwen2_vl_vision_attends_across_images(monkeypatch):
+    """Qwen2-VL's vision tower runs its packed patches as one sequence (the per-image
+    ``cu_seqlens`` boundaries dropped): every image attends to the others' patches."""
+    from transformers.models.qwen2_vl import modeling_qwen2_vl as m
+
+    orig = m.get_vision_attention_seqlens
+
+    def seqlens(grid_thw, *args, **kwargs):
+        cu, _ = orig(grid_thw, *args, **kwargs)
+        total = int(cu[-1])
+        return torch.tensor([0, total], dtype=cu.dtype), total
+
+    monkeypatch.setattr(m, "get_vision_attention_seqlens", seqlens)
+
+
 # (fault, model type, check, model class, text the failure must contain)
 FAULTS = [
     pytest.param(
@@ -142,6 +174,22 @@ FAULTS = [
         "padded (masked) positions change outputs at real positions of each choice",
         id="bert-multiple-choice-ignores-mask",
     ),
+    pytest.param(
+        fault_qwen2_vl_vision_attends_across_images,
+        "qwen2_vl",
+        "batch_independence",
+        "Qwen2VLModel",
+        "a sample's output changes with the rest of the batch",
+        id="qwen2-vl-vision-attends-across-images",
+    ),
+    pytest.param(
+        fault_llava_generate_drops_pixels,
+        "llava",
+        "generate",
+        "LlavaForConditionalGeneration",
+        "first-step logits of generate differ from a plain forward",
+        id="llava-generate-drops-pixels",
+    ),
 ]
 
 
@@ -170,3 +218,21 @@ def test_group_norm_feature_encoder_is_padded_in_its_mask_taking_variant(registr
     assert model is not built.model and model.config.feat_extract_norm == "layer"
     assert built.config.feat_extract_norm == "group" and "feat_extract_norm='layer'" in note
     checks.clear_cache()
+
+
+def test_grid_rows_split_packed_pixels_per_sample():
+    """Packed patches (rows of every image, one after another) split by the per-sample grid;
+    a packed tensor no grid accounts for is not split (the check then skips)."""
+    from hftestgen.checks import _checks
+
+    grid = torch.tensor([[1, 2, 2], [1, 2, 3]])
+    inputs = {
+        "input_ids": torch.arange(10).reshape(2, 5),
+        "pixel_values": torch.arange(10).reshape(10, 1),
+        "image_grid_thw": grid,
+    }
+    row = _checks._grid_rows(inputs, 2)
+    assert row(inputs, 1, 2)["pixel_values"].flatten().tolist() == [4, 5, 6, 7, 8, 9]
+    assert row(inputs, 0, 2)["image_grid_thw"].tolist() == [[1, 2, 2]]
+    assert row(inputs, 1, 2)["input_ids"].tolist() == [[5, 6, 7, 8, 9]]
+    assert _checks._grid_rows(dict(inputs, pixel_values=torch.zeros(9, 1)), 2) is None

@@ -260,10 +260,11 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         for k, v in inputs.items()
         if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B
     ]
-    if packed:
+    row_of = _grid_rows(inputs, B) if packed else _row
+    if row_of is None:
         pytest.skip(
-            f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}); "
-            "splitting packed inputs per sample is model-specific"
+            f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}) and not "
+            "packed by a grid tensor (one (t, h, w) row per sample) that splits them per sample"
         )
 
     def body(model: Any, cast: Any, precision: str) -> tuple[str, int, list[str], dict]:
@@ -271,7 +272,7 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         full = floating(tensors(run(model, cast(inputs))))
         compared, bad = 0, []
         for i in range(B):
-            single = floating(tensors(run(model, cast(_row(inputs, i, B)))))
+            single = floating(tensors(run(model, cast(row_of(inputs, i, B)))))
             for k, v in full.items():
                 s = single.get(k)
                 if (
@@ -296,6 +297,40 @@ def batch_independence(case: Case, model_class: str | None) -> None:
             f"{model_class}: a sample's output changes with the rest of the batch "
             f"({precision}, atol={t.atol}, rtol={t.rtol}): {'; '.join(bad[:6])}"
         )
+
+
+# Per-sample patch grids of packed pixels: (t, h, w) or (h, w) rows, one per image / video.
+GRID_NAME = re.compile(r"(^|_)grid_(thw|hw)$")
+
+
+def _grid_rows(inputs: dict[str, Any], B: int) -> Any:
+    """A ``_row`` for inputs whose pixels are packed (Qwen2-VL's ``pixel_values`` (patches, D)
+    with ``image_grid_thw``; a vision tower's ``grid_thw``; ``image_grid_hw``): sample i's rows
+    of a packed tensor are the ``prod(grid[i])`` rows after those of the samples before it, for
+    the grid tensor with one row per sample whose products add up to its length. None when a
+    tensor that is not batch-major has no such grid."""
+    grids = [
+        v.long().prod(-1)
+        for k, v in inputs.items()
+        if GRID_NAME.search(k) and isinstance(v, torch.Tensor) and v.ndim == 2 and len(v) == B
+    ]
+    split: dict[str, list[int]] = {}
+    for k, v in inputs.items():
+        if not (isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B):
+            continue
+        sizes = next((g.tolist() for g in grids if int(g.sum()) == v.shape[0]), None)
+        if sizes is None:
+            return None
+        split[k] = sizes
+
+    def row(inp: dict[str, Any], i: int, n: int) -> dict[str, Any]:
+        out = _row({k: v for k, v in inp.items() if k not in split}, i, n)
+        for k, sizes in split.items():
+            start = sum(sizes[:i])
+            out[k] = inp[k][start : start + sizes[i]]
+        return {k: out[k] for k in inp}
+
+    return row
 
 
 # ----------------------------------------------------------------------------------------
