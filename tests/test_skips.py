@@ -257,9 +257,6 @@ def test_plugin_records_the_category_of_every_skip(tmp_path):
         ("bert", "causality", "BertModel", NOT_APPLICABLE, "no causal text stack"),
         ("bert", "chunked_prefill", "BertForMaskedLM", NOT_APPLICABLE, "takes no cache"),
         ("bert", "weight_tying", "BertModel", NOT_APPLICABLE, "no output embeddings"),
-        ("bert", "attention_mask_padding", "BertForMultipleChoice", NOT_COVERED, "no 2-D"),
-        # the forward takes no token ids at all: position over tokens does not apply
-        ("wav2vec2", "position_sensitivity", "Wav2Vec2Model", NOT_APPLICABLE, "input_ids"),
         # 3-D (multiple-choice) token ids: applies, but not exercised
         ("bert", "position_sensitivity", "BertForMultipleChoice", NOT_COVERED, "shape (2, 2,"),
         # an encoder-decoder config whose class takes no decoder tokens / takes them unfed

@@ -257,10 +257,11 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         for k, v in inputs.items()
         if isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B
     ]
-    if packed:
+    row_of = _grid_rows(inputs, B) if packed else _row
+    if row_of is None:
         not_covered(
-            f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}); "
-            "splitting packed inputs per sample is model-specific"
+            f"inputs not batch-major ({', '.join(packed)}: leading dim != batch {B}) and not "
+            "packed by a grid tensor (one (t, h, w) row per sample) that splits them per sample"
         )
 
     def body(model: Any, cast: Any, precision: str) -> tuple[S.Comparison, dict]:
@@ -268,7 +269,7 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         full = S.finite(tensors(run(model, cast(inputs))), precision)
         cmp = S.Comparison("batch_independence", precision)
         for i in range(B):
-            single = S.finite(tensors(run(model, cast(_row(inputs, i, B)))), precision)
+            single = S.finite(tensors(run(model, cast(row_of(inputs, i, B)))), precision)
             for k, v in full.items():
                 s = single.get(k)
                 if (
@@ -290,6 +291,40 @@ def batch_independence(case: Case, model_class: str | None) -> None:
         f"{model_class}: a sample's output changes with the rest of the batch "
         f"({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})"
     )
+
+
+# Per-sample patch grids of packed pixels: (t, h, w) or (h, w) rows, one per image / video.
+GRID_NAME = re.compile(r"(^|_)grid_(thw|hw)$")
+
+
+def _grid_rows(inputs: dict[str, Any], B: int) -> Any:
+    """A ``_row`` for inputs whose pixels are packed (Qwen2-VL's ``pixel_values`` (patches, D)
+    with ``image_grid_thw``; a vision tower's ``grid_thw``; ``image_grid_hw``): sample i's rows
+    of a packed tensor are the ``prod(grid[i])`` rows after those of the samples before it, for
+    the grid tensor with one row per sample whose products add up to its length. None when a
+    tensor that is not batch-major has no such grid."""
+    grids = [
+        v.long().prod(-1)
+        for k, v in inputs.items()
+        if GRID_NAME.search(k) and isinstance(v, torch.Tensor) and v.ndim == 2 and len(v) == B
+    ]
+    split: dict[str, list[int]] = {}
+    for k, v in inputs.items():
+        if not (isinstance(v, torch.Tensor) and v.ndim >= 1 and v.shape[0] != B):
+            continue
+        sizes = next((g.tolist() for g in grids if int(g.sum()) == v.shape[0]), None)
+        if sizes is None:
+            return None
+        split[k] = sizes
+
+    def row(inp: dict[str, Any], i: int, n: int) -> dict[str, Any]:
+        out = _row({k: v for k, v in inp.items() if k not in split}, i, n)
+        for k, sizes in split.items():
+            start = sum(sizes[:i])
+            out[k] = inp[k][start : start + sizes[i]]
+        return {k: out[k] for k in inp}
+
+    return row
 
 
 # ----------------------------------------------------------------------------------------
@@ -330,6 +365,8 @@ def attention_mask_padding(case: Case, model_class: str | None) -> None:
         not_applicable("no attention_mask in forward")
     inputs = make_inputs(case, built)
     ids = inputs.get("input_ids")
+    if _pads_elsewhere(case, built, model_class, inputs):
+        return  # an audio time series or multiple-choice token rows, padded and compared
     if not isinstance(ids, torch.Tensor) or ids.ndim != 2:
         not_covered("inputs have no 2-D input_ids (token sequence) to pad")
     # (name, left, with_position_ids)
@@ -569,6 +606,221 @@ def _padding_diffs(
             m = mask.bool()
             x, y = x.movedim(d, 1)[m], y.movedim(d, 1)[m]
         cmp.close(k, x, y, t)
+
+
+# ----------------------------------------------------------------------------------------
+# attention-mask padding of other layouts: audio time series, multiple-choice rows
+
+
+def _pads_elsewhere(case: Case, built: Any, model_class: str | None, inputs: dict) -> bool:
+    """Padding checked on an input other than 2-D ``input_ids``: True when it was (and passed;
+    a difference fails), False when the inputs have no such layout."""
+    from ..tiny.inputs import audio_time_axis
+
+    ids = inputs.get("input_ids")
+    if not (isinstance(ids, torch.Tensor) and ids.ndim == 2):
+        audio = audio_time_axis(built, inputs)
+        if audio is not None:
+            _audio_padding(case, built, model_class, *audio)
+            return True
+    if isinstance(ids, torch.Tensor) and ids.ndim == 3 and not ids.is_floating_point():
+        _choices_padding(built, model_class, inputs)
+        return True
+    return False
+
+
+# Feature encoders that normalise each channel over the whole time axis (GroupNorm in the first
+# conv layer of the wav2vec 2.0 family): padded samples move every frame. Transformers documents
+# that such checkpoints take no attention_mask (modeling_wav2vec2.py, Wav2Vec2Model.forward
+# docstring: "attention_mask should only be passed if the corresponding processor has
+# config.return_attention_mask == True ... such as wav2vec2-base, attention_mask should not be
+# passed"); the config's other value is the one those processors pair with the mask.
+MASK_READY_CONFIG = (("feat_extract_norm", "group", "layer"),)
+
+
+def _mask_ready_model(built: Any) -> tuple[Any, str]:
+    """(the model to pad, a note): the built one, or the class rebuilt (seed 0, eval) with the
+    config values of ``MASK_READY_CONFIG`` whose processors pass an attention mask."""
+    values = {
+        name: ready
+        for name, unready, ready in MASK_READY_CONFIG
+        if getattr(built.config, name, None) == unready
+    }
+    if not values:
+        return built.model, ""
+    cfg = copy.deepcopy(built.config)
+    for name, v in values.items():
+        setattr(cfg, name, v)
+    seed_all(0)
+    note = ", ".join(f"{n}={v!r}" for n, v in values.items())
+    return type(built.model)(cfg).eval(), f" (rebuilt with {note}, the mask-taking variant)"
+
+
+def _audio_pad_len(length: int) -> int:
+    """Padded samples/frames: a quarter of the input, so that the feature encoder's
+    downsampling still leaves whole padded output frames."""
+    return max(tol.PAD_LEN, length // 4)
+
+
+def _time_padded(
+    inputs: dict, key: str, axis: int, pad: int, fill: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``inputs`` with an all-ones ``attention_mask`` over the time axis of ``inputs[key]``, the
+    same padded on the right by ``pad`` masked steps holding zeros or seeded random values)."""
+    x = inputs[key]
+    B, T = x.shape[0], x.shape[axis]
+    shape = list(x.shape)
+    shape[axis] = pad
+    if fill == "zeros":
+        extra = torch.zeros(shape, dtype=x.dtype)
+    else:
+        extra = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(x.dtype)
+    mask = torch.ones(B, T, dtype=torch.long)
+    base = dict(inputs, attention_mask=mask)
+    padded = dict(
+        inputs,
+        **{key: torch.cat([x, extra], dim=axis)},
+        attention_mask=torch.cat([mask, torch.zeros(B, pad, dtype=torch.long)], dim=1),
+    )
+    return base, padded
+
+
+def _prefix_diffs(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], t: tol.Tol, cmp: S.Comparison, tag: str
+) -> bool:
+    """Compare (into ``cmp``, names prefixed by ``tag``) an unpadded run ``a`` with a
+    right-padded run ``b``: outputs of the same shape (losses, pooled logits, decoder outputs)
+    whole, outputs longer along one axis (the time axis, however the encoder downsamples it) on
+    the unpadded run's leading steps, which saw real input only. True when all agreed."""
+    ok = True
+    for k, x in a.items():
+        y = b.get(k)
+        if y is None or y.ndim != x.ndim or (x.ndim and y.shape[0] != x.shape[0]):
+            continue  # not batch-major (XLNet's mems: positions first)
+        longer = [d for d in range(1, x.ndim) if y.shape[d] != x.shape[d]]
+        if longer:
+            d = longer[0]
+            if len(longer) > 1 or y.shape[d] < x.shape[d]:
+                continue
+            y = y.narrow(d, 0, x.shape[d])
+        ok = cmp.close(f"{tag}: {k}", x, y, t) and ok
+    return ok
+
+
+# float64 copies compare padded and unpadded runs of these layouts at the padding tolerance
+# (``tol.PADDING64`` = ``tol.BATCH64``): a head that normalises small outputs
+# (Wav2Vec2ForXVector's AM-softmax loss on logits of magnitude 1e-7 in a tiny model) turns
+# float32 rounding into loss differences of 0.3, and a tiny multiple-choice head's logits (~1e-2)
+# move by less than the float32 tolerance when the mask is ignored
+LAYOUT_PADDING = tol.BY_PRECISION["padding"]
+
+
+def _audio_padding(case: Case, built: Any, model_class: str | None, key: str, axis: int) -> None:
+    """An audio time series (``key``, time on ``axis``) padded on the right with masked steps,
+    once zeros (what feature extractors pad with) and once random values, gives the unpadded
+    outputs at real steps, and the same loss (with labels, where the head takes them) and
+    pooled outputs. On a float64 copy where the model runs in float64."""
+    model, note = _mask_ready_model(built)
+    # Labels (a loss over the real frames, e.g. CTC's input lengths) for encoder heads only:
+    # a decoder's loss is a function of its logits, compared anyway, and its labels must match
+    # decoder inputs the tiny synthesis draws independently (transducers).
+    labelled = "labels" in forward_params(model) and "decoder_input_ids" not in make_inputs(
+        case, built
+    )
+    inputs = make_inputs(case, built, labels=labelled)
+    pad = _audio_pad_len(inputs[key].shape[axis])
+
+    def body(m: Any, cast: Any, precision: str) -> tuple[S.Comparison, dict]:
+        cmp = S.Comparison("attention_mask_padding", precision)
+        a = None
+        for fill in ("zeros", "random"):
+            base, padded = _time_padded(inputs, key, axis, pad, fill)
+            if a is None:
+                a = floating(tensors(run(m, cast(base))))
+            b = floating(tensors(run(m, cast(padded))))
+            _prefix_diffs(a, b, LAYOUT_PADDING[precision], cmp, f"{fill} under the mask")
+        return cmp, a or {}
+
+    try:
+        cmp, a = S.precise(model, body)
+    except ImportError as e:  # a loss may need a package forward() does not (torchaudio's RNNT)
+        S.skip_if_missing_package(e)
+        raise
+    if not cmp:
+        not_covered(f"no output to compare at real {key} steps ({describe(a)})")
+    t = LAYOUT_PADDING[cmp.precision]
+    cmp.verdict(
+        f"{model_class}{note}: {pad} padded (masked) {key} steps change outputs at real "
+        f"steps ({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})",
+        limit=8,
+    )
+
+
+def _choices_padding(built: Any, model_class: str | None, inputs: dict) -> None:
+    """Multiple-choice rows (``input_ids`` batch x choices x length) padded along the last axis
+    with masked positions (pad ids, then random plain ids) give the unpadded outputs. Padded on
+    the right, else on the left: either side passing is a pass, as for 2-D ids of a causal model
+    without ``position_ids`` (XLNet's multiple-choice head reads the last position; its tokenizer
+    pads on the left)."""
+    ids = inputs["input_ids"]
+    B, C, L = ids.shape
+    P = tol.PAD_LEN
+    mask = inputs.get("attention_mask")
+    if not isinstance(mask, torch.Tensor) or mask.shape != ids.shape:
+        mask = torch.ones_like(ids)
+    base = dict(inputs, attention_mask=mask)
+    vocab = cfg_int(text_config(built.config), "vocab_size") or int(ids.max()) + 1
+    plain = [i for i in range(vocab) if i not in special_ids(built.config)] or [0]
+    gen = torch.Generator().manual_seed(1)
+    fills = {
+        "pad ids": torch.full((B, C, P), _pad_fill(built.config, ids), dtype=ids.dtype),
+        "random ids": torch.tensor(plain)[torch.randint(len(plain), (B, C, P), generator=gen)],
+    }
+    real = mask.reshape(B * C, L).bool()
+
+    def padded_run(m: Any, cast: Any, fill: torch.Tensor, left: bool) -> dict:
+        padded = {}
+        for k, v in base.items():
+            if isinstance(v, torch.Tensor) and v.ndim >= 3 and tuple(v.shape[:3]) == (B, C, L):
+                extra = fill if k == "input_ids" else torch.zeros((B, C, P, *v.shape[3:]))
+                parts = [extra.to(v.dtype), v] if left else [v, extra.to(v.dtype)]
+                v = torch.cat(parts, dim=2)
+            padded[k] = v
+        b = floating(tensors(run(m, cast(padded))))
+        # per-choice sequence outputs come flattened (B*C, L, ...): their real positions
+        return {
+            k: y.narrow(1, P if left else 0, L)[real] if _flat_rows(y, B * C, L + P) else y
+            for k, y in b.items()
+        }
+
+    def body(m: Any, cast: Any, precision: str) -> tuple[S.Comparison, dict]:
+        a = floating(tensors(run(m, cast(base))))
+        a2 = {k: x[real] if _flat_rows(x, B * C, L) else x for k, x in a.items()}
+        cmp = S.Comparison("attention_mask_padding", precision)
+        for side, left in (("right", False), ("left", True)):
+            side_cmp = S.Comparison("attention_mask_padding", precision)
+            for name, fill in fills.items():
+                b2 = padded_run(m, cast, fill, left)
+                _prefix_diffs(a2, b2, LAYOUT_PADDING[precision], side_cmp, f"{side}, {name}")
+            if side_cmp and not side_cmp.bad:
+                return side_cmp, a
+            cmp.compared += side_cmp.compared
+            cmp.bad += side_cmp.bad
+        return cmp, a
+
+    cmp, a = S.precise(built.model, body)
+    if not cmp:
+        not_covered(f"no output to compare at real positions of the choices ({describe(a)})")
+    t = LAYOUT_PADDING[cmp.precision]
+    cmp.verdict(
+        f"{model_class}: {P} padded (masked) positions change outputs at real positions of "
+        f"each choice ({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})",
+        limit=8,
+    )
+
+
+def _flat_rows(x: torch.Tensor, rows: int, length: int) -> bool:
+    return x.ndim >= 2 and x.shape[0] == rows and x.shape[1] == length
 
 
 # ----------------------------------------------------------------------------------------

@@ -613,6 +613,8 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
     swap-invariant) and a causal one is skipped.
     """
     built = get_forward_model(case, model_class)
+    if _frame_positions(case, built, model_class):
+        return  # a time series of audio frames, checked by repeating one frame
     tokens = _Tokens(case, built, "input_ids")
     plain = tokens.plain_positions
     L = tokens.length
@@ -729,6 +731,74 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
         )
 
     _precise(built.model, body)
+
+
+def _frame_positions(case: Case, built: Any, model_class: str | None) -> bool:
+    """Position sensitivity of a model whose main input is a time series of audio frames (a
+    waveform or spectrogram features): False when it is not one.
+
+    One frame repeated along the whole time axis, then the same with a different first frame (a
+    marker at the start), must not give the same output at every position of the middle half of
+    each per-frame output (batch x time x ...). Without positional information identical frames
+    stay identical through per-frame layers and through attention (the same query over the same
+    set of keys, the marker included), so only positions near the ends could differ
+    (convolutions reading their zero padding or the marker): the middle half is what is compared.
+    Added absolute or sinusoidal positions vary the repeated run; rotary and relative-bias
+    positions cannot (every attention average of identical values is that value) but vary the
+    marked run, whose attention weight on the marker then depends on the distance to it. An
+    encoder-decoder is judged on its encoder outputs (the decoder reads tokens). A causal audio
+    encoder would vary without positions too (each position sees more copies than the last):
+    the check cannot fail there, only pass."""
+    from ..tiny.inputs import audio_time_axis
+
+    inputs = make_inputs(case, built)
+    if isinstance(inputs.get("input_ids"), torch.Tensor):
+        return False  # a token sequence leads: the token check applies
+    found = audio_time_axis(built, inputs)
+    if found is None:
+        return False
+    key, axis = found
+    x = inputs[key]
+    same = x.narrow(axis, 0, 1).expand_as(x).contiguous()
+    marked = same.clone()
+    marked.narrow(axis, 0, 1).copy_(x.narrow(axis, 1, 1))
+    runs = {"repeated": dict(inputs, **{key: same}), "marked": dict(inputs, **{key: marked})}
+    encdec = _encdec(built.config) and "decoder_input_ids" in forward_params(built.model)
+    rows = x.shape[0]
+
+    def middle(name: str, y: torch.Tensor) -> torch.Tensor | None:
+        if encdec and not name.startswith("encoder"):
+            return None
+        if y.ndim < 3 or y.shape[0] != rows or y.shape[1] < 4:
+            return None
+        n = y.shape[1]
+        return y.narrow(1, n // 4, n - 2 * (n // 4))
+
+    def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
+        t_ = tol.POSITION[precision]
+        cmp = S.Comparison("position_sensitivity", precision)
+        for name, run_inputs in runs.items():
+            xs = _outputs(m, cast(run_inputs), precision)
+            mids = {n: mid for n, y in xs.items() if (mid := middle(n, y)) is not None}
+            if not mids:
+                not_covered(f"no per-frame output over time ({describe(xs)})")
+            moved = [
+                cmp.differs(f"{name}: {n}", mid, mid[:, :1].expand_as(mid), t_)
+                for n, mid in mids.items()
+            ]
+            if any(moved):
+                cmp.verdict(f"{model_class}: position sensitivity")
+                return
+        cmp.flag(f"{key} positions: no per-frame output varies ({', '.join(mids)[:200]})")
+        cmp.verdict(
+            f"{model_class}: one {key} frame repeated along time (alone, and after a different "
+            "first frame) gives the same output at every position of the middle half of its "
+            f"per-frame outputs ({S.precision_note(precision)}, atol={t_.atol}, rtol={t_.rtol}): "
+            "no positional information reaches the outputs"
+        )
+
+    _precise(built.model, body)
+    return True
 
 
 # ----------------------------------------------------------------------------------------

@@ -110,3 +110,29 @@ def add_audio_inputs(c: Ctx, main: str, out: dict) -> None:
         for mask in ("feature_attention_mask", "input_features_mask"):
             if mask in sig and not c.dropped(mask):
                 out[mask] = torch.ones(feats.shape[0], _feature_len(c, feats), dtype=torch.long)
+
+
+AUDIO_MAINS = (*RAW_AUDIO_MAINS, "input_features")
+
+
+def audio_time_axis(built, inputs: dict) -> tuple[str, int] | None:
+    """(input name, time axis) of the audio time series a model's inputs lead with: its main
+    input (``main_input_name``) when that is a floating waveform (time last: ``(B, T)`` or
+    ``(B, C, T)``) or spectrogram features (time is the axis that is not the feature bins the
+    synthesis chose: ``(B, bins, T)`` or ``(B, T, bins)``); None for any other main input."""
+    main = getattr(built.model, "main_input_name", None)
+    if isinstance(main, (list, tuple)):
+        main = main[0] if main else None
+    x = inputs.get(main) if main in AUDIO_MAINS else None
+    if main in ((getattr(built, "input_knobs", None) or {}).get("extra") or {}):
+        return None  # a shape the type's record fixes (hidden states, a spectrogram): no rule
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 2:
+        return None
+    if main in RAW_AUDIO_MAINS:
+        return main, x.ndim - 1
+    if x.ndim != 3:
+        return None
+    bins = built._calib.get("feature_bins")
+    if bins is None:
+        return None
+    return main, 1 if x.shape[2] == bins else 2
