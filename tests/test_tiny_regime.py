@@ -61,19 +61,18 @@ def test_tiny_configs_leave_no_size_at_a_default_and_no_axes_equal(model_type):
     assert audit(built.config) == []
 
 
-def test_audit_finds_the_old_defaults():
-    """The audit fails on what the old rules produced: num_labels 2, dropout 0, experts ==
-    heads, top_k == layers."""
-    built = _base(
-        "mixtral",
-        num_labels=2,
-        attention_dropout=0.0,
-        num_local_experts=tc.HEADS,
-        num_experts_per_tok=tc.LAYERS,
-    )
-    problems = "\n".join(audit(built.config))
+def test_audit_fails_on_the_old_rules(monkeypatch):
+    """Without the regime rules (and with the old MoE counts, 4 experts / top-2) the audit
+    finds num_labels 2, dropout 0, experts == heads and top_k == layers."""
+    monkeypatch.setattr(tc, "REGIME", {})
+    for name in tc.EXPERT_COUNTS:
+        monkeypatch.setitem(tc.SIZE_RULES, name, 4)
+    for name in tc.TOP_K_COUNTS:
+        monkeypatch.setitem(tc.SIZE_RULES, name, 2)
+    monkeypatch.setitem(tc.FILL_NONE, "num_experts_per_tok", 2)
+    problems = "\n".join(audit(_base("mixtral").config) + audit(_base("bert").config))
     assert "num_labels = 2" in problems
-    assert "attention_dropout = 0.0" in problems
+    assert "MixtralConfig.attention_dropout = 0.0" in problems
     assert "experts == heads == 4" in problems
     assert "layers == top_k == 2" in problems
 
