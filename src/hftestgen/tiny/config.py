@@ -1156,16 +1156,18 @@ TOP_K_COUNTS = (
 def _moe_counts_distinct(t: Tiny) -> None:
     """Routed experts are ``EXPERTS`` (12) and experts per token ``TOP_K`` (5) whatever the
     default (the size rules only lower them: Mixtral's 8 / 2 would stay, top-2 == layers), so
-    no routing count equals the heads, the layers or the label count."""
+    no routing count equals the heads, the layers or the label count. A dense config (one
+    expert or none: HunYuan's ``num_experts`` 1) keeps its counts."""
     std = std_names(t.cls)
-    for name in t.fields:
-        key = std.get(name, name)
-        v = t.eff(name)
-        if not t.free(name) or not is_int(v) or v < 1:
-            continue
-        if key in EXPERT_COUNTS and v > 1:
-            t.kwargs[name] = EXPERTS
-        elif key in TOP_K_COUNTS:
+    experts = [n for n in t.fields if std.get(n, n) in EXPERT_COUNTS and t.free(n)]
+    top_k = [n for n in t.fields if std.get(n, n) in TOP_K_COUNTS and t.free(n)]
+    counts = [t.final(n) for n in experts]
+    if not experts or not all(is_int(v) and v > 1 for v in counts):
+        return
+    for name in experts:
+        t.kwargs[name] = EXPERTS
+    for name in top_k:
+        if is_int(t.eff(name)) and t.eff(name) >= 1:
             t.kwargs[name] = TOP_K
 
 
@@ -1185,11 +1187,13 @@ def _dropout_fields(t: Tiny) -> list[str]:
 
 @regime("dropout-nonzero")
 def _dropout_nonzero(t: Tiny) -> None:
-    """Dropout probabilities whose default is 0 become ``DROPOUT`` (0.1): eval outputs then
-    change if dropout ignores eval mode; training (seeded) still runs."""
+    """Dropout probabilities whose default is 0.0 become ``DROPOUT`` (0.1): eval outputs then
+    change if dropout ignores eval mode; training (seeded) still runs. A default of int 0 is
+    left alone: strict dataclass configs type such a field ``int`` and reject 0.1 (MPT's
+    ``attn_pdrop``)."""
     for name in _dropout_fields(t):
         v = t.eff(name)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0:
+        if isinstance(t.fields.get(name), float) and isinstance(v, float) and v == 0:
             t.kwargs[name] = DROPOUT
 
 
