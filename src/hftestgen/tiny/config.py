@@ -1211,11 +1211,11 @@ def _init_scale_informative(t: Tiny) -> None:
 # the audit: which independent axes a tiny config leaves equal
 
 AXES: dict[str, tuple[str, ...]] = {
-    "hidden": ("hidden_size",),
-    "heads": ("num_attention_heads",),
+    "hidden": ("hidden_size", "d_model"),
+    "heads": ("num_attention_heads", "encoder_attention_heads"),
     "kv_heads": ("num_key_value_heads",),
-    "layers": ("num_hidden_layers",),
-    "intermediate": ("intermediate_size",),
+    "layers": ("num_hidden_layers", "encoder_layers"),
+    "intermediate": ("intermediate_size", "d_ff", "encoder_ffn_dim", "ffn_dim", "n_inner"),
     "vocab": ("vocab_size",),
     "experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
     "top_k": ("num_experts_per_tok", "moe_top_k", "moe_k", "top_k_experts"),
