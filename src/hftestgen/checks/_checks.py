@@ -52,6 +52,8 @@ NON_TEXT_INPUTS = (
 )
 
 LM_TASKS = frozenset({"causal_lm", "masked_lm", *GENERATIVE_TASKS})
+TS_CLASS_FIELDS = ("prediction_logits", "prediction_outputs", "logits")
+"""Output fields of time-series classification heads (one class score per target)."""
 POOLED_CLASSIFICATION_TASKS = frozenset(
     {
         "sequence_classification",
@@ -129,6 +131,11 @@ def _expectations(
             exp.append(("end_logits", (B, seq), "question_answering: batch x seq"))
         elif task == "multiple_choice" and ids is not None and ids.ndim == 3:
             exp.append(("logits", (B, ids.shape[1]), "multiple_choice: batch x num_choices"))
+        elif task == "time_series_classification" and cfg_int(config, "num_targets"):
+            # PatchTST names it prediction_logits, PatchTSMixer prediction_outputs
+            name = next((f for f in TS_CLASS_FIELDS if f in out_fields), TS_CLASS_FIELDS[0])
+            n_targets = cfg_int(config, "num_targets")
+            exp.append((name, (B, n_targets), f"{task}: batch x num_targets"))
         elif task == "next_sentence_prediction":
             exp.append(("logits", (B, 2), "next_sentence_prediction: batch x 2"))
         elif task == "ctc":

@@ -5,8 +5,9 @@
 2. **inherit** (nested configs only): the flags and small counts the parent's default set;
 3. **sub-configs**: each nested config, tiny in turn (recursively);
 4. **repairs**: invariants between fields, each a short named rule in ``REPAIRS`` (in order);
-5. **pins**: the record's / user's values (``pinned``) win over every rule;
-6. **built repairs**: fields the built config left ``None`` (``BUILT_REPAIRS``).
+5. **regime**: values that make bugs show (``REGIME``: label counts, dropout, init scale);
+6. **pins**: the record's / user's values (``pinned``) win over every rule;
+7. **built repairs**: fields the built config left ``None`` (``BUILT_REPAIRS``).
 
 Everything here is a *general* rule keyed by config field names (and the config's
 ``attribute_map`` aliases). Knowledge about one model type lives in its record
@@ -46,6 +47,21 @@ VOCAB = 99
 MAX_POS = 512
 IMAGE = 32
 PATCH = 4
+EXPERTS = 12
+"""MoE experts: distinct from heads (4) and the other counts; 6 per group with 2 groups."""
+TOP_K = 5
+"""Experts per token: distinct from layers / kv heads (2), labels (3) and heads (4); at most
+the experts of one group (``n_group`` 2, ``topk_group`` 1: 6)."""
+LABELS = 3
+"""Label / target counts (``LABEL_COUNTS``): never 2, ``PretrainedConfig``'s default, which a
+head sized from a constant would match."""
+DROPOUT = 0.1
+"""Dropout probabilities a default leaves at 0 (``DROPOUT_FIELD``): dropout that ignores eval
+mode changes eval outputs only when its probability is nonzero."""
+INIT_STD = 0.2
+"""Weight init standard deviation (``INIT_FIELDS``): at the library default 0.02 a tiny random
+model's attention is nearly uniform and its activations nearly linear, so bugs in attention
+scaling, masking or normalization barely move the outputs."""
 
 # Standard names (after attribute_map) -> rule. A rule is (target, kind):
 #   "min": new = min(default, target)   "set": new = target (when the default is an int)
@@ -92,8 +108,8 @@ _rule(
     "intermediate_size_per_layer_input",
     INTER,
 )
-_rule("num_experts num_local_experts n_routed_experts moe_num_experts num_experts_total", 4)
-_rule("num_experts_per_tok num_experts_per_token moe_top_k top_k experts_per_token moe_k", 2)
+_rule("num_experts num_local_experts n_routed_experts moe_num_experts num_experts_total", EXPERTS)
+_rule("num_experts_per_tok num_experts_per_token moe_top_k top_k experts_per_token moe_k", TOP_K)
 _rule("n_shared_experts num_shared_experts moe_num_shared_experts", 1)
 _rule(
     "max_position_embeddings n_positions max_seq_len max_sequence_length max_text_positions "
@@ -116,7 +132,6 @@ _rule(
 )
 _rule("num_codevectors_per_group", 10)
 _rule("codebook_size codebook_dim", 64)
-_rule("num_labels", 3)
 _rule("conv_dim", 32)
 _rule("rotary_dim rotary_emb_dim", 4)
 _rule("mm_tokens_per_image", 4)
@@ -136,8 +151,8 @@ _rule("num_filters", 8)
 FILL_NONE: dict[str, Any] = {
     "vocab_size": VOCAB,
     "prediction_length": 4,
-    "num_experts_per_tok": 2,
-    "n_routed_experts": 4,
+    "num_experts_per_tok": TOP_K,
+    "n_routed_experts": EXPERTS,
     "topk_group": 1,
     "n_group": 1,
     "n_shared_experts": 1,
@@ -297,8 +312,6 @@ def _shrink_value(name: str, std: str, default: Any) -> Any:
     if name == "image_grid_pinpoints" and isinstance(default, (list, tuple)) and default:
         return [[IMAGE, IMAGE], [IMAGE, 2 * IMAGE]]
     if target is None or not is_int(default):
-        return default
-    if name in ("num_labels",):
         return default
     return min(default, target) if default > 0 else default
 
@@ -1078,7 +1091,204 @@ def _neck_channels_follow_backbone_stages(t: Tiny) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# step 6: repairs on the built config
+# step 5: the regime where bugs show
+
+REGIME: dict[str, Callable[[Tiny], None]] = {}
+"""Values no size rule picks but a bug could hide behind: a library default that a constant in
+the model code could equal (``num_labels`` 2), a probability of 0 that makes a mode bug
+invisible (dropout), an init scale that makes attention uniform."""
+
+LABEL_COUNTS = ("num_labels", "num_targets")
+"""Fields that size a classification / regression head. ``num_labels`` is no dataclass field of
+most configs (``PretrainedConfig`` derives it from ``id2label``) but every config takes it."""
+DROPOUT_FIELD = re.compile(r"(dropout|pdrop|attn_drop_rate|^drop_rate$)", re.I)
+NOT_DROPOUT = re.compile(
+    r"(layerdrop|drop_path|droppath|drop_connect|token_dropout|quantizer)", re.I
+)
+"""Stochastic depth / LayerDrop / quantizer dropout skip whole branches (a parameter may get no
+gradient in a training pass) and ``token_dropout`` is a flag: not per-element dropout."""
+INIT_FIELDS = ("initializer_range", "init_std")
+"""Standard deviations of the weight init (``_init_weights`` reads them)."""
+INIT_RAISE_RANGE = (0.005, 0.05)
+"""Only defaults in this range are raised: far smaller ones (1e-10) are deliberate near-zero
+inits, larger ones are already informative."""
+
+
+def regime(name: str) -> Callable:
+    """Register a regime rule under ``name`` (run in registration order)."""
+
+    def register(fn: Callable) -> Callable:
+        assert name not in REGIME, f"regime rule {name!r} registered twice"
+        REGIME[name] = fn
+        return fn
+
+    return register
+
+
+def set_regime(t: Tiny) -> None:
+    """Step 5: every regime rule on ``t.kwargs`` (pins still win: they are applied after)."""
+    for fn in REGIME.values():
+        fn(t)
+
+
+@regime("label-counts-three")
+def _label_counts_three(t: Tiny) -> None:
+    """Head sizes (``LABEL_COUNTS``) are ``LABELS`` (3) on every config (sub-configs too: a
+    tower's head may read its own), so a head sized from the binary default or any other
+    constant disagrees with the config. Heads that need exactly two outputs (question-answering
+    span heads) pin it: ``engine.SPAN_HEAD_TASKS``."""
+    for name in LABEL_COUNTS:
+        if name in t.pinned:
+            continue
+        if name == "num_labels" or is_int(t.eff(name)):
+            t.kwargs[name] = LABELS
+
+
+EXPERT_COUNTS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+TOP_K_COUNTS = (
+    "num_experts_per_tok",
+    "num_experts_per_token",
+    "moe_top_k",
+    "moe_k",
+    "top_k_experts",
+)
+
+
+@regime("moe-counts-distinct")
+def _moe_counts_distinct(t: Tiny) -> None:
+    """Routed experts are ``EXPERTS`` (12) and experts per token ``TOP_K`` (5) whatever the
+    default (the size rules only lower them: Mixtral's 8 / 2 would stay, top-2 == layers), so
+    no routing count equals the heads, the layers or the label count. A dense config (one
+    expert or none: HunYuan's ``num_experts`` 1) keeps its counts."""
+    std = std_names(t.cls)
+    experts = [n for n in t.fields if std.get(n, n) in EXPERT_COUNTS and t.free(n)]
+    top_k = [n for n in t.fields if std.get(n, n) in TOP_K_COUNTS and t.free(n)]
+    counts = [t.final(n) for n in experts]
+    if not experts or not all(is_int(v) and v > 1 for v in counts):
+        return
+    for name in experts:
+        t.kwargs[name] = EXPERTS
+    for name in top_k:
+        if is_int(t.eff(name)) and t.eff(name) >= 1:
+            t.kwargs[name] = TOP_K
+
+
+@regime("vocab-distinct-from-hidden")
+def _vocab_distinct_from_hidden(t: Tiny) -> None:
+    """A vocabulary as small as the tiny hidden size (wav2vec2's 32 CTC characters) becomes
+    ``VOCAB``: an output head sized by the hidden size instead would otherwise fit."""
+    if t.free("vocab_size") and t.eff("vocab_size") == HIDDEN == t.eff("hidden_size"):
+        t.kwargs["vocab_size"] = VOCAB
+
+
+def _dropout_fields(t: Tiny) -> list[str]:
+    return [
+        n for n in t.fields if DROPOUT_FIELD.search(n) and not NOT_DROPOUT.search(n) and t.free(n)
+    ]
+
+
+@regime("dropout-nonzero")
+def _dropout_nonzero(t: Tiny) -> None:
+    """Dropout probabilities whose default is 0.0 become ``DROPOUT`` (0.1): eval outputs then
+    change if dropout ignores eval mode; training (seeded) still runs. A default of int 0 is
+    left alone: strict dataclass configs type such a field ``int`` and reject 0.1 (MPT's
+    ``attn_pdrop``)."""
+    for name in _dropout_fields(t):
+        v = t.eff(name)
+        if isinstance(t.fields.get(name), float) and isinstance(v, float) and v == 0:
+            t.kwargs[name] = DROPOUT
+
+
+@regime("init-scale-informative")
+def _init_scale_informative(t: Tiny) -> None:
+    """Weight-init standard deviations at the usual 0.01-0.02 (``INIT_RAISE_RANGE``) become
+    ``INIT_STD``, so attention is far from uniform and activations leave their linear range."""
+    lo, hi = INIT_RAISE_RANGE
+    for name in INIT_FIELDS:
+        v = t.eff(name)
+        if t.free(name) and isinstance(v, float) and lo <= v <= hi:
+            t.kwargs[name] = INIT_STD
+
+
+# the audit: which independent axes a tiny config leaves equal
+
+AXES: dict[str, tuple[str, ...]] = {
+    "hidden": ("hidden_size", "d_model"),
+    "heads": ("num_attention_heads", "encoder_attention_heads"),
+    "kv_heads": ("num_key_value_heads",),
+    "layers": ("num_hidden_layers", "encoder_layers"),
+    "intermediate": ("intermediate_size", "d_ff", "encoder_ffn_dim", "ffn_dim", "n_inner"),
+    "vocab": ("vocab_size",),
+    "experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
+    "top_k": ("num_experts_per_tok", "moe_top_k", "moe_k", "top_k_experts"),
+    "num_labels": ("num_labels",),
+    "num_targets": ("num_targets",),
+    "image_size": ("image_size",),
+    "patch_size": ("patch_size",),
+}
+"""Axis -> the config attributes (read through ``attribute_map``) that give it."""
+SEQ_AXIS = "seq_len"
+"""The tiny inputs' sequence length (``tiny.inputs.context.SEQ``), an axis of every text model."""
+EQUAL_AXES: dict[frozenset, str] = {
+    frozenset({"kv_heads", "layers"}): "2 each: LAYERS is fixed by the suite's time budget and "
+    "grouped-query attention with 4 heads has one proper kv-head count above 1 (2); 1 would "
+    "be multi-query attention, where a head-repeat bug broadcasts silently",
+    frozenset({"kv_heads", "heads"}): "a model that is multi-head by default (kv heads == "
+    "heads) stays so (repair kv-heads-divide-heads): its kv heads are its heads",
+    frozenset({"image_size", "hidden"}): "32 each: a different tiny image changes every vision "
+    "input and the stage arithmetic of hierarchical models (windows, strides: powers of 2); "
+    "not measured free",
+    frozenset({"patch_size", "heads"}): "4 each: patch 8 would leave a 4x4 grid on the 32-pixel "
+    "image (== heads again) and patch 2 quadruples vision sequence lengths",
+    frozenset({"num_labels", "num_targets"}): "one head-size rule (LABELS) for both names; no "
+    "model has both heads",
+}
+"""Axes a tiny config may leave equal, each with the reason. Any other equality between two
+axes of one config is a regime bug: a size mix-up between them would go unseen."""
+AXIS_BELOW_TWO = 2
+"""Axis values below 2 (a single layer, head or expert: no distinct axis) are not compared."""
+
+
+def axis_values(cfg: Any, seq_len: int | None = None) -> dict[str, int]:
+    """Axis -> value of one config (not its sub-configs); ``seq_len`` added when given."""
+    out: dict[str, int] = {}
+    for axis, names in AXES.items():
+        for name in names:
+            v = safe_get(cfg, name)
+            if is_int(v):
+                out[axis] = v
+                break
+    if seq_len is not None and "vocab" in out:
+        out[SEQ_AXIS] = seq_len
+    return out
+
+
+def equal_axes(values: dict[str, int]) -> list[tuple[str, str, int]]:
+    """Pairs of axes with the same value (both >= ``AXIS_BELOW_TWO``) and no reason in
+    ``EQUAL_AXES``."""
+    items = sorted((a, v) for a, v in values.items() if v >= AXIS_BELOW_TWO)
+    return [
+        (a, b, v)
+        for i, (a, v) in enumerate(items)
+        for b, w in items[i + 1 :]
+        if v == w and frozenset({a, b}) not in EQUAL_AXES
+    ]
+
+
+def dropout_values(cfg: Any) -> dict[str, float]:
+    """Dropout-probability fields of one config (``DROPOUT_FIELD``) and their values."""
+    return {
+        n: v
+        for n in field_defaults(type(cfg))
+        if DROPOUT_FIELD.search(n)
+        and not NOT_DROPOUT.search(n)
+        and isinstance(v := safe_get(cfg, n), (int, float))
+        and not isinstance(v, bool)
+    }
+
+
+# --------------------------------------------------------------------------------------
+# step 7: repairs on the built config
 
 
 @repair("sliding-window-set", built=True)
@@ -1197,6 +1407,7 @@ def tiny_config(
     inherit_parent_values(t)
     nest_sub_configs(t)
     run_repairs(t)
+    set_regime(t)
     t.kwargs.update(t.pinned)
     cfg = _instantiate(cls, t.kwargs)
     for fn in BUILT_REPAIRS.values():

@@ -14,6 +14,12 @@ from .errors import TinyError, missing_package, short
 TARGET_PARAMS = 1_000_000
 MAX_PARAMS = 5_000_000
 
+SPAN_HEAD_TASKS = ("question_answering", "document_question_answering")
+"""Extractive question-answering heads score span starts and ends with one linear layer of
+``config.num_labels`` outputs split in two (``start_logits, end_logits = logits.split(1, -1)``,
+49 heads in Transformers 5.24): they need exactly ``SPAN_LABELS`` whatever ``LABELS`` is."""
+SPAN_LABELS = 2
+
 # Tasks in order of how specific their labels are (first match wins for labels).
 LABEL_TASK_ORDER = (
     "question_answering",
@@ -229,7 +235,7 @@ def _config_class(model_type: str, cls: Any) -> tuple[Any, bool]:
 def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tuple) -> dict:
     """Config values over the engine's: the record's, then the registry's user overrides, then
     the caller's; lifted for a class built on a sub-config. Classification heads that batch
-    need a pad token (``_needs_pad``)."""
+    need a pad token (``_needs_pad``); span heads two labels (``SPAN_HEAD_TASKS``)."""
     from ..registry.records import merge
 
     pinned = merge(data.get("config", {}) or {}, dict(spec_tiny or {}))
@@ -238,6 +244,8 @@ def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tu
         pinned = _for_sub_config(sub_cfg, pinned)
     if any(t in tasks for t in ("sequence_classification", "multiple_choice")):
         pinned.setdefault("_needs_pad", True)
+    if any(t in tasks for t in SPAN_HEAD_TASKS):
+        pinned.setdefault("num_labels", SPAN_LABELS)
     return pinned
 
 
@@ -349,3 +357,75 @@ def classify_build_error(e: BaseException, class_name: str) -> TinyError:
     if pkg:
         return TinyError.missing(pkg)
     return TinyError("config-invariant", f"{class_name}(config): {short(e)}")
+
+
+# --------------------------------------------------------------------------------------
+# the regime statistic: is attention informative at the tiny init scale?
+
+
+def attention_entropy_ratio(built: Built, inputs: dict | None = None) -> float | None:
+    """Mean normalized attention entropy of a tiny model on its tiny inputs: for every layer,
+    head, sample and query row that attends at least two keys, the row's entropy divided by
+    ``log(number of keys it attends)`` (probabilities > 1e-12), averaged. 1.0 is uniform
+    attention (a scale, mask or softmax bug barely moves the outputs); lower is informative.
+    Runs a copy of the model with eager attention and ``output_attentions=True``; ``None`` when
+    the model returns no attention maps."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(built.model).float().eval()
+    try:
+        model.set_attn_implementation("eager")
+    except Exception:
+        pass
+    inputs = built.inputs() if inputs is None else inputs
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = model(**inputs, output_attentions=True)
+        except Exception:
+            return None
+    ratios = [r for maps in _attention_maps(out) for r in _row_ratios(maps)]
+    if not ratios:
+        return None
+    return float(torch.cat(ratios).double().mean())
+
+
+def _attention_maps(out: Any) -> list:
+    """Every 4-D attention tensor in ``*attentions`` output fields (nested outputs too)."""
+    import torch
+
+    found: list = []
+
+    def walk(x: Any, depth: int = 0) -> None:
+        if isinstance(x, torch.Tensor):
+            if x.ndim == 4 and x.is_floating_point():
+                found.append(x)
+        elif isinstance(x, (list, tuple)) and depth < 4:
+            for y in x:
+                walk(y, depth + 1)
+
+    items = out.items() if hasattr(out, "items") else []
+    for name, value in items:
+        if name.endswith("attentions"):
+            walk(value)
+        elif hasattr(value, "items") and not isinstance(value, torch.Tensor):
+            found.extend(_attention_maps(value))
+    return found
+
+
+def _row_ratios(maps: Any) -> list:
+    """Entropy / log(attended keys) of each row with at least two attended keys."""
+    import torch
+
+    p = maps.detach().double().reshape(-1, maps.shape[-1])
+    if not torch.isfinite(p).all():
+        return []
+    attended = (p > 1e-12).sum(-1)
+    keep = attended >= 2
+    if not keep.any():
+        return []
+    p, n = p[keep], attended[keep].double()
+    h = -(p * torch.log(p.clamp_min(1e-300))).sum(-1)
+    return [h / torch.log(n)]
