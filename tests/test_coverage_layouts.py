@@ -236,3 +236,15 @@ def test_grid_rows_split_packed_pixels_per_sample():
     assert row(inputs, 0, 2)["image_grid_thw"].tolist() == [[1, 2, 2]]
     assert row(inputs, 1, 2)["input_ids"].tolist() == [[5, 6, 7, 8, 9]]
     assert _checks._grid_rows(dict(inputs, pixel_values=torch.zeros(9, 1)), 2) is None
+
+
+def test_per_frame_label_heads_are_padded_without_labels(registry):
+    """A head whose labels have one row per output frame (audio frame classification) cannot
+    take the same labels for a padded input: the check compares it without labels instead of
+    failing with the head's own shape error (it did: "Expected input batch_size (48) to match
+    target batch_size (38)")."""
+    from hftestgen.tiny.inputs import PER_FRAME_LABEL_TASKS
+
+    assert "audio_frame_classification" in PER_FRAME_LABEL_TASKS
+    case = _case(registry, "wav2vec2")
+    assert _verdict("attention_mask_padding", case, "Wav2Vec2ForAudioFrameClassification") is None

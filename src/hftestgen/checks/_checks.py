@@ -730,9 +730,14 @@ def _audio_padding(case: Case, built: Any, model_class: str | None, key: str, ax
     model, note = _mask_ready_model(built)
     # Labels (a loss over the real frames, e.g. CTC's input lengths) for encoder heads only:
     # a decoder's loss is a function of its logits, compared anyway, and its labels must match
-    # decoder inputs the tiny synthesis draws independently (transducers).
-    labelled = "labels" in forward_params(model) and "decoder_input_ids" not in make_inputs(
-        case, built
+    # decoder inputs the tiny synthesis draws independently (transducers). Per-frame labels
+    # (``PER_FRAME_LABEL_TASKS``) follow the input's length: the padded run could not take them.
+    from ..tiny.inputs import PER_FRAME_LABEL_TASKS
+
+    labelled = (
+        "labels" in forward_params(model)
+        and built.label_task not in PER_FRAME_LABEL_TASKS
+        and "decoder_input_ids" not in make_inputs(case, built)
     )
     inputs = make_inputs(case, built, labels=labelled)
     pad = _audio_pad_len(inputs[key].shape[axis])

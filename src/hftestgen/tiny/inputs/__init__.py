@@ -47,12 +47,13 @@ from ._cfg import _int, find_attr, special_ids, sub, text_cfg, vision_cfg
 from .audio import _features, _raw_audio, add_audio_inputs, audio_time_axis
 from .context import MAX_PROBES, SEQ, VARIANTS, Ctx, _has_vision, _required, _sig, main_input
 from .knobs import add_extras, safe_eval
-from .labels import labels_for
+from .labels import PER_FRAME_LABEL_TASKS, labels_for
 from .text import _placeholder_id, add_decoder_inputs, add_embeds, text_inputs
 from .time_series import time_series_inputs
 from .vision import _pixels, add_masked_patches, add_pixel_inputs, add_pixel_layout
 
 __all__ = [
+    "PER_FRAME_LABEL_TASKS",
     "make_inputs",
     "audio_time_axis",
     "safe_eval",

@@ -253,6 +253,11 @@ def _sequence_labels(c: Ctx, out: dict):
     return None
 
 
+# Tasks whose labels have one row per output frame: their shape follows the input's length, so a
+# padded input needs other labels (the audio padding check compares these heads without labels).
+PER_FRAME_LABEL_TASKS = frozenset({"audio_frame_classification"})
+
+
 def _task_labels(c: Ctx, out: dict) -> dict:
     """The label tensors of the head's task (``labels``, or ``target_values`` for regression)."""
     task, B = c.b.label_task, c.B
@@ -283,7 +288,7 @@ def _task_labels(c: Ctx, out: dict) -> dict:
     if task in HEATMAP_TASKS:
         hm = _heatmap_labels(c, out)
         return {} if hm is None else {"labels": hm}
-    if task == "audio_frame_classification":
+    if task in PER_FRAME_LABEL_TASKS:
         return {"labels": _frame_labels(c, out)}
     lab = _sequence_labels(c, out)
     return {} if lab is None else {"labels": lab}
