@@ -5,7 +5,7 @@ casts explicitly: ``x.to(torch.float32)`` / ``x.float()`` (RMSNorm, the chunked 
 gated-delta-net / linear-attention layers: Qwen3-Next, Qwen3.5, Lara-Mini), ``dtype=torch.float32``
 (softmax, factory functions) and factory functions of the default dtype. Those islands round to
 float32 (~6e-8 relative per op), and a comparison whose two sides change the shapes an island
-sees (padding shifts where a chunked scan's chunks start) differs by that rounding, amplified:
+sees (padding lengthens and shifts a chunked scan's within-chunk matrices) differs by that rounding:
 measured 1.2e-6 .. 3.7e-6 abs (<= 7e-7 relative) on the logits of Qwen3-Next / Qwen3.5 /
 MiniCPM-V 4.6 with left padding, 4e-16 once the casts are promoted (``PADDING64`` is 1e-6).
 
