@@ -141,9 +141,8 @@ def toy(monkeypatch):
     def build(model_type, class_name, tiny=None, seed=0, data=None):
         torch.manual_seed(seed)
         config = SimpleNamespace(vocab_size=V, hidden_size=H, pad_token_id=0, is_decoder=True)
-        return FakeBuilt(
-            ToyLM(state["fault"]).eval(), config, "causal_lm", class_name, ("causal_lm",)
-        )
+        model = state.get("model", ToyLM)(state["fault"]).eval()
+        return FakeBuilt(model, config, "causal_lm", class_name, ("causal_lm",))
 
     monkeypatch.setattr(tiny, "build", build)
     checks.clear_cache()
@@ -227,3 +226,57 @@ def test_float32_fallback_names_the_reason(toy, monkeypatch):
     monkeypatch.setattr(ToyLM, "forward", leaky)
     with pytest.raises(pytest.fail.Exception, match="float64 copy unusable: RuntimeError"):
         checks.batch_independence(CASE, CLS)
+
+
+# --------------------------------------------------------------------------------------------
+# rule float32-islands (checks.islands)
+
+
+class ToyScanLM(ToyLM):
+    """Takes ``position_ids`` (so it is padded on the left) and adds a chunked prefix sum
+    computed in float32 even in a float64 copy, like a gated-delta-net scan: exact in any
+    precision, but where the chunks start (which left padding shifts) changes its float32
+    rounding. ``fault="pad-leak-1e-5"`` also leaks the padding."""
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, **kw):
+        out = super().forward(input_ids, attention_mask=attention_mask, **kw)
+        h = out["last_hidden_state"]
+        B, T, _ = h.shape
+        w = (torch.ones_like(input_ids) if attention_mask is None else attention_mask).to(h.dtype)
+        y = ((h + 1000.0) * w.unsqueeze(-1)).to(torch.float32)  # a float32 island
+        c = nn.functional.pad(y, (0, 0, 0, -T % 4)).view(B, -1, 4, y.shape[-1])
+        before = c.sum(2).cumsum(1) - c.sum(2)  # sums of the earlier chunks
+        scan = (c.cumsum(2) + before.unsqueeze(2)).view(B, -1, y.shape[-1])[:, :T].to(h.dtype)
+        scan = scan - 1000.0 * w.cumsum(1).unsqueeze(-1)  # = the prefix sum of h, exactly
+        h = h + 0.1 * scan
+        return {"last_hidden_state": h, "logits": self.out(h)}
+
+
+def test_promote_float32_keeps_float64():
+    from hftestgen.checks.islands import promote_float32
+
+    x = torch.ones(2, dtype=torch.float64)
+    with promote_float32():
+        got = [
+            x.to(torch.float32),
+            x.float(),
+            x.to("cpu", dtype=torch.float32),
+            torch.softmax(x, -1, dtype=torch.float32),
+            torch.zeros(2),
+        ]
+        assert torch.ones(1, dtype=torch.long).dtype == torch.long
+    assert {t.dtype for t in got} == {torch.float64}
+    assert x.to(torch.float32).dtype == torch.float32 and torch.zeros(1).dtype == torch.float32
+
+
+def test_float32_island_rounding_is_not_padding(toy):
+    """Left padding shifts a float32 scan's chunks: rounding above PADDING64 that is no leak.
+    Before rule float32-islands this failed (float64 logits differed beyond PADDING64)."""
+    toy["model"] = ToyScanLM
+    checks.attention_mask_padding(CASE, CLS)
+
+
+def test_float32_island_does_not_hide_a_leak(toy):
+    toy["model"], toy["fault"] = ToyScanLM, "pad-leak-1e-5"
+    with pytest.raises(pytest.fail.Exception, match="float32 casts promoted to float64"):
+        checks.attention_mask_padding(CASE, CLS)
