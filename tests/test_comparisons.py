@@ -227,3 +227,58 @@ def test_float32_fallback_names_the_reason(toy, monkeypatch):
     monkeypatch.setattr(ToyLM, "forward", leaky)
     with pytest.raises(pytest.fail.Exception, match="float64 copy unusable: RuntimeError"):
         checks.batch_independence(CASE, CLS)
+
+
+# --------------------------------------------------------------------------------------------
+# rule "float32 inside a float64 run" (Float64Mode) and experts in sub-models
+
+
+class _MakesFloat32(nn.Module):
+    """Creates float32 tensors itself, as DAB-DETR's sine embeddings (``torch.arange(...,
+    dtype=torch.float32)``) and FastSpeech2Conformer's positions (``.float()``) do."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        pos = torch.arange(4, dtype=torch.float32) / 3
+        return self.lin(pos.float().expand(x.shape[0], 4)) + x
+
+
+def test_float32_made_inside_the_model_runs_in_float64():
+    """Old behaviour: ``mat1 and mat2 must have the same dtype`` in the copy, float32 fallback."""
+    seen = []
+    x = {"x": torch.ones(2, 4)}
+    S.precise(_MakesFloat32(), lambda m, cast, p: seen.append((str(p), m(**cast(x)).dtype)))
+    assert seen == [("float64", torch.float64)]
+
+
+def test_float64_mode_keeps_other_dtypes():
+    with S.float64_mode():
+        assert torch.arange(3).dtype == torch.int64
+        assert torch.ones(2, dtype=torch.float16).dtype == torch.float16
+        assert torch.ones(2).float().dtype == torch.float64
+    assert torch.ones(2).float().dtype == torch.float32  # only while active
+
+
+def test_experts_of_a_sub_model_are_switched_to_eager():
+    """A composite model whose text sub-model runs grouped_mm experts (torch has no float64
+    grouped_mm kernel). Old behaviour: only the top-level config was read (eager), no switch."""
+
+    class Sub(nn.Module):
+        config = SimpleNamespace(_experts_implementation="grouped_mm")
+
+    class Top(nn.Module):
+        config = SimpleNamespace(_experts_implementation="eager")
+
+        def __init__(self):
+            super().__init__()
+            self.text = Sub()
+            self.calls = []
+
+        def set_experts_implementation(self, impl):
+            self.calls.append(impl)
+
+    top = S.to_float64(Top())
+    assert top.calls == ["eager"]
