@@ -282,3 +282,13 @@ def test_experts_of_a_sub_model_are_switched_to_eager():
 
     top = S.to_float64(Top())
     assert top.calls == ["eager"]
+
+
+def test_float64_mode_keeps_in_place_writes():
+    """A float32 tensor made before the run and written in place during it keeps the write."""
+    state = torch.zeros(3)
+    with S.float64_mode():
+        state.add_(torch.ones(3, dtype=torch.float64))
+        state[0] = 5.0
+        state += 1
+    assert state.tolist() == [6.0, 2.0, 2.0] and state.dtype == torch.float32

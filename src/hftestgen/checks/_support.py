@@ -469,10 +469,22 @@ class Float64Mode(torch.overrides.TorchFunctionMode):
     the float64 result."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*_to64(args), **_to64(kwargs or {}))
+        kwargs = {k: v if k == "out" else _to64(v) for k, v in (kwargs or {}).items()}
+        if args and _writes_first_argument(func):
+            # an in-place op (x.add_(), x[i] = v) writes into its first argument: keep that
+            # tensor itself (a float64 copy would take the write and drop it), and its result
+            return func(args[0], *_to64(args[1:]), **kwargs)
+        out = func(*_to64(args), **kwargs)
         if isinstance(out, torch.Tensor) and out.dtype == torch.float32:
             return out.double()
         return out
+
+
+def _writes_first_argument(func: Any) -> bool:
+    name = getattr(func, "__name__", "")
+    if name in ("__setitem__",) or (name.startswith("__i") and name.endswith("__")):
+        return True
+    return name.endswith("_") and not name.endswith("__")
 
 
 def float64_mode() -> Float64Mode:
