@@ -938,11 +938,8 @@ def save_load(case: Case, model_class: str | None) -> None:
     loader = _auto_class(case.model_type, model_class, tasks) or type(model)
     _check_auto_round_trip(loader, model)
     inputs = make_inputs(case, built)
-    # outputs before the save, on the float64 copy where the model runs in float64
-    precision, before = S.precise(
-        model,
-        lambda m, cast, precision: (precision, S.finite(tensors(run(m, cast(inputs))), precision)),
-    )
+    # outputs before the save, on a float64 copy where the model runs in float64
+    precision, before = _save_load_before(model, inputs)
     tied = _tied_groups(model)
     with tempfile.TemporaryDirectory(prefix="hftestgen-save-", dir=S.SCRATCH_DIR) as d:
         model.save_pretrained(d)
@@ -999,17 +996,32 @@ def save_load(case: Case, model_class: str | None) -> None:
     )
 
 
-def _run_float64_like_copy(loaded: Any, inputs: dict[str, Any]) -> Any:
-    """Rule *same route to float64*: the reloaded model's outputs in float64, reached the way the
-    original's float64 copy was (``S.float64_copy`` deep-copies a model that has already run in
-    float32): one float32 forward first, then ``to_float64`` and the float64 run. State a model
-    computes lazily on its first forward and keeps as a plain tensor attribute (a cached rotary
-    table, clvp's ``cached_rotary_positional_embedding``) is then float32-computed on both sides
-    instead of float32 in the copy and float64 in the reloaded model (a 1e-7 difference)."""
-    run(loaded, inputs)
-    S.to_float64(loaded)
+def _run_float64_like_copy(model: Any, inputs: dict[str, Any], *, fresh_copy: bool = False) -> Any:
+    """Rule *same route to float64* (save_load): the original and the reloaded model reach float64
+    the same way, whatever ran before: one float32 forward on these inputs, then ``to_float64``
+    (of a fresh deep copy for the original, which stays float32) and the float64 run. State a
+    model computes lazily on a forward and keeps as a plain tensor attribute (a cached rotary
+    table: clvp's and seamless_m4t's ``cached_rotary_positional_embedding``) is then
+    float32-computed for these inputs on both sides, instead of float32 on one side and float64
+    on the other (a 1e-7 difference), depending on which checks ran first."""
+    run(model, inputs)
+    m64 = S.to_float64(copy.deepcopy(model) if fresh_copy else model)
     with S.float64_mode():
-        return run(loaded, S.cast_floats(inputs, torch.float64))
+        return run(m64, S.cast_floats(inputs, torch.float64))
+
+
+def _save_load_before(model: Any, inputs: dict[str, Any]) -> tuple[Any, dict[str, torch.Tensor]]:
+    """(precision, outputs) of ``model`` before the save: float64 by *same route to float64*,
+    else float32 with the reason (as ``S.precise``)."""
+    reason = "forced" if S.FORCE_PRECISION == "float32" else ""
+    if not reason:
+        try:
+            out = _run_float64_like_copy(model, inputs, fresh_copy=True)
+            return S.Precision("float64"), S.finite(tensors(out), "float64")
+        except Exception as e:  # a float64-only failure: float32 decides
+            reason = S._short(e, 200)
+    precision = S.Precision("float32", reason)
+    return precision, S.finite(tensors(run(model, inputs)), precision)
 
 
 # ----------------------------------------------------------------------------------------
