@@ -277,3 +277,21 @@ def test_position_sensitivity_leaves_discrete_codes_out(registry):
             checks.position_sensitivity(_case(registry, "xcodec"), "XcodecModel")
     finally:
         checks.clear_cache()
+
+
+def test_save_load_float64_does_not_depend_on_the_checks_run_before(registry):
+    """SeamlessM4T's speech encoder caches a rotary table on a forward: after the padding check
+    ran the shared float64 copy at another length (a float64 table), a reloaded model warmed up
+    in float32 differed by 1e-7 (the intermediate fix, a float32 warm-up of the reloaded model
+    only)."""
+    case, cls = _case(registry, "seamless_m4t"), "SeamlessM4TForSpeechToText"
+    checks.clear_cache()
+    try:
+        checks.batch_independence(case, cls)
+        try:  # its verdict (a known upstream bug here) does not matter, its float64 runs do
+            checks.attention_mask_padding(case, cls)
+        except (pytest.xfail.Exception, pytest.skip.Exception, pytest.fail.Exception):
+            pass
+        checks.save_load(case, cls)
+    finally:
+        checks.clear_cache()
