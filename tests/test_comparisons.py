@@ -229,7 +229,7 @@ def test_float32_fallback_names_the_reason(toy, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# rule float32-islands (checks.islands)
+# float32 islands inside a float64 copy (Float64Mode promotes them)
 
 
 class ToyScanLM(ToyLM):
@@ -252,31 +252,78 @@ class ToyScanLM(ToyLM):
         return {"last_hidden_state": h, "logits": self.out(h)}
 
 
-def test_promote_float32_keeps_float64():
-    from hftestgen.checks.islands import promote_float32
-
-    x = torch.ones(2, dtype=torch.float64)
-    with promote_float32():
-        got = [
-            x.to(torch.float32),
-            x.float(),
-            x.to("cpu", dtype=torch.float32),
-            torch.softmax(x, -1, dtype=torch.float32),
-            torch.zeros(2),
-        ]
-        assert torch.ones(1, dtype=torch.long).dtype == torch.long
-    assert {t.dtype for t in got} == {torch.float64}
-    assert x.to(torch.float32).dtype == torch.float32 and torch.zeros(1).dtype == torch.float32
-
-
 def test_float32_island_rounding_is_not_padding(toy):
     """Left padding shifts a float32 scan's chunks: rounding above PADDING64 that is no leak.
-    Before rule float32-islands this failed (float64 logits differed beyond PADDING64)."""
+    Before Float64Mode this failed (float64 logits differed beyond PADDING64)."""
     toy["model"] = ToyScanLM
     checks.attention_mask_padding(CASE, CLS)
 
 
 def test_float32_island_does_not_hide_a_leak(toy):
     toy["model"], toy["fault"] = ToyScanLM, "pad-leak-1e-5"
-    with pytest.raises(pytest.fail.Exception, match="float32 casts promoted to float64"):
+    with pytest.raises(pytest.fail.Exception, match="padded .masked. positions change outputs"):
         checks.attention_mask_padding(CASE, CLS)
+
+
+# rule "float32 inside a float64 run" (Float64Mode) and experts in sub-models
+
+
+class _MakesFloat32(nn.Module):
+    """Creates float32 tensors itself, as DAB-DETR's sine embeddings (``torch.arange(...,
+    dtype=torch.float32)``) and FastSpeech2Conformer's positions (``.float()``) do."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        pos = torch.arange(4, dtype=torch.float32) / 3
+        return self.lin(pos.float().expand(x.shape[0], 4)) + x
+
+
+def test_float32_made_inside_the_model_runs_in_float64():
+    """Old behaviour: ``mat1 and mat2 must have the same dtype`` in the copy, float32 fallback."""
+    seen = []
+    x = {"x": torch.ones(2, 4)}
+    S.precise(_MakesFloat32(), lambda m, cast, p: seen.append((str(p), m(**cast(x)).dtype)))
+    assert seen == [("float64", torch.float64)]
+
+
+def test_float64_mode_keeps_other_dtypes():
+    with S.float64_mode():
+        assert torch.arange(3).dtype == torch.int64
+        assert torch.ones(2, dtype=torch.float16).dtype == torch.float16
+        assert torch.ones(2).float().dtype == torch.float64
+    assert torch.ones(2).float().dtype == torch.float32  # only while active
+
+
+def test_experts_of_a_sub_model_are_switched_to_eager():
+    """A composite model whose text sub-model runs grouped_mm experts (torch has no float64
+    grouped_mm kernel). Old behaviour: only the top-level config was read (eager), no switch."""
+
+    class Sub(nn.Module):
+        config = SimpleNamespace(_experts_implementation="grouped_mm")
+
+    class Top(nn.Module):
+        config = SimpleNamespace(_experts_implementation="eager")
+
+        def __init__(self):
+            super().__init__()
+            self.text = Sub()
+            self.calls = []
+
+        def set_experts_implementation(self, impl):
+            self.calls.append(impl)
+
+    top = S.to_float64(Top())
+    assert top.calls == ["eager"]
+
+
+def test_float64_mode_keeps_in_place_writes():
+    """A float32 tensor made before the run and written in place during it keeps the write."""
+    state = torch.zeros(3)
+    with S.float64_mode():
+        state.add_(torch.ones(3, dtype=torch.float64))
+        state[0] = 5.0
+        state += 1
+    assert state.tolist() == [6.0, 2.0, 2.0] and state.dtype == torch.float32

@@ -257,3 +257,41 @@ def test_position_sensitivity_reads_the_first_mixing_layer(registry, monkeypatch
     checks.clear_cache()
     assert torch.allclose(a[1][:, 2:], b[1][:, 2:], atol=1e-6)  # first layer: a set function
     assert not torch.allclose(a[-1][:, 2:], b[-1][:, 2:], atol=1e-4)  # last: the mask orders
+
+
+def test_save_load_float64_survives_float32_caches_of_the_first_forward(registry):
+    """CLVP caches its rotary table as a plain tensor attribute on its first forward; the float64
+    copy carries the float32 one. Old behaviour: the reloaded model computed it in float64 and
+    the outputs differed by 1.9e-7 (tolerance 1e-12)."""
+    assert (
+        _verdict("save_load", _case(registry, "clvp"), "ClvpModelForConditionalGeneration") is None
+    )
+
+
+def test_position_sensitivity_leaves_discrete_codes_out(registry):
+    """An audio codec's codes are equal across positions whenever the quantizer maps nearby
+    values to one code. Old behaviour: a failure on xcodec's integer audio_codes."""
+    checks.clear_cache()
+    try:
+        with pytest.raises(pytest.skip.Exception, match="discrete outputs not compared"):
+            checks.position_sensitivity(_case(registry, "xcodec"), "XcodecModel")
+    finally:
+        checks.clear_cache()
+
+
+def test_save_load_float64_does_not_depend_on_the_checks_run_before(registry):
+    """SeamlessM4T's speech encoder caches a rotary table on a forward: after the padding check
+    ran the shared float64 copy at another length (a float64 table), a reloaded model warmed up
+    in float32 differed by 1e-7 (the intermediate fix, a float32 warm-up of the reloaded model
+    only)."""
+    case, cls = _case(registry, "seamless_m4t"), "SeamlessM4TForSpeechToText"
+    checks.clear_cache()
+    try:
+        checks.batch_independence(case, cls)
+        try:  # its verdict (a known upstream bug here) does not matter, its float64 runs do
+            checks.attention_mask_padding(case, cls)
+        except (pytest.xfail.Exception, pytest.skip.Exception, pytest.fail.Exception):
+            pass
+        checks.save_load(case, cls)
+    finally:
+        checks.clear_cache()

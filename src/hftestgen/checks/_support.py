@@ -425,17 +425,71 @@ def cast_floats(v: Any, dtype: torch.dtype) -> Any:
     return v
 
 
+def _experts_not_eager(model: Any) -> bool:
+    """Whether ``model`` or any sub-model (a composite model's text model) runs its MoE experts
+    on a kernel other than the eager loop."""
+    for m in model.modules() if isinstance(model, torch.nn.Module) else (model,):
+        impl = getattr(getattr(m, "config", None), "_experts_implementation", None)
+        if impl not in (None, "eager"):
+            return True
+    return False
+
+
 def to_float64(model: Any) -> Any:
-    """``model`` itself converted to float64 in place (MoE experts on their eager loop: torch's
-    grouped_mm has no float64 kernel; the eager loop computes the same routing and sums)."""
+    """``model`` itself converted to float64 in place (MoE experts on their eager loop, also in
+    sub-models: torch's grouped_mm has no float64 kernel; the eager loop computes the same
+    routing and sums)."""
     model.double()
-    experts = getattr(getattr(model, "config", None), "_experts_implementation", "eager")
-    if experts != "eager":
+    if _experts_not_eager(model):
         try:
             model.set_experts_implementation("eager")
         except Exception:
             pass
     return model
+
+
+def _to64(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return v.double() if v.dtype == torch.float32 else v
+    if v is torch.float32:
+        return torch.float64
+    if type(v) in (list, tuple):
+        return type(v)(_to64(x) for x in v)
+    if type(v) is dict:
+        return {k: _to64(x) for k, x in v.items()}
+    return v
+
+
+class Float64Mode(torch.overrides.TorchFunctionMode):
+    """Rule *float32 inside a float64 run*: while active, every float32 tensor a torch function
+    meets or makes becomes float64 and a ``dtype=torch.float32`` argument means float64. Models
+    that create float32 tensors themselves (``torch.arange(..., dtype=torch.float32)``,
+    ``x.float()``, a softmax in float32) then run in float64 throughout instead of failing on
+    mixed dtypes (``mat1 and mat2 must have the same dtype``) or mixing float32 rounding into
+    the float64 result."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = {k: v if k == "out" else _to64(v) for k, v in (kwargs or {}).items()}
+        if args and _writes_first_argument(func):
+            # an in-place op (x.add_(), x[i] = v) writes into its first argument: keep that
+            # tensor itself (a float64 copy would take the write and drop it), and its result
+            return func(args[0], *_to64(args[1:]), **kwargs)
+        out = func(*_to64(args), **kwargs)
+        if isinstance(out, torch.Tensor) and out.dtype == torch.float32:
+            return out.double()
+        return out
+
+
+def _writes_first_argument(func: Any) -> bool:
+    name = getattr(func, "__name__", "")
+    if name in ("__setitem__",) or (name.startswith("__i") and name.endswith("__")):
+        return True
+    return name.endswith("_") and not name.endswith("__")
+
+
+def float64_mode() -> Float64Mode:
+    """The context manager of the *float32 inside a float64 run* rule (``Float64Mode``)."""
+    return Float64Mode()
 
 
 def float64_copy(model: Any) -> Any:
@@ -468,7 +522,8 @@ def precise(model: Any, body: Callable[[Any, Callable[[dict], dict], str], Any])
             reason = f"model.double(): {_short(m64, 200)}"
         else:
             try:
-                return body(m64, lambda x: cast_floats(x, torch.float64), Precision("float64"))
+                with float64_mode():
+                    return body(m64, lambda x: cast_floats(x, torch.float64), Precision("float64"))
             except Exception as e:  # a float64-only failure: the float32 run below decides
                 reason = _short(e, 200)
     _LOG.info("%s: float32 fallback: %s", type(model).__name__, reason)
