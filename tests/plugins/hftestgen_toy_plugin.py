@@ -19,10 +19,12 @@ from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOut
 class ToyConfig(PretrainedConfig):
     model_type = "hftestgen-toy"
 
-    def __init__(self, vocab_size=1000, hidden_size=256, num_labels=2, pad_token_id=0, **kw):
+    # num_labels travels in **kw, as in Transformers' own configs: a fixed ``num_labels=2``
+    # default here would override the saved ``id2label`` on reload (head size mismatch)
+    def __init__(self, vocab_size=1000, hidden_size=256, pad_token_id=0, **kw):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
-        super().__init__(num_labels=num_labels, pad_token_id=pad_token_id, **kw)
+        super().__init__(pad_token_id=pad_token_id, **kw)
 
 
 class ToyPreTrainedModel(PreTrainedModel):
