@@ -40,15 +40,24 @@ def _placeholder_id(c: Ctx, kind: str):
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _with_placeholders(c: Ctx, ids, shape, n_img: int, n_aud: int) -> torch.Tensor:
-    """``ids`` behind ``n_img`` image tokens (after any ``image_prefix_tokens``), all behind
-    ``n_aud`` audio tokens."""
-    img_id = _placeholder_id(c, "image")
-    if n_img and img_id is not None:
-        prefix = torch.full(shape[:-1] + (n_img,), img_id, dtype=torch.long)
-        boi = c.k.get("image_prefix_tokens", [])
-        parts = [torch.full(shape[:-1] + (1,), int(find_attr(c.cfg, [t]) or 0)) for t in boi]
-        ids = torch.cat(parts + [prefix, ids], dim=-1)
+def _placeholder_run(c: Ctx, kind: str, shape, n: int) -> list[torch.Tensor]:
+    """``n`` ``kind`` placeholder tokens behind the config tokens the ``<kind>_prefix_tokens``
+    knob names (a begin-of-image token), as pieces to concatenate; none when ``n`` is 0 or the
+    config has no such placeholder."""
+    tid = _placeholder_id(c, kind)
+    if not n or tid is None:
+        return []
+    pre = c.k.get(f"{kind}_prefix_tokens", [])
+    parts = [torch.full(shape[:-1] + (1,), int(find_attr(c.cfg, [t]) or 0)) for t in pre]
+    return parts + [torch.full(shape[:-1] + (n,), tid, dtype=torch.long)]
+
+
+def _with_placeholders(c: Ctx, ids, shape, n_img: int, n_aud: int, n_vid: int = 0):
+    """``ids`` behind ``n_img`` image tokens (after any ``image_prefix_tokens``) and ``n_vid``
+    video tokens (after any ``video_prefix_tokens``), all behind ``n_aud`` audio tokens."""
+    parts = _placeholder_run(c, "image", shape, n_img) + _placeholder_run(c, "video", shape, n_vid)
+    if parts:
+        ids = torch.cat(parts + [ids], dim=-1)
     aud_id = _placeholder_id(c, "audio")
     if n_aud and aud_id is not None:
         ids = torch.cat([torch.full(shape[:-1] + (n_aud,), aud_id, dtype=torch.long), ids], dim=-1)
@@ -112,25 +121,31 @@ def _boxes(c: Ctx, ids) -> torch.Tensor:
     return torch.cat([lo, lo + (t[..., 2:] * 400).long() + 1], dim=-1)
 
 
-def text_inputs(c: Ctx, mc: bool, n_img: int, n_aud: int = 0) -> dict:
-    """``input_ids`` (``(B, num_choices, S)`` for multiple choice) behind ``n_img`` image and
-    ``n_aud`` audio placeholder tokens, and the masks and side inputs forward takes."""
+def text_inputs(c: Ctx, mc: bool, n_img: int, n_aud: int = 0, n_vid: int = 0) -> dict:
+    """``input_ids`` (``(B, num_choices, S)`` for multiple choice) behind ``n_img`` image,
+    ``n_vid`` video and ``n_aud`` audio placeholder tokens, and the masks and side inputs forward
+    takes (``mm_token_type_ids``: 1 at image tokens, 2 at video tokens)."""
     tcfg = text_cfg(c.cfg)
     vocab = _vocab(c)
     S = _seq_len(c, tcfg)
     allowed = _allowed_ids(c.cfg, vocab)
     shape = (c.B, int(c.k.get("num_choices", 2)), S) if mc else (c.B, S)
-    ids = _with_placeholders(c, allowed[c.randint(0, len(allowed), shape)], shape, n_img, n_aud)
+    ids = allowed[c.randint(0, len(allowed), shape)]
+    ids = _with_placeholders(c, ids, shape, n_img, n_aud, n_vid)
     out = {"input_ids": ids}
     if "attention_mask" in c.sig:
-        out["attention_mask"] = _attention_mask(c, ids, S, vocab, mc, bool(n_img or n_aud), tcfg)
+        out["attention_mask"] = _attention_mask(
+            c, ids, S, vocab, mc, bool(n_img or n_aud or n_vid), tcfg
+        )
     out.update(_side_inputs(c, ids, vocab, tcfg))
     _place_tokens(c, ids)
     if "bbox" in c.sig and not c.dropped("bbox"):
         out["bbox"] = _boxes(c, ids)
-    img_id = _placeholder_id(c, "image")
+    img_id, vid_id = _placeholder_id(c, "image"), _placeholder_id(c, "video")
     if "mm_token_type_ids" in c.sig and img_id is not None:
         out["mm_token_type_ids"] = (ids == img_id).long()
+        if n_vid and vid_id is not None:
+            out["mm_token_type_ids"][ids == vid_id] = 2
     return out
 
 
