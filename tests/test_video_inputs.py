@@ -120,3 +120,45 @@ def test_placeholder_errors_are_read_per_kind():
     msg = f"Got 12 feature vectors for 2 placeholder tokens (id {vid_id})"
     assert _error_total(c, "video", msg) == 12
     assert _error_total(c, "image", msg) is None
+
+
+def _case(model_type: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "generated" / f"test_hf_{model_type}.py"
+    spec = importlib.util.spec_from_file_location(f"_video_case_{model_type}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.CASE
+
+
+@pytest.mark.parametrize(
+    "model_type, cls",
+    [
+        ("qwen2_vl", "Qwen2VLForConditionalGeneration"),
+        ("llava_next_video", "LlavaNextVideoForConditionalGeneration"),
+    ],
+)
+def test_generate_check_sees_a_video_lost_in_generate(model_type, cls, monkeypatch):
+    """With video in the inputs, the generate check catches generate() losing the video (its
+    pre-encoding blanks ``pixel_values_videos``): step 0 no longer matches the forward. Without
+    video inputs it had nothing to lose, and passed."""
+    from transformers.generation import utils as gen
+
+    from hftestgen import checks
+
+    case = _case(model_type)
+    checks.generate(case, cls)  # sound: passes
+    orig = gen.GenerationMixin._prepare_multimodal_encoder_kwargs_for_generation
+
+    def blank_video(self, model_kwargs):
+        if VIDEO_KEY in model_kwargs:
+            model_kwargs[VIDEO_KEY] = torch.zeros_like(model_kwargs[VIDEO_KEY])
+        return orig(self, model_kwargs)
+
+    monkeypatch.setattr(
+        gen.GenerationMixin, "_prepare_multimodal_encoder_kwargs_for_generation", blank_video
+    )
+    with pytest.raises(pytest.fail.Exception, match="differ from a plain forward"):
+        checks.generate(case, cls)
