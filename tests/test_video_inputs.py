@@ -162,3 +162,25 @@ def test_generate_check_sees_a_video_lost_in_generate(model_type, cls, monkeypat
     )
     with pytest.raises(pytest.fail.Exception, match="differ from a plain forward"):
         checks.generate(case, cls)
+
+
+def test_video_placeholder_shared_with_images_is_marked_by_position():
+    """Glm5Next marks video with the image token inside video start/end tokens (record knobs
+    ``video_placeholder``, ``video_prefix_tokens``, ``video_suffix_tokens``): one span per
+    sample holding as many image-token ids as the video's features, and ``mm_token_type_ids`` 2
+    on that run, 1 on the image run, though both hold the same id."""
+    b = build("glm5_next", "Glm5NextForConditionalGeneration")
+    inputs = make_inputs(b, batch_size=B, seed=0)
+    assert VIDEO_KEY in inputs
+    cfg, ids, types = b.config, inputs["input_ids"], inputs["mm_token_type_ids"]
+    shared = ids == cfg.image_token_id
+    starts = (ids == cfg.video_start_token_id).cumsum(-1)
+    in_span = starts > (ids == cfg.video_end_token_id).cumsum(-1)
+    assert (starts[:, -1] == 1).all()
+    is_video = shared & in_span
+    assert is_video.sum(-1).tolist() == [_features_per_video(b.model.model, inputs)] * B
+    assert ((types == 2) == is_video).all()
+    assert ((types == 1) == (shared & ~in_span)).all()
+    first = _output(b.model, inputs)
+    other = dict(inputs, **{VIDEO_KEY: torch.zeros_like(inputs[VIDEO_KEY])})
+    assert (first - _output(b.model, other)).abs().max() > 1e-4

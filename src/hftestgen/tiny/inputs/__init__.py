@@ -20,7 +20,9 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     video_inputs = false     no pixel_values_videos (else one video per sample, next to the
                              image, where forward takes one: vision.takes_video)
     image_prefix_tokens = ["vision_start_token_id"]   config tokens before the image tokens
-                             (video_prefix_tokens: before the video tokens)
+                             (video_prefix_tokens, video_suffix_tokens: around the video tokens)
+    video_placeholder = "image_token_id"   the config field whose id marks video placeholders
+                             (else video_token_id / video_token_index)
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
                              (dtype also: bool, rand, box, fbox, arange = 0..n-1 row-major)
