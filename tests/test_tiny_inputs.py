@@ -226,8 +226,9 @@ REPLACED = [
     (
         "nemotron_h_omni",
         "NemotronH_Omni_Reasoning_V3",
-        {"image_tokens": 4, "pixel_layout": "patch-rows", "grid": 4},
+        {"video_inputs": False, "image_tokens": 4, "pixel_layout": "patch-rows", "grid": 4},
         {
+            "video_inputs": False,
             "image_tokens": 4,
             "extra": {
                 "pixel_values": {"shape": ["B*16", "vision.num_channels*vision.patch_size**2"]},

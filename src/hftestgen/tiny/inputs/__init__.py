@@ -11,12 +11,18 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
     seq_len = 7              text length (before placeholder tokens)
     image_size = 32          | [h, w]
     num_channels = 3
-    num_frames = 4           video frames
+    num_frames = 4           video frames (of pixel_values_videos too: vision.video_frames)
     audio_len = 1024         raw audio samples
     feature_frames = 60      frames of input_features
     features_layout = "BFT"  | "BTF"  (mel bins first or last)
     decoder_len = 5
-    image_tokens = 4         placeholder tokens per sample (else calibrated)
+    image_tokens = 4         placeholder tokens per sample (else calibrated; video_tokens too)
+    video_inputs = false     no pixel_values_videos (else one video per sample, next to the
+                             image, where forward takes one: vision.takes_video)
+    image_prefix_tokens = ["vision_start_token_id"]   config tokens before the image tokens
+                             (video_prefix_tokens, video_suffix_tokens: around the video tokens)
+    video_placeholder = "image_token_id"   the config field whose id marks video placeholders
+                             (else video_token_id / video_token_index)
     drop = ["name", ...]     never pass these
     extra = { name = {shape = ["B", 3], dtype = "long", high = 4, fill = 1} }   extra tensors
                              (dtype also: bool, rand, box, fbox, arange = 0..n-1 row-major)
@@ -50,7 +56,14 @@ from .knobs import add_extras, safe_eval
 from .labels import PER_FRAME_LABEL_TASKS, labels_for
 from .text import _placeholder_id, add_decoder_inputs, add_embeds, text_inputs
 from .time_series import time_series_inputs
-from .vision import _pixels, add_masked_patches, add_pixel_inputs, add_pixel_layout
+from .vision import (
+    _pixels,
+    add_masked_patches,
+    add_pixel_inputs,
+    add_pixel_layout,
+    takes_video,
+    video_inputs,
+)
 
 __all__ = [
     "PER_FRAME_LABEL_TASKS",
@@ -64,6 +77,9 @@ __all__ = [
     "vision_cfg",
 ]
 
+_PLACEHOLDER_ID_ERR = re.compile(
+    r"Got (\d+) feature vectors for (\d+) placeholder tokens \(id (\d+)\)"
+)
 _PLACEHOLDER_ERR = re.compile(
     r"(Image|Video|Audio)? ?features and (image|video|audio)? ?tokens do not match,? tokens: (\d+),? features:? (\d+)",
     re.I,
@@ -107,7 +123,8 @@ def _add_text(c: Ctx, main: str, out: dict, wants_text: bool, mc: bool) -> None:
             if ("input_features" in out or "input_values" in out)
             else 0
         )
-        out.update(text_inputs(c, mc, n_img, n_aud))
+        n_vid = _placeholder_count(c, "video")
+        out.update(text_inputs(c, mc, n_img, n_aud, n_vid))
     elif "input_ids" in c.sig and main in ("pixel_values",) and c.k.get("text", False):
         out.update(text_inputs(c, mc, 0))
 
@@ -155,6 +172,8 @@ def _make(built, B, seed, labels) -> dict:
         wants_text = False
     _add_text(c, main, out, wants_text, mc)
     _fill_required(c, out, mc)
+    if _video_on(c, main) and "input_ids" in out:  # the video's placeholders are in the text
+        out.update(video_inputs(c))
     add_decoder_inputs(c, out)
     add_masked_patches(c, out)
     add_pixel_layout(c, out)
@@ -240,7 +259,15 @@ def _probe(built, B) -> None:
 # placeholder calibration: how many image/audio tokens the features fill
 
 
+def _video_on(c: Ctx, main: str) -> bool:
+    """Video goes in (``vision.takes_video``), except while the image or audio placeholder count
+    is being calibrated: each kind is calibrated alone, video after the others."""
+    return takes_video(c, main) and c.b._calib.get("calibrating", "video") == "video"
+
+
 def _placeholder_count(c: Ctx, kind: str) -> int:
+    if kind == "video" and not _video_on(c, main_input(c.b.model, c.sig)):
+        return 0
     if kind == "image" and not ("pixel_values" in c.sig and _has_vision(c.cfg, "input_ids")):
         return 0
     if kind == "audio" and not ("input_features" in c.sig or "input_values" in c.sig):
@@ -301,11 +328,25 @@ def _spy_features(model, kind: str, seen: list) -> list:
     return patched
 
 
+def _error_total(c: Ctx, kind: str, msg: str) -> int | None:
+    """The feature count a placeholder-mismatch error reports for ``kind`` (None when the error
+    is another one, or about another kind of placeholder)."""
+    m = _PLACEHOLDER_ERR.search(msg)
+    if m and (m.group(1) or m.group(2) or kind).lower() == kind:
+        return int(m.group(4))
+    m = _PLACEHOLDER_ID_ERR.search(msg)
+    if m and int(m.group(3)) == _placeholder_id(c, kind):
+        return int(m.group(1))
+    return None
+
+
 def _calibrate(c: Ctx, kind: str) -> int:
     """Run the model once with 1 placeholder per sample; count what get_<kind>_features returns."""
     seen: list = []
     patched = _spy_features(c.b.model, kind, seen)
     n = 1
+    outer = c.b._calib.get("calibrating")
+    c.b._calib["calibrating"] = kind
     try:
         for _ in range(3):
             c.b._calib[(kind, c.B)] = n
@@ -318,10 +359,9 @@ def _calibrate(c: Ctx, kind: str) -> int:
             except Exception as e:
                 total = _count_features(seen[0]) if seen else None
                 if total is None:
-                    m = _PLACEHOLDER_ERR.search(str(e))
-                    if not m:
+                    total = _error_total(c, kind, str(e))
+                    if total is None:
                         return n
-                    total = int(m.group(4))
                 if total % c.B:
                     return n
                 new = total // c.B
@@ -330,5 +370,9 @@ def _calibrate(c: Ctx, kind: str) -> int:
                 n = new
         return n
     finally:
+        if outer is None:
+            c.b._calib.pop("calibrating", None)
+        else:
+            c.b._calib["calibrating"] = outer
         for mod in patched:
             mod.__dict__.pop(f"get_{kind}_features", None)

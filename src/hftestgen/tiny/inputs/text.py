@@ -35,24 +35,51 @@ def _seq_len(c: Ctx, tcfg) -> int:
 
 
 def _placeholder_id(c: Ctx, kind: str):
-    names = [f"{kind}_token_id", f"{kind}_token_index", f"{kind}_token"]
+    """The id of ``kind``'s placeholder tokens: ``<kind>_token_id`` (or ``_index``), or the
+    config field the ``<kind>_placeholder`` knob names (Glm5Next marks video with the image
+    token)."""
+    names = [c.k[f"{kind}_placeholder"]] if c.k.get(f"{kind}_placeholder") else []
+    names = names or [f"{kind}_token_id", f"{kind}_token_index", f"{kind}_token"]
     v = find_attr(c.cfg, names, prefer=())
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _with_placeholders(c: Ctx, ids, shape, n_img: int, n_aud: int) -> torch.Tensor:
-    """``ids`` behind ``n_img`` image tokens (after any ``image_prefix_tokens``), all behind
-    ``n_aud`` audio tokens."""
-    img_id = _placeholder_id(c, "image")
-    if n_img and img_id is not None:
-        prefix = torch.full(shape[:-1] + (n_img,), img_id, dtype=torch.long)
-        boi = c.k.get("image_prefix_tokens", [])
-        parts = [torch.full(shape[:-1] + (1,), int(find_attr(c.cfg, [t]) or 0)) for t in boi]
-        ids = torch.cat(parts + [prefix, ids], dim=-1)
+def _placeholder_run(c: Ctx, kind: str, shape, n: int) -> list[tuple[torch.Tensor, bool]]:
+    """``n`` ``kind`` placeholder tokens between the config tokens the ``<kind>_prefix_tokens``
+    and ``<kind>_suffix_tokens`` knobs name (begin/end-of-image tokens), as pieces to
+    concatenate, each with whether it holds the placeholders; none when ``n`` is 0 or the config
+    has no such placeholder."""
+    tid = _placeholder_id(c, kind)
+    if not n or tid is None:
+        return []
+
+    def tokens(names):
+        return [
+            (torch.full(shape[:-1] + (1,), int(find_attr(c.cfg, [t]) or 0)), False) for t in names
+        ]
+
+    run = (torch.full(shape[:-1] + (n,), tid, dtype=torch.long), True)
+    return (
+        tokens(c.k.get(f"{kind}_prefix_tokens", []))
+        + [run]
+        + tokens(c.k.get(f"{kind}_suffix_tokens", []))
+    )
+
+
+def _with_placeholders(c: Ctx, ids, shape, n_img: int, n_aud: int, n_vid: int = 0):
+    """``ids`` behind ``n_img`` image tokens (after any ``image_prefix_tokens``) and ``n_vid``
+    video tokens (between any ``video_prefix_tokens`` and ``video_suffix_tokens``), all behind
+    ``n_aud`` audio tokens; and the mask of the video placeholder positions."""
+    img = [(t, False) for t, _ in _placeholder_run(c, "image", shape, n_img)]
+    pieces = img + _placeholder_run(c, "video", shape, n_vid) + [(ids, False)]
+    ids = torch.cat([t for t, _ in pieces], dim=-1)
+    video = torch.cat([torch.full(t.shape, v, dtype=torch.bool) for t, v in pieces], dim=-1)
     aud_id = _placeholder_id(c, "audio")
     if n_aud and aud_id is not None:
-        ids = torch.cat([torch.full(shape[:-1] + (n_aud,), aud_id, dtype=torch.long), ids], dim=-1)
-    return ids
+        aud = torch.full(shape[:-1] + (n_aud,), aud_id, dtype=torch.long)
+        ids = torch.cat([aud, ids], dim=-1)
+        video = torch.cat([torch.zeros_like(aud, dtype=torch.bool), video], dim=-1)
+    return ids, video
 
 
 def _attention_mask(c: Ctx, ids, S: int, vocab: int, mc: bool, placeholders: bool, tcfg):
@@ -112,18 +139,22 @@ def _boxes(c: Ctx, ids) -> torch.Tensor:
     return torch.cat([lo, lo + (t[..., 2:] * 400).long() + 1], dim=-1)
 
 
-def text_inputs(c: Ctx, mc: bool, n_img: int, n_aud: int = 0) -> dict:
-    """``input_ids`` (``(B, num_choices, S)`` for multiple choice) behind ``n_img`` image and
-    ``n_aud`` audio placeholder tokens, and the masks and side inputs forward takes."""
+def text_inputs(c: Ctx, mc: bool, n_img: int, n_aud: int = 0, n_vid: int = 0) -> dict:
+    """``input_ids`` (``(B, num_choices, S)`` for multiple choice) behind ``n_img`` image,
+    ``n_vid`` video and ``n_aud`` audio placeholder tokens, and the masks and side inputs forward
+    takes (``mm_token_type_ids``: 1 at image tokens, 2 at video tokens)."""
     tcfg = text_cfg(c.cfg)
     vocab = _vocab(c)
     S = _seq_len(c, tcfg)
     allowed = _allowed_ids(c.cfg, vocab)
     shape = (c.B, int(c.k.get("num_choices", 2)), S) if mc else (c.B, S)
-    ids = _with_placeholders(c, allowed[c.randint(0, len(allowed), shape)], shape, n_img, n_aud)
+    ids = allowed[c.randint(0, len(allowed), shape)]
+    ids, video = _with_placeholders(c, ids, shape, n_img, n_aud, n_vid)
     out = {"input_ids": ids}
     if "attention_mask" in c.sig:
-        out["attention_mask"] = _attention_mask(c, ids, S, vocab, mc, bool(n_img or n_aud), tcfg)
+        out["attention_mask"] = _attention_mask(
+            c, ids, S, vocab, mc, bool(n_img or n_aud or n_vid), tcfg
+        )
     out.update(_side_inputs(c, ids, vocab, tcfg))
     _place_tokens(c, ids)
     if "bbox" in c.sig and not c.dropped("bbox"):
@@ -131,6 +162,7 @@ def text_inputs(c: Ctx, mc: bool, n_img: int, n_aud: int = 0) -> dict:
     img_id = _placeholder_id(c, "image")
     if "mm_token_type_ids" in c.sig and img_id is not None:
         out["mm_token_type_ids"] = (ids == img_id).long()
+        out["mm_token_type_ids"][video] = 2
     return out
 
 

@@ -8,17 +8,17 @@ import math
 import torch
 
 from ..errors import TinyError
-from ._cfg import _hw, _int, find_attr, vision_cfg
+from ._cfg import _hw, _int, find_attr, sub, vision_cfg
 from .context import Ctx, _has_vision, _required
 
 
-def _pixels(c: Ctx, key: str) -> torch.Tensor:
-    cfg = c.cfg
-    vc = vision_cfg(cfg)
+def _image_dims(c: Ctx) -> tuple[int, int, int]:
+    """(height, width, channels) of one image: the knobs, else the vision config, else 32x32x3."""
+    vc = vision_cfg(c.cfg)
     h, w = _hw(
         c.k.get("image_size")
         or find_attr(vc, ["image_size", "img_size", "input_size"], prefer=())
-        or find_attr(cfg, ["image_size"]),
+        or find_attr(c.cfg, ["image_size"]),
         32,
     )
     ch = int(
@@ -28,6 +28,12 @@ def _pixels(c: Ctx, key: str) -> torch.Tensor:
             3,
         )
     )
+    return h, w, ch
+
+
+def _pixels(c: Ctx, key: str) -> torch.Tensor:
+    vc = vision_cfg(c.cfg)
+    h, w, ch = _image_dims(c)
     frames = c.k.get("num_frames") or find_attr(vc, ["num_frames"], prefer=())
     if not (
         frames
@@ -214,12 +220,16 @@ def _layout_shape(c: Ctx, layout: str) -> tuple[list[int], tuple[int, int]]:
             "input-synthesis", f"unknown pixel_layout {layout!r}; known: {', '.join(PIXEL_LAYOUTS)}"
         )
     ch, t, p, m = _patch_dims(vision_cfg(c.cfg))
-    T = [t] if t > 1 else []
     if layout == "image-patches":
         gh, gw = _image_patch_grid(c, p)
         return [c.B, gh * gw, ch * t * p * p], (gh, gw)
     gh, gw = _grid_hw(c, (2 * m, 2 * m))
-    n = c.B * gh * gw
+    return _patch_shape(layout, c.B * gh * gw, ch, t, p, m), (gh, gw)
+
+
+def _patch_shape(layout: str, n: int, ch: int, t: int, p: int, m: int) -> list[int]:
+    """The shape of ``n`` patches in a grid ``layout`` (``PIXEL_LAYOUTS``)."""
+    T = [t] if t > 1 else []
     shapes = {
         "patch-rows": [n, ch * t * p * p],
         "patches": [n, ch, *T, p, p],
@@ -227,7 +237,9 @@ def _layout_shape(c: Ctx, layout: str) -> tuple[list[int], tuple[int, int]]:
         "patch-sequence": [1, n, ch, *T, p, p],
         "merge-windows-last": [n, p * m, p * m, ch],
     }
-    return shapes[layout], (gh, gw)
+    if layout not in shapes:
+        raise TinyError("input-synthesis", f"pixel_layout {layout!r} has no video form")
+    return shapes[layout]
 
 
 def _patch_positions(B: int, gh: int, gw: int) -> torch.Tensor:
@@ -253,3 +265,77 @@ def add_pixel_layout(c: Ctx, out: dict) -> None:
             out[place] = torch.tensor([[gh, gw]] * c.B)
         else:
             out[place] = _patch_positions(c.B, gh, gw)
+
+
+# --------------------------------------------------------------------------------------
+# video next to images: the multimodal LMs whose forward takes ``pixel_values_videos``
+
+VIDEO_KEY = "pixel_values_videos"
+VIDEO_FRAMES = 2
+"""Frames per video (B, F, C, H, W) when neither the ``num_frames`` knob nor the vision (or
+video) config says."""
+VIDEO_TEMPORAL_PATCHES = 1
+"""Temporal patches per video for a forward that reads videos as patches with
+``video_grid_thw`` (``temporal_patch_size`` frames each) unless the ``num_frames`` knob says:
+one, because Qwen3-VL-style models read every temporal patch as a frame of its own, separated
+by timestamp tokens in the text, while one run of placeholders holds one temporal patch in
+every such model."""
+
+
+def takes_video(c: Ctx, main: str) -> bool:
+    """The video rule: a forward whose main input is token ids, with a vision tower and a video
+    placeholder token in the config, gets one video per sample in ``pixel_values_videos`` (next
+    to its image, when it also takes ``pixel_values``). The ``video_inputs = false`` knob (with
+    the reason in the type's data) leaves video out."""
+    return (
+        VIDEO_KEY in c.sig
+        and main == "input_ids"
+        and _has_vision(c.cfg, main)
+        and c.k.get("video_inputs", True) is not False
+        and not c.dropped(VIDEO_KEY)
+        and isinstance(find_attr(c.cfg, ["video_token_id", "video_token_index"], prefer=()), int)
+    )
+
+
+def video_frames(c: Ctx, temporal_patch: int, default: int) -> int:
+    """Frames per video: the ``num_frames`` knob, else the vision (or video) config's
+    ``num_frames``, else ``default``; rounded up to whole temporal patches."""
+    f = (
+        _int(c.k.get("num_frames"), 0)
+        or _int(find_attr(vision_cfg(c.cfg), ["num_frames"], prefer=()), 0)
+        or _int(getattr(sub(c.cfg, "video_config"), "num_frames", None), 0)
+        or default
+    )
+    return -(-f // temporal_patch) * temporal_patch
+
+
+def _grid_video(c: Ctx) -> dict:
+    """Qwen2-VL style video: every video's patches flattened (N, C*T*P*P), with
+    ``video_grid_thw`` (videos, 3) = (temporal patches, rows, columns); the spatial grid is the
+    one the image rule draws (``grid`` knob, else 2*merge x 2*merge); the temporal patches
+    are a whole number of the vision config's ``temporal_merge_size`` (Ernie 4.5-VL merges
+    that many into one token). Where the type draws its
+    images as pre-cut patches (``pixel_layout``), its videos are cut the same way."""
+    ch, t, p, m = _patch_dims(vision_cfg(c.cfg))
+    gh, gw = _grid_hw(c, (2 * m, 2 * m))
+    tm = _int(find_attr(vision_cfg(c.cfg), ["temporal_merge_size"], prefer=()), 1)
+    gt = video_frames(c, t * tm, VIDEO_TEMPORAL_PATCHES * t) // t
+    n = c.B * gt * gh * gw
+    layout = c.k.get("pixel_layout")
+    shape = _patch_shape(layout, n, ch, t, p, m) if layout else [n, ch * t * p * p]
+    return {VIDEO_KEY: c.randn(shape), "video_grid_thw": torch.tensor([[gt, gh, gw]] * c.B)}
+
+
+def _frame_video(c: Ctx) -> dict:
+    """Video as frames (B, F, C, H, W), each frame drawn like the image rule's images."""
+    h, w, ch = _image_dims(c)
+    out = {VIDEO_KEY: c.randn([c.B, video_frames(c, 1, VIDEO_FRAMES), ch, h, w])}
+    if "image_sizes_videos" in c.sig and not c.dropped("image_sizes_videos"):
+        out["image_sizes_videos"] = torch.tensor([[h, w]] * c.B)
+    return out
+
+
+def video_inputs(c: Ctx) -> dict:
+    """One video per sample, in the layout the forward reads: grid-flattened patches when it
+    takes ``video_grid_thw``, else frames."""
+    return _grid_video(c) if "video_grid_thw" in c.sig else _frame_video(c)
