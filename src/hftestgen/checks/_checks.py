@@ -503,6 +503,14 @@ def _masked_content(
     return out
 
 
+def _random_plain_ids(config: Any, ids: torch.Tensor, shape: Any, gen: Any) -> torch.Tensor:
+    """Token ids of ``shape`` drawn (with ``gen``) from the text vocabulary without its special
+    ids: content a mask must hide."""
+    vocab = cfg_int(text_config(config), "vocab_size") or int(ids.max()) + 1
+    allowed = [i for i in range(vocab) if i not in special_ids(config)] or [0]
+    return torch.tensor(allowed)[torch.randint(len(allowed), shape, generator=gen)]
+
+
 def _masked_content_diffs(
     built: Any,
     model: Any,
@@ -520,14 +528,9 @@ def _masked_content_diffs(
     Unlike a padded vs unpadded comparison, this holds whether or not a model shifts positions
     for padding, for causal and bidirectional models alike."""
 
-    vocab = cfg_int(text_config(built.config), "vocab_size") or int(inputs["input_ids"].max()) + 1
-    allowed = [i for i in range(vocab) if i not in special_ids(built.config)] or [0]
-
     def random_ids(seed: int) -> Any:
         gen = torch.Generator().manual_seed(seed)
-        return lambda shape: torch.tensor(allowed)[
-            torch.randint(len(allowed), shape, generator=gen)
-        ]
+        return lambda shape: _random_plain_ids(built.config, inputs["input_ids"], shape, gen)
 
     # Two different random fills rather than pad ids vs random ids: models that derive positions
     # from the ids (pad id = no position, e.g. M2M100's sinusoidal positions) then see the same
@@ -717,19 +720,15 @@ def _prefix_diffs(
     return ok
 
 
-# float64 copies compare padded and unpadded runs of these layouts at the padding tolerance
-# (``tol.PADDING64`` = ``tol.BATCH64``): a head that normalises small outputs
-# (Wav2Vec2ForXVector's AM-softmax loss on logits of magnitude 1e-7 in a tiny model) turns
-# float32 rounding into loss differences of 0.3, and a tiny multiple-choice head's logits (~1e-2)
-# move by less than the float32 tolerance when the mask is ignored
-LAYOUT_PADDING = tol.BY_PRECISION["padding"]
-
-
 def _audio_padding(case: Case, built: Any, model_class: str | None, key: str, axis: int) -> None:
     """An audio time series (``key``, time on ``axis``) padded on the right with masked steps,
     once zeros (what feature extractors pad with) and once random values, gives the unpadded
     outputs at real steps, and the same loss (with labels, where the head takes them) and
-    pooled outputs. On a float64 copy where the model runs in float64."""
+    pooled outputs. On a float64 copy where the model runs in float64, at the padding
+    tolerance: a head that normalises small outputs (Wav2Vec2ForXVector's AM-softmax loss on
+    logits of magnitude 1e-7 in a tiny model) turns float32 rounding into loss differences of
+    0.3, and a tiny multiple-choice head's logits (~1e-2) move by less than the float32
+    tolerance when the mask is ignored."""
     model, note = _mask_ready_model(built)
     # Labels (a loss over the real frames, e.g. CTC's input lengths) for encoder heads only:
     # a decoder's loss is a function of its logits, compared anyway, and its labels must match
@@ -753,7 +752,9 @@ def _audio_padding(case: Case, built: Any, model_class: str | None, key: str, ax
             if a is None:
                 a = floating(tensors(run(m, cast(base))))
             b = floating(tensors(run(m, cast(padded))))
-            _prefix_diffs(a, b, LAYOUT_PADDING[precision], cmp, f"{fill} under the mask")
+            _prefix_diffs(
+                a, b, tol.BY_PRECISION["padding"][precision], cmp, f"{fill} under the mask"
+            )
         return cmp, a or {}
 
     try:
@@ -763,7 +764,7 @@ def _audio_padding(case: Case, built: Any, model_class: str | None, key: str, ax
         raise
     if not cmp:
         not_covered(f"no output to compare at real {key} steps ({describe(a)})")
-    t = LAYOUT_PADDING[cmp.precision]
+    t = tol.BY_PRECISION["padding"][cmp.precision]
     cmp.verdict(
         f"{model_class}{note}: {pad} padded (masked) {key} steps change outputs at real "
         f"steps ({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})",
@@ -784,12 +785,10 @@ def _choices_padding(built: Any, model_class: str | None, inputs: dict) -> None:
     if not isinstance(mask, torch.Tensor) or mask.shape != ids.shape:
         mask = torch.ones_like(ids)
     base = dict(inputs, attention_mask=mask)
-    vocab = cfg_int(text_config(built.config), "vocab_size") or int(ids.max()) + 1
-    plain = [i for i in range(vocab) if i not in special_ids(built.config)] or [0]
     gen = torch.Generator().manual_seed(1)
     fills = {
         "pad ids": torch.full((B, C, P), _pad_fill(built.config, ids), dtype=ids.dtype),
-        "random ids": torch.tensor(plain)[torch.randint(len(plain), (B, C, P), generator=gen)],
+        "random ids": _random_plain_ids(built.config, ids, (B, C, P), gen),
     }
     real = mask.reshape(B * C, L).bool()
 
@@ -816,7 +815,9 @@ def _choices_padding(built: Any, model_class: str | None, inputs: dict) -> None:
             side_cmp = S.Comparison("attention_mask_padding", precision)
             for name, fill in fills.items():
                 b2 = padded_run(m, cast, fill, left)
-                _prefix_diffs(a2, b2, LAYOUT_PADDING[precision], side_cmp, f"{side}, {name}")
+                _prefix_diffs(
+                    a2, b2, tol.BY_PRECISION["padding"][precision], side_cmp, f"{side}, {name}"
+                )
             if side_cmp and not side_cmp.bad:
                 return side_cmp, a
             cmp.compared += side_cmp.compared
@@ -826,7 +827,7 @@ def _choices_padding(built: Any, model_class: str | None, inputs: dict) -> None:
     cmp, a = S.precise(built.model, body)
     if not cmp:
         not_covered(f"no output to compare at real positions of the choices ({describe(a)})")
-    t = LAYOUT_PADDING[cmp.precision]
+    t = tol.BY_PRECISION["padding"][cmp.precision]
     cmp.verdict(
         f"{model_class}: {P} padded (masked) positions change outputs at real positions of "
         f"each choice ({S.precision_note(cmp.precision)}, atol={t.atol}, rtol={t.rtol})",

@@ -235,17 +235,13 @@ def _run_all(model: Any, inputs: dict[str, Any]) -> Any:
         return run(model, inputs)  # a forward that rejects output_hidden_states after all
 
 
-_Float64Unusable = S.Float64Unusable
-_finite = S.finite
-
-
 def _outputs(
     model: Any, inputs: dict[str, Any], precision: str, *, integers: bool = True
 ) -> dict[str, torch.Tensor]:
     """The outputs of one forward (integer and boolean ones too, compared exactly, unless
     ``integers`` is false), without NaNs (``_support.finite``)."""
     ts = tensors(_run_all(model, inputs))
-    return _finite(ts if integers else floating(ts), precision)
+    return S.finite(ts if integers else floating(ts), precision)
 
 
 def _unique(objs: list[Any]) -> list[Any]:
@@ -551,7 +547,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
                 "use_cache=True, nor filled a DynamicCache it was given"
             )
         out2 = second(cache)
-        a, b = _finite(tensors(out1), precision), _finite(tensors(out2), precision)
+        a, b = S.finite(tensors(out1), precision), S.finite(tensors(out2), precision)
         cmp = S.Comparison("chunked_prefill", precision)
         for name, x in full.items():
             y1, y2 = a.get(name), b.get(name)
