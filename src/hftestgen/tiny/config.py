@@ -1184,10 +1184,13 @@ def _vocab_distinct_from_hidden(t: Tiny) -> None:
         t.kwargs["vocab_size"] = VOCAB
 
 
+def _is_dropout(name: str) -> bool:
+    """A per-element dropout probability field (``DROPOUT_FIELD``, not ``NOT_DROPOUT``)."""
+    return bool(DROPOUT_FIELD.search(name)) and not NOT_DROPOUT.search(name)
+
+
 def _dropout_fields(t: Tiny) -> list[str]:
-    return [
-        n for n in t.fields if DROPOUT_FIELD.search(n) and not NOT_DROPOUT.search(n) and t.free(n)
-    ]
+    return [n for n in t.fields if _is_dropout(n) and t.free(n)]
 
 
 @regime("dropout-nonzero")
@@ -1222,8 +1225,8 @@ AXES: dict[str, tuple[str, ...]] = {
     "layers": ("num_hidden_layers", "encoder_layers"),
     "intermediate": ("intermediate_size", "d_ff", "encoder_ffn_dim", "ffn_dim", "n_inner"),
     "vocab": ("vocab_size",),
-    "experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
-    "top_k": ("num_experts_per_tok", "moe_top_k", "moe_k", "top_k_experts"),
+    "experts": EXPERT_COUNTS,
+    "top_k": TOP_K_COUNTS,
     "num_labels": ("num_labels",),
     "num_targets": ("num_targets",),
     "image_size": ("image_size",),
@@ -1283,8 +1286,7 @@ def dropout_values(cfg: Any) -> dict[str, float]:
     return {
         n: v
         for n in field_defaults(type(cfg))
-        if DROPOUT_FIELD.search(n)
-        and not NOT_DROPOUT.search(n)
+        if _is_dropout(n)
         and isinstance(v := safe_get(cfg, n), (int, float))
         and not isinstance(v, bool)
     }
