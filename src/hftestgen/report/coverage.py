@@ -56,6 +56,16 @@ SKIP_CATEGORIES = frozenset(CATEGORIES)
 BUCKETS = (FAILED, PASSED, *CATEGORIES)
 # A check's verdict for one type, worst first (``_check_summary``).
 VERDICTS = (FAILED, SKIPPED, NOT_COVERED, KNOWN_ISSUE, PASSED, NO_DEVICE, NOT_APPLICABLE)
+# One character per check verdict in the per-type tables of coverage.md and coverage.html.
+VERDICT_SYMBOLS = {
+    PASSED: "\u2713",
+    FAILED: "\u2717",
+    KNOWN_ISSUE: "!",
+    NOT_COVERED: "?",
+    SKIPPED: "\u2013",
+    NOT_APPLICABLE: "\u00b7",
+    NO_DEVICE: "\u25cb",
+}
 
 # The checks of the family templates, in the order they appear in generated files.
 CHECK_ORDER = CHECKS

@@ -10,7 +10,7 @@ import json
 from html import escape
 from typing import Any
 
-from .coverage import STATUSES, VERDICTS, headline
+from .coverage import STATUSES, VERDICT_SYMBOLS, VERDICTS, headline
 
 COLORS = {
     "passed": "#2e9d4f",
@@ -28,15 +28,6 @@ COLORS = {
     "no-device": "#d4d4d4",
 }
 LIGHT = frozenset({"not-run", "skipped", "nothing-ran", "not-applicable", "no-device"})
-SYMBOL = {
-    "passed": "\u2713",
-    "failed": "\u2717",
-    "known-issue": "!",
-    "not-covered": "?",
-    "skipped": "\u2013",
-    "not-applicable": "\u00b7",
-    "no-device": "\u25cb",
-}
 
 CSS = """
 *{box-sizing:border-box}
@@ -292,7 +283,7 @@ def render_html(cov: dict[str, Any]) -> str:
                 w(
                     f"<td class='c{' light' if o in LIGHT else ''}' "
                     f"style='background:{COLORS.get(o, '#999')}' "
-                    f"title='{escape(_cell_title(mt, c, ch))}'>{SYMBOL.get(o, '')}</td>"
+                    f"title='{escape(_cell_title(mt, c, ch))}'>{VERDICT_SYMBOLS.get(o, '')}</td>"
                 )
         dur = ty.get("duration_s") or 0
         w(

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .coverage import CHECK_ORDER, NOT_RUN, PASSED, RAN_STATUSES, STATUSES, VERDICTS, headline
-
-# One character per check verdict in the per-type table (``VERDICTS``).
-SYMBOLS = {
-    "passed": "✓",
-    "failed": "✗",
-    "known-issue": "!",
-    "not-covered": "?",
-    "skipped": "–",
-    "not-applicable": "·",
-    "no-device": "○",
-}
+from .coverage import (
+    CHECK_ORDER,
+    NOT_RUN,
+    PASSED,
+    RAN_STATUSES,
+    STATUSES,
+    VERDICT_SYMBOLS,
+    VERDICTS,
+    headline,
+)
 
 
 def _cell(text: Any) -> str:
@@ -179,7 +177,7 @@ def _checks_per_type(cov: dict[str, Any]) -> list[str]:
     checks = [c for c in cov.get("checks", []) if any(c in ty["checks"] for _, ty in types)]
     if not types or not checks:
         return []
-    legend = ", ".join(f"{SYMBOLS[v]} {v}" for v in VERDICTS)
+    legend = ", ".join(f"{VERDICT_SYMBOLS[v]} {v}" for v in VERDICTS)
     out = [
         "",
         f"## Checks per type ({len(types)} types that ran)",
@@ -192,7 +190,7 @@ def _checks_per_type(cov: dict[str, Any]) -> list[str]:
     ]
     for mt, ty in types:
         cells = [
-            SYMBOLS.get(ty["checks"][c].get("verdict"), "") if c in ty["checks"] else ""
+            VERDICT_SYMBOLS.get(ty["checks"][c].get("verdict"), "") if c in ty["checks"] else ""
             for c in checks
         ]
         out.append(f"| {_cell(mt)} | {ty['status']} | " + " | ".join(cells) + " |")
