@@ -388,3 +388,24 @@ def test_missing_package_is_carried_as_data_and_survives_pickling():
     assert (e.category, e.package, e.message) == ("missing-package", "timm", "needs timm")
     again = pickle.loads(pickle.dumps(e))  # survey workers send errors between processes
     assert (again.category, again.package, again.message) == (e.category, e.package, e.message)
+
+
+def test_seed_all_draws_what_torch_manual_seed_draws():
+    """seed_all's CPU-only fast path seeds the same generator torch.manual_seed does."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from hftestgen.tiny.engine import seed_all
+
+    torch.manual_seed(3)
+    want = (torch.rand(4), torch.randn(3))
+    torch.manual_seed(99)
+    seed_all(3)
+    got = (torch.rand(4), torch.randn(3))
+    assert all(torch.equal(a, b) for a, b in zip(want, got, strict=True))
+    seed_all(5)
+    r, n = random.random(), np.random.rand()
+    seed_all(5)
+    assert (random.random(), np.random.rand()) == (r, n)

@@ -948,7 +948,7 @@ def save_load(case: Case, model_class: str | None) -> None:
     _check_auto_round_trip(loader, model)
     inputs = make_inputs(case, built)
     # outputs before the save, on a float64 copy where the model runs in float64
-    precision, before, promoted = _save_load_before(model, inputs)
+    precision, before, promoted, m64 = _save_load_before(model, inputs)
     tied = _tied_groups(model)
     with tempfile.TemporaryDirectory(prefix="hftestgen-save-", dir=S.SCRATCH_DIR) as d:
         model.save_pretrained(d)
@@ -993,10 +993,14 @@ def save_load(case: Case, model_class: str | None) -> None:
     weights.outputs(model.state_dict(), loaded.state_dict(), tol.EXACT)  # every tensor bitwise
     weights.verdict(f"{model_class}: weights changed by save/load via {via}", limit=8)
     t = tol.BY_PRECISION["save_load"][precision]
-    if precision == "float64":  # the reloaded model as the original: a float64 copy
+    if precision == "float64":  # the reloaded model by the original's route (it is ours: no copy)
         outputs = S.Comparison("save_load", precision)
+        loaded64 = _float64_like(loaded, inputs, copy_model=False)
+        if promoted:  # the original's copy ran (and raised) as it is first: the same history
+            with contextlib.suppress(Exception):
+                _run64(loaded64, inputs, False)
         try:
-            after = S.finite(tensors(_run_float64_like_copy(loaded, inputs, promoted)), precision)
+            after = S.finite(tensors(_run64(loaded64, inputs, promoted)), precision)
             same = outputs.outputs(before, after, t)
         except Exception:  # the reloaded model needs the promoted run where the original did not
             if promoted:
@@ -1004,8 +1008,8 @@ def save_load(case: Case, model_class: str | None) -> None:
             same = False
         if not same and not promoted:
             # rule *float32 inside a float64 run*: a difference is judged on promoted runs
-            before = S.finite(tensors(_run_float64_like_copy(model, inputs, True)), precision)
-            after = S.finite(tensors(_run_float64_like_copy(loaded, inputs, True)), precision)
+            before = S.finite(tensors(_run64(m64, inputs, True)), precision)
+            after = S.finite(tensors(_run64(loaded64, inputs, True)), precision)
             outputs = S.Comparison("save_load", precision)
             outputs.outputs(before, after, t)
     else:
@@ -1017,35 +1021,44 @@ def save_load(case: Case, model_class: str | None) -> None:
     )
 
 
-def _run_float64_like_copy(model: Any, inputs: dict[str, Any], promoted: bool) -> Any:
+def _float64_like(model: Any, inputs: dict[str, Any], copy_model: bool) -> Any:
     """Rule *same route to float64* (save_load): the original and the reloaded model reach float64
     the same way, whatever ran before: one float32 forward on these inputs, then ``to_float64``
-    of a fresh deep copy (the model itself stays float32) and the float64 run, under
-    ``Float64Mode`` when ``promoted``. State a model computes lazily on a forward and keeps as a
-    plain tensor attribute (a cached rotary table: clvp's and seamless_m4t's
+    of a deep copy (the original, which other checks share) or of the model itself (the
+    reloaded one, which nothing else uses). State a model computes lazily on a forward and keeps
+    as a plain tensor attribute (a cached rotary table: clvp's and seamless_m4t's
     ``cached_rotary_positional_embedding``) is then float32-computed for these inputs on both
     sides, instead of float32 on one side and float64 on the other (a 1e-7 difference),
-    depending on which checks ran first."""
+    depending on which checks ran first. Each side then runs as it is, and promoted
+    (``Float64Mode``) only where the plain run raised or differed: the same runs on both."""
     run(model, inputs)
-    m64 = S.to_float64(copy.deepcopy(model))
+    return S.to_float64(copy.deepcopy(model) if copy_model else model)
+
+
+def _run64(m64: Any, inputs: dict[str, Any], promoted: bool) -> Any:
     with S.float64_mode() if promoted else contextlib.nullcontext():
         return run(m64, S.cast_floats(inputs, torch.float64))
 
 
-def _save_load_before(model: Any, inputs: dict[str, Any]) -> tuple[Any, dict[str, Any], bool]:
-    """(precision, outputs, promoted) of ``model`` before the save: float64 by *same route to
-    float64* (as the model runs, else promoted: ``Float64Mode``), else float32 with the reason
-    (as ``S.precise``)."""
+def _save_load_before(model: Any, inputs: dict[str, Any]) -> tuple[Any, dict[str, Any], bool, Any]:
+    """(precision, outputs, promoted, float64 copy) of ``model`` before the save: float64 by
+    *same route to float64* (as the model runs, else promoted: ``Float64Mode``), else float32
+    with the reason (as ``S.precise``) and no copy."""
     reason = "forced" if S.FORCE_PRECISION == "float32" else ""
     if not reason:
-        for promoted in (False, True):
-            try:
-                out = _run_float64_like_copy(model, inputs, promoted)
-                return S.Precision("float64"), S.finite(tensors(out), "float64"), promoted
-            except Exception as e:  # a float64-only failure: float32 decides
-                reason = S._short(e, 200)
+        try:
+            m64 = _float64_like(model, inputs, copy_model=True)
+        except Exception as e:  # a float64-only failure: float32 decides
+            reason = S._short(e, 200)
+        else:
+            for promoted in (False, True):
+                try:
+                    out = S.finite(tensors(_run64(m64, inputs, promoted)), "float64")
+                    return S.Precision("float64"), out, promoted, m64
+                except Exception as e:
+                    reason = S._short(e, 200)
     precision = S.Precision("float32", reason)
-    return precision, S.finite(tensors(run(model, inputs)), precision), False
+    return precision, S.finite(tensors(run(model, inputs)), precision), False, None
 
 
 # ----------------------------------------------------------------------------------------

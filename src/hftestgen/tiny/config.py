@@ -149,6 +149,11 @@ _rule("num_filters", 8)
 # DETR-style group training (LW-DETR, RF-DETR) multiplies the queries by this in train mode only:
 # 13 groups x 300 queries made one tiny train step take 16-26 s
 _rule("group_detr", 2)
+# DETR-style object queries (100-900 by default): the decoder, the matcher and the two-stage
+# top-k selection all scale with them. 12 as in Transformers' own DETR testers; fewer queries
+# than encoder proposals also lets two-stage models (LW-DETR, RF-DETR) run on 32 px images,
+# where 300 queries needed 224 px (3,136 backbone tokens; a train step took 14-16 s).
+_rule("num_queries", 12)
 
 # Fields whose class default is None but which a model cannot run without.
 FILL_NONE: dict[str, Any] = {

@@ -96,7 +96,14 @@ def seed_all(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    torch.manual_seed(seed)
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is None or accelerator.is_available():
+        torch.manual_seed(seed)  # every device's generator
+    else:
+        # CPU only: seed the one generator in use. torch.manual_seed would also queue a lazy
+        # seed for each accelerator API (CUDA, XPU, MTIA), formatting the caller's stack each
+        # time: 1.9 ms per call under pytest, 5 s of every 71 s of test time (measured).
+        torch.random.default_generator.manual_seed(seed)
     try:
         import numpy as np
 
