@@ -366,6 +366,15 @@ def run(
         "--warm",
         help="Run in the warm server (see 'hftestgen warm'): one process, no import cost.",
     ),
+    transformers: Optional[list[str]] = typer.Option(
+        None,
+        "--transformers",
+        help="Run under this Transformers release, in its cached environment (see "
+        "'hftestgen env'); repeatable: one run each, then a combined report.",
+    ),
+    torch: Optional[str] = typer.Option(
+        None, "--torch", help="With --transformers: the environments' torch (default: this one's)."
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -376,6 +385,28 @@ def run(
     parse_workers(workers)
     parse_shard(shard)
     settings = _settings()
+    if transformers:
+        raise typer.Exit(
+            _run_versions(
+                transformers,
+                torch,
+                model_types,
+                all_,
+                family,
+                out=out,
+                workers=workers,
+                report=report or settings.report,
+                timeout=timeout,
+                shard=shard,
+                min_coverage=min_coverage,
+                history=history,
+                warm=warm,
+                overrides=overrides,
+                plugin=plugin,
+            )
+        )
+    if torch is not None:
+        raise UsageError("--torch goes with --transformers")
     reg = _registry(overrides, plugin, settings)
     specs = select_specs(reg, model_types, all_, family)
     report_dir = report or settings.report
@@ -395,6 +426,133 @@ def run(
         warm=warm,
     )
     raise typer.Exit(code)
+
+
+def _run_versions(
+    versions,
+    torch,
+    model_types,
+    all_,
+    family,
+    *,
+    out,
+    workers,
+    report,
+    timeout,
+    shard,
+    min_coverage,
+    history,
+    warm,
+    overrides,
+    plugin,
+) -> int:
+    """``run --transformers V ...``: each release in its environment (run/versions.py)."""
+    from .run.versions import run_versions, selection_args
+
+    if warm:
+        raise UsageError("--warm runs this interpreter's Transformers; not with --transformers")
+    if out is not None:
+        raise UsageError(
+            "--out is not used with --transformers: each release's suite is generated into "
+            "<cache>/suites/tf-<V>/"
+        )
+    if model_types and all_:
+        raise UsageError("give model types or --all, not both")
+    _check_family(family)
+    if not (model_types or all_ or family):
+        raise UsageError("name model types, or pass --all or --family F")
+    return run_versions(
+        list(versions),
+        selection_args(model_types, all_, family),
+        torch=torch,
+        report_dir=report,
+        history=_history_for(history, report),
+        workers=workers,
+        timeout=timeout,
+        shard=shard,
+        min_coverage=min_coverage,
+        overrides=overrides,
+        plugins=plugin,
+        console=out_console,
+        err_console=err_console,
+    )
+
+
+env_app = typer.Typer(
+    help="Cached environments of other Transformers releases, for 'run --transformers V'.",
+    no_args_is_help=True,
+)
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("create")
+def env_create(
+    transformers: str = typer.Option(..., "--transformers", help="The release, e.g. 4.57.6."),
+    torch: Optional[str] = typer.Option(
+        None, "--torch", help="Exact torch version (default: the running one)."
+    ),
+    from_venv: Optional[Path] = typer.Option(
+        None,
+        "--from-venv",
+        help="Adopt this existing venv instead of creating one (nothing is installed in it).",
+    ),
+    pip_arg: Optional[list[str]] = typer.Option(
+        None, "--pip-arg", help="Extra argument for pip install (repeatable), e.g. an index."
+    ),
+) -> None:
+    """Create (needs the package index) or adopt the environment of a Transformers release."""
+    from .run import envs
+
+    if from_venv is not None:
+        if pip_arg:
+            raise UsageError("--pip-arg installs; not with --from-venv")
+        if not from_venv.is_dir():
+            raise UsageError(f"{str(from_venv)!r} is not a folder")
+        env = envs.adopt(from_venv, transformers, torch)
+    else:
+        env = envs.create(transformers, torch, pip_args=list(pip_arg or []))
+    out_console.print(
+        f"{env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
+        f"{env.python_version}, python {env.python}; recorded in {env.folder / envs.ENV_FILE}",
+        markup=False,
+    )
+
+
+@env_app.command("list")
+def env_list(
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """The cached environments with their resolved versions."""
+    from .run import envs
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format must be 'table' or 'json', not {fmt!r}")
+    found = envs.list_envs()
+    if fmt == "json":
+        out_console.print_json(json.dumps([e.to_dict() for e in found]))
+        return
+    if not found:
+        out_console.print(f"no environments in {envs.envs_dir()}", markup=False)
+        return
+    for e in found:
+        key = ", ".join(f"{k} {e.packages[k]}" for k in envs.KEY_PACKAGES if k in e.packages)
+        mark = "" if e.python_version == envs.running_python() else "  (other Python: recreate)"
+        out_console.print(
+            f"{e.name}  [{e.kind}] Python {e.python_version}, {key}; venv {e.venv}{mark}",
+            markup=False,
+        )
+
+
+@env_app.command("remove")
+def env_remove(
+    transformers: str = typer.Argument(..., help="The release whose environment to remove."),
+    torch: Optional[str] = typer.Option(None, "--torch", help="When several torch versions."),
+) -> None:
+    """Remove an environment (an adopted venv itself is left as it is) and its suite."""
+    from .run import envs
+
+    for line in envs.remove(transformers, torch):
+        out_console.print(line, markup=False)
 
 
 warm_app = typer.Typer(
@@ -584,6 +742,12 @@ def diff_cmd(
         False, "--exit-code", help="Exit 1 when a type or a test regressed."
     ),
     history: Optional[Path] = HistoryOpt,
+    transformers: Optional[list[str]] = typer.Option(
+        None,
+        "--transformers",
+        help="Twice: compare the last complete runs of these two Transformers releases in the "
+        "history (A, if given, is the history file or report folder).",
+    ),
 ) -> None:
     """Per type and per test: what regressed, got fixed, changed, appeared or disappeared
     between two runs, and which tests kept their outcome but changed their reason text."""
@@ -591,6 +755,24 @@ def diff_cmd(
 
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be 'text' or 'json', not {fmt!r}")
+    if transformers:
+        from .run.versions import diff_versions_command
+
+        if len(transformers) != 2 or run_b is not None:
+            raise UsageError(
+                "--transformers A --transformers B, with at most one history file: "
+                "hftestgen diff [HISTORY] --transformers 4.57.6 --transformers 5.24.0"
+            )
+        path = Path(run_a) if run_a is not None else _history_for(history)
+        code = diff_versions_command(
+            path,
+            transformers[0],
+            transformers[1],
+            fmt=fmt,
+            exit_code=exit_code,
+            console=out_console,
+        )
+        raise typer.Exit(code)
     code = diff_command(
         run_a,
         run_b,

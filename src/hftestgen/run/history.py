@@ -309,3 +309,18 @@ class History:
         if row is None or row["m"] is None:
             raise HistoryError(f"{self.path} holds no runs yet")
         return int(row["m"])
+
+    def latest_complete_for(self, transformers: str) -> int:
+        """The last complete (not single-shard) run under this Transformers release."""
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT max(id) AS m FROM runs WHERE (shard IS NULL OR shard = '') "
+                "AND transformers = ?",
+                (transformers,),
+            ).fetchone()
+        if row is None or row["m"] is None:
+            raise HistoryError(
+                f"{self.path} holds no complete run under Transformers {transformers}; "
+                "'hftestgen history' lists the runs"
+            )
+        return int(row["m"])

@@ -9,6 +9,7 @@ database is broken.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ def run_command(
         "selected": sorted(selected),
         "selection": selection,
     }
+    if os.environ.get("HFTESTGEN_ENV"):  # run --transformers V: the environment's name
+        run_meta["env"] = os.environ["HFTESTGEN_ENV"]
     report_dir.mkdir(parents=True, exist_ok=True)
     results = _execute(files, out_dir, report_dir, run_meta, err_console)
     cov = build_coverage(results, universe_from_registry(registry), selected, run_meta, versions())
