@@ -295,3 +295,35 @@ def test_save_load_float64_does_not_depend_on_the_checks_run_before(registry):
         checks.save_load(case, cls)
     finally:
         checks.clear_cache()
+
+
+def test_causality_ignores_a_switch_the_model_code_never_reads(registry, monkeypatch):
+    """Transformers 4.x gives every config ``is_decoder=False`` (a PretrainedConfig default);
+    Llama's code never reads it, so it says nothing about Llama's attention: causality runs
+    (and catches a dropped causal mask) instead of skipping Llama as bidirectional. BERT's code
+    reads it: its False still selects the bidirectional encoder."""
+    import dataclasses
+
+    from transformers.models.llama import modeling_llama as m
+
+    fields = case_fields(registry["llama"])
+    data = dict(fields.get("data") or {})
+    data["config"] = {**dict(data.get("config") or {}), "is_decoder": False}
+    case = dataclasses.replace(_case(registry, "llama"), data=data)
+    try:
+        assert _verdict("causality", case, "LlamaModel") is None
+    except pytest.skip.Exception as e:  # old behaviour: "config.is_decoder=False (bidirectional)"
+        pytest.fail(f"causality skipped LlamaModel: {e}")
+    orig = m.LlamaAttention.__init__
+
+    def __init__(self, *args, **kwargs):
+        orig(self, *args, **kwargs)
+        self.is_causal = False
+
+    monkeypatch.setattr(m, "create_causal_mask", lambda *a, **k: None)
+    monkeypatch.setattr(m.LlamaAttention, "__init__", __init__)
+    got = _verdict("causality", case, "LlamaModel")
+    assert got is not None and "leak of the future" in got, got
+    checks.clear_cache()
+    with pytest.raises(pytest.skip.Exception, match=r"config.is_decoder=False"):
+        checks.causality(_case(registry, "bert"), "BertModel")

@@ -277,12 +277,40 @@ CAUSAL_SWITCHES = (
 )
 
 
-def _switches(config: Any) -> list[tuple[str, Any, Any, Any]]:
-    """(name, value, causal value, bidirectional value) of the switches the text config sets."""
+def _module_sources(model: Any) -> str:
+    """The source text of the modules defining ``model``'s classes (its submodules' too)."""
+    import inspect
+    import sys
+
+    names = {type(m).__module__ for m in model.modules()} if hasattr(model, "modules") else set()
+    texts = []
+    for name in sorted(names):
+        if name not in _SOURCES:
+            try:
+                _SOURCES[name] = inspect.getsource(sys.modules[name])
+            except (KeyError, OSError, TypeError):
+                _SOURCES[name] = ""
+        texts.append(_SOURCES[name])
+    return "\n".join(texts)
+
+
+_SOURCES: dict[str, str] = {}
+
+
+def _switches(config: Any, model: Any = None) -> list[tuple[str, Any, Any, Any]]:
+    """(name, value, causal value, bidirectional value) of the switches the text config sets
+    and the model's code reads. Rule *a switch the code never reads says nothing*: Transformers
+    4.x gives every config ``is_decoder=False`` (a ``PretrainedConfig`` default, gone in 5.x),
+    which Llama's code never reads; only where the modeling code names the switch (``.name``
+    or a quoted key) does its value select the attention (feature detection on the installed
+    source)."""
     out = []
+    source = _module_sources(model) if model is not None else None
     for cfg in _unique([text_config(config), config]):
         for name, causal, bidi in CAUSAL_SWITCHES:
             if name in {n for n, *_ in out}:
+                continue
+            if source is not None and not re.search(rf"[.'\"]{re.escape(name)}\b", source):
                 continue
             v = getattr(cfg, name, None)
             if v is not None and v in (causal, bidi):
@@ -307,7 +335,7 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
         )
     if is_config(getattr(config, "encoder", None)) and is_config(getattr(config, "decoder", None)):
         not_applicable(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
-    switches = _switches(config)
+    switches = _switches(config, built.model)
     bidi = [(n, v, c) for n, v, c, b in switches if v == b]
     causal_task = sorted(tasks & CAUSAL_TASKS)
     if causal_task and all(c is not None for _, _, c in bidi):
