@@ -327,3 +327,21 @@ def test_causality_ignores_a_switch_the_model_code_never_reads(registry, monkeyp
     checks.clear_cache()
     with pytest.raises(pytest.skip.Exception, match=r"config.is_decoder=False"):
         checks.causality(_case(registry, "bert"), "BertModel")
+
+
+def test_a_fresh_cache_without_config_on_older_transformers(monkeypatch):
+    """Transformers before 4.56: ``DynamicCache()`` takes no config. Old behaviour: None, and
+    every 4.5x head that fills a given cache was reported not-covered in chunked_prefill."""
+    import transformers
+
+    from hftestgen.checks import invariants
+
+    class OldDynamicCache:
+        def __init__(self):
+            self.made = True
+
+    monkeypatch.setattr(transformers, "DynamicCache", OldDynamicCache)
+    model = torch.nn.Linear(2, 2)
+    model.config = transformers.LlamaConfig()
+    cache = invariants._dynamic_cache(model)
+    assert isinstance(cache, OldDynamicCache)

@@ -452,8 +452,15 @@ def _dynamic_cache(model: Any) -> Any:
     that does not make its own), or None where Transformers has none to offer."""
     try:
         from transformers import DynamicCache
-
+    except ImportError:
+        return None
+    try:
         return DynamicCache(config=text_config(model.config))
+    except TypeError:  # Transformers before 4.56: DynamicCache() takes no config
+        try:
+            return DynamicCache()
+        except Exception:
+            return None
     except Exception:
         return None
 
@@ -560,8 +567,9 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
         path = by_generation if generative else by_forward
         out1, second = path(m, full_in, None)
         cache = _cache_of(out1)
-        if cache is None and cache_arg == "cache" and not encdec:
-            # a forward that only fills a cache it is given (generate always gives one)
+        if cache is None and cache_arg in ("cache", "past_key_values") and not encdec:
+            # a forward that only fills a cache it is given (generate always gives one; 4.x
+            # heads such as LlamaForTokenClassification drop the cache from their outputs)
             fresh = _dynamic_cache(m)
             try:
                 out1, second = path(m, full_in, fresh)
