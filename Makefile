@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 JOBS ?= auto
 
-.PHONY: setup run test check lint bench clean
+.PHONY: setup run test test-oldest check lint bench clean
 
 setup:
 	@./scripts/setup.sh
@@ -19,6 +19,21 @@ test: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest tests -n 2 -q
+
+# The oldest supported Transformers release (pyproject's models extra): its environment (made
+# once, needs the package index; reused after), the whole registry derived, generated and
+# checked there, and a sample of the suite run there. CI runs it after `make test`.
+OLDEST ?= 4.50.3
+OLDEST_SAMPLE ?= bert gpt2 llama mistral qwen2 clip convnext vit whisper
+OLDEST_VENV = $$($(BIN)/hftestgen env list --format json | $(BIN)/python -c \
+	"import json,sys; print([e['venv'] for e in json.load(sys.stdin) if e['transformers']=='$(OLDEST)'][0])")
+
+test-oldest: setup
+	$(BIN)/hftestgen env create --transformers $(OLDEST) --reuse
+	PYTHONPATH=$(CURDIR)/src $(OLDEST_VENV)/bin/python -m hftestgen generate --all --out build/oldest-suite
+	PYTHONPATH=$(CURDIR)/src $(OLDEST_VENV)/bin/python -m hftestgen check --out build/oldest-suite
+	$(BIN)/hftestgen run --transformers $(OLDEST) $(OLDEST_SAMPLE) -n 2 \
+		--report build/oldest-report --history build/oldest-report/history.sqlite
 
 check: setup
 	$(BIN)/hftestgen check

@@ -185,6 +185,8 @@ def test_create_runs_the_commands_then_records(cache):
     assert json.loads((env.folder / envs.ENV_FILE).read_text())["torch"] == HERE_TORCH
     with pytest.raises(envs.EnvError, match="exists"):
         envs.create(HERE_TF, runner=runner)
+    again = envs.create(HERE_TF, runner=runner, reuse=True)  # CI: kept, nothing installed
+    assert len(seen) == 3 and again.folder == env.folder
 
 
 def test_native_when_the_running_release_is_asked(cache):

@@ -499,6 +499,9 @@ def env_create(
     pip_arg: Optional[list[str]] = typer.Option(
         None, "--pip-arg", help="Extra argument for pip install (repeatable), e.g. an index."
     ),
+    reuse: bool = typer.Option(
+        False, "--reuse", help="An existing, working environment is kept (CI): no error."
+    ),
 ) -> None:
     """Create (needs the package index) or adopt the environment of a Transformers release."""
     from .run import envs
@@ -510,7 +513,7 @@ def env_create(
             raise UsageError(f"{str(from_venv)!r} is not a folder")
         env = envs.adopt(from_venv, transformers, torch)
     else:
-        env = envs.create(transformers, torch, pip_args=list(pip_arg or []))
+        env = envs.create(transformers, torch, pip_args=list(pip_arg or []), reuse=reuse)
     out_console.print(
         f"{env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
         f"{env.python_version}, python {env.python}; recorded in {env.folder / envs.ENV_FILE}",

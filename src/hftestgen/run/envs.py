@@ -423,14 +423,21 @@ def create(
     *,
     pip_args: list[str] | None = None,
     runner=subprocess.run,
+    reuse: bool = False,
 ) -> Env:
-    """Make and record the environment (the only step that needs the package index)."""
+    """Make and record the environment (the only step that needs the package index). With
+    ``reuse``, an existing environment that passes the run-time probe is returned as it is."""
     torch = torch or running_version("torch")
     if not torch:
         raise EnvError("no torch is installed here; name one: --torch VERSION")
     name = env_name(transformers, torch)
     folder = envs_dir() / name
     if (folder / ENV_FILE).is_file():
+        if reuse:
+            existing = find_env(transformers, torch)
+            if existing is not None:
+                check_probe(existing, probe(existing.python))
+                return existing
         raise EnvError(f"{folder} exists; 'hftestgen env remove {transformers}' first")
     if folder.exists():  # a half-made environment from an interrupted create
         shutil.rmtree(folder)
