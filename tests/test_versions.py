@@ -247,3 +247,33 @@ def test_cli_warns_once_outside_the_range_and_goes_on(monkeypatch, tmp_path):
     assert cli._registry(None, None) is fake
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1 and "Transformers 4.46.3 is outside" in lines[0]
+
+
+def test_chunks_get_the_all_ones_mask_where_generate_keeps_it(monkeypatch):
+    """4.x ``generate`` keeps an all-ones mask and slices it per chunk (``_prefill_chunking``);
+    5.x drops it (``_prefill``): the check follows whichever the installed version has."""
+    from transformers.generation import utils
+
+    from hftestgen.checks import invariants
+
+    monkeypatch.setattr(
+        utils.GenerationMixin, "_prefill_chunking", lambda self: None, raising=False
+    )
+    assert invariants._generate_keeps_all_ones_mask() is True
+    monkeypatch.delattr(utils.GenerationMixin, "_prefill_chunking")
+    assert invariants._generate_keeps_all_ones_mask() is False
+
+
+def test_config_diff_compares_values_as_saved():
+    """A dtype by object or by name, a tuple or a list: the same saved config.json; a changed
+    value still differs (4.57 DPTConfig.to_dict keeps the raw dtype, Gemma3nAudioConfig tuples)."""
+    import torch
+
+    from hftestgen.checks._checks import _dict_diff
+
+    same = _dict_diff(
+        {"dtype": "float32", "k": ((3, 3), (3, 3))}, {"dtype": torch.float32, "k": [[3, 3], [3, 3]]}
+    )
+    assert same == []
+    changed = _dict_diff({"dtype": "float32", "k": (3, 3)}, {"dtype": torch.float16, "k": [3, 4]})
+    assert changed == ["dtype: 'float32' -> torch.float16", "k: (3, 3) -> [3, 4]"]

@@ -915,6 +915,20 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return d
 
 
+def _as_saved(v: Any) -> Any:
+    """A config value as its saved JSON file spells it: a ``torch.dtype`` by its name (what
+    ``PretrainedConfig.to_dict`` writes; a config class's own ``to_dict`` may skip that, so the
+    in-memory model's ``'float32'`` meets the reloaded ``torch.float32``) and a tuple as a list
+    (JSON has no tuples). Values that differ once spelled alike still differ."""
+    import torch
+
+    if isinstance(v, torch.dtype):
+        return str(v).removeprefix("torch.")
+    if isinstance(v, (list, tuple)):
+        return [_as_saved(x) for x in v]
+    return v
+
+
 def _dict_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
     out = []
     for k in sorted(a.keys() | b.keys(), key=str):
@@ -923,7 +937,9 @@ def _dict_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
             out.append(f"{p} only in {'loaded' if k in b else 'original'}")
         elif isinstance(a[k], dict) and isinstance(b[k], dict):
             out.extend(_dict_diff(a[k], b[k], p + "."))
-        elif a[k] != b[k] and not (k in UNSET_OK_CONFIG_KEYS and a[k] is None):
+        elif _as_saved(a[k]) != _as_saved(b[k]) and not (
+            k in UNSET_OK_CONFIG_KEYS and a[k] is None
+        ):
             out.append(f"{p}: {a[k]!r} -> {b[k]!r}")
     return out
 

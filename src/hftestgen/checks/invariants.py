@@ -215,6 +215,17 @@ def _prefill_step_kwargs(model: Any, first: bool, start: int, end: int) -> dict[
     return kw
 
 
+def _generate_keeps_all_ones_mask() -> bool:
+    """Whether the installed ``generate`` hands each prefill chunk the attention mask even when
+    it is all ones (feature detection). Transformers 4.x does: ``_prepare_attention_mask_for_
+    generation`` makes an all-ones mask and ``GenerationMixin._prefill_chunking`` slices it up to
+    each chunk's end. 5.x drops an all-ones mask before the prefill (``GenerationMixin._prefill``,
+    which replaced ``_prefill_chunking``), so its chunks go without one."""
+    from transformers.generation.utils import GenerationMixin
+
+    return callable(getattr(GenerationMixin, "_prefill_chunking", None))
+
+
 def _with_hidden_states(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Ask for per-layer hidden states where the forward takes ``output_hidden_states`` (pooled
     heads then still have per-position outputs)."""
@@ -537,7 +548,9 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
         # As ``generate`` prepares a prompt: position ids for the whole prompt from the model's
         # own ``_prepare_position_ids_for_generation`` (M-RoPE models build 3-D ones there),
         # then the all-ones mask dropped; each chunk takes its slice of the position ids and
-        # the token types up to its end (``GenerationMixin._prefill``).
+        # the token types up to its end (``GenerationMixin._prefill``). Where ``generate``
+        # keeps an all-ones mask (4.x ``_prefill_chunking``), each chunk gets it up to its end
+        # and ``prepare_inputs_for_generation`` derives the position ids from it.
         ids, mask = full[key], full.get(tokens.mask_key)
         rest = {n: v for n, v in full.items() if n not in (key, tokens.mask_key, "position_ids")}
         positions = None
@@ -546,10 +559,16 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             seen = dict(rest, attention_mask=mask if mask is not None else torch.ones_like(ids))
             positions = prepare_positions(ids, seen)
 
+        seen_mask = None
+        if _generate_keeps_all_ones_mask() and tokens.mask_key in params:
+            seen_mask = mask if mask is not None else torch.ones_like(ids)
+
         def step(chunk: Any, cache: Any, start: int, end: int, first: bool) -> Any:
             kw = {n: v[:, :end] if per_position(n, v) else v for n, v in rest.items()}
             if positions is not None:
                 kw["position_ids"] = positions[..., start:end]
+            if seen_mask is not None:
+                kw[tokens.mask_key] = seen_mask[:, :end]
             kw[cache_arg] = cache
             kw.update(_prefill_step_kwargs(m, first, start, end))
             inputs = m.prepare_inputs_for_generation(chunk, use_cache=True, **kw)
