@@ -502,6 +502,11 @@ def env_create(
     reuse: bool = typer.Option(
         False, "--reuse", help="An existing, working environment is kept (CI): no error."
     ),
+    lowest_deps: bool = typer.Option(
+        False,
+        "--lowest-deps",
+        help="hftestgen's own dependencies at their declared floors (typer==0.13, ...).",
+    ),
 ) -> None:
     """Create (needs the package index) or adopt the environment of a Transformers release."""
     from .run import envs
@@ -513,7 +518,7 @@ def env_create(
             raise UsageError(f"{str(from_venv)!r} is not a folder")
         env = envs.adopt(from_venv, transformers, torch)
     else:
-        env = envs.create(transformers, torch, pip_args=list(pip_arg or []), reuse=reuse)
+        env = envs.create(transformers, torch, pip_args=list(pip_arg or []), reuse=reuse, lowest_deps=lowest_deps)
     out_console.print(
         f"{env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
         f"{env.python_version}, python {env.python}; recorded in {env.folder / envs.ENV_FILE}",

@@ -400,20 +400,44 @@ def _constraint_pins() -> dict[str, str]:
     return pins
 
 
+def lowest(requirements: list[str]) -> list[str]:
+    """Each requirement at its floor: ``name>=X`` becomes ``name==X`` (markers kept); one with
+    no lower bound is left as it is. What a lowest-direct resolution (uv's
+    ``--resolution lowest-direct``) installs for hftestgen's own dependencies."""
+    from packaging.requirements import Requirement
+
+    out = []
+    for text in requirements:
+        req = Requirement(text)
+        floors = [s.version for s in req.specifier if s.operator == ">="]
+        if len(floors) != 1:
+            out.append(text)
+            continue
+        marker = f"; {req.marker}" if req.marker else ""
+        out.append(f"{req.name}{''.join(f'[{e}]' for e in sorted(req.extras))}=={floors[0]}{marker}")
+    return out
+
+
 def create_commands(
-    folder: Path, transformers: str, torch: str, pip_args: list[str] | None = None
+    folder: Path,
+    transformers: str,
+    torch: str,
+    pip_args: list[str] | None = None,
+    lowest_deps: bool = False,
 ) -> list[list[str]]:
     """The commands ``env create`` runs: a venv of the running interpreter, then torch (named
     exactly: an open range downloads a multi-GB CUDA build) with Transformers, then hftestgen's
-    core dependencies and the extras (never hftestgen itself: its source is put on PYTHONPATH)."""
+    core dependencies (at their declared floors with ``lowest_deps``) and the extras (never
+    hftestgen itself: its source is put on PYTHONPATH)."""
     py = str(Path(folder) / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
     pip = [py, "-m", "pip", "install", "--disable-pip-version-check", *(pip_args or [])]
     pins = _constraint_pins()
     extras = [f"{e}=={pins[e]}" if e in pins else e for e in EXTRAS]
+    core = lowest(core_requirements()) if lowest_deps else core_requirements()
     return [
         [sys.executable, "-m", "venv", str(folder)],
         [*pip, f"torch=={torch}", f"transformers=={transformers}"],
-        [*pip, f"torch=={torch}", *core_requirements(), *extras],
+        [*pip, f"torch=={torch}", *core, *extras],
     ]
 
 
@@ -424,6 +448,7 @@ def create(
     pip_args: list[str] | None = None,
     runner=subprocess.run,
     reuse: bool = False,
+    lowest_deps: bool = False,
 ) -> Env:
     """Make and record the environment (the only step that needs the package index). With
     ``reuse``, an existing environment that passes the run-time probe is returned as it is."""
@@ -441,7 +466,7 @@ def create(
         raise EnvError(f"{folder} exists; 'hftestgen env remove {transformers}' first")
     if folder.exists():  # a half-made environment from an interrupted create
         shutil.rmtree(folder)
-    for cmd in create_commands(folder, transformers, torch, pip_args):
+    for cmd in create_commands(folder, transformers, torch, pip_args, lowest_deps):
         p = runner(cmd)
         if p.returncode != 0:
             raise EnvError(
