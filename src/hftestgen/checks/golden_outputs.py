@@ -30,7 +30,7 @@ from typing import Any
 
 from . import tolerances as tol
 from .case import Case
-from .skips import not_covered
+from .skips import not_applicable, not_covered
 
 
 @lru_cache(maxsize=4)
@@ -84,7 +84,7 @@ def _not_recorded(case: Case, class_name: str | None, snap: Any, entry: dict[str
     )
     known = case.known_for("forward", class_name)
     if known is not None and known.kind == "not-applicable":
-        pytest.skip(f"not-applicable: {known.reason}")
+        not_applicable(known.reason)
     if known is not None:
         pytest.xfail(f"{known.kind}: {known.reason} [forward's known entry; not recorded: {why}]")
     not_covered(f"{case.model_type}/{class_name} not recorded in the {snap.describe()}: {why}")
