@@ -47,7 +47,9 @@ def test_catalogue_covers_the_issue_scope():
 
 def test_subset_is_one_caught_fault_per_family_covering_every_cpu_check():
     assert {f.family for f in SUBSET} == set(faults.FAMILIES)
-    assert {f.check for f in SUBSET} == set(faults.CHECKS) - {"device_parity"}
+    # golden compares with a snapshot of another run: the catalogue's runs have none (its faults
+    # are proven in tests/test_snapshot.py against a snapshot recorded there)
+    assert {f.check for f in SUBSET} == set(faults.CHECKS) - {"device_parity", "golden"}
 
 
 def test_catalogue_records_match_the_generated_files():

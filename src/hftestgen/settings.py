@@ -9,6 +9,7 @@ Keys (all optional; paths are relative to the pyproject's folder)::
     report = "reports"                       # where 'hftestgen run' writes reports
     history = "reports/history.sqlite"       # run history database
     timeout = 120                            # per-test time limit, seconds
+    snapshots = "snapshots/5.24"             # golden outputs the 'golden' check compares with
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ KEYS = {
     "report": str,
     "history": str,
     "timeout": int,
+    "snapshots": str,
 }
 
 
@@ -45,6 +47,7 @@ class Settings:
     history: Path | None = None
     timeout: int = 120
     pyproject: Path | None = None
+    snapshots: Path | None = None
 
     @property
     def history_path(self) -> Path:
@@ -97,4 +100,5 @@ def load_settings(start: Path | None = None) -> Settings:
         history=(root / tbl["history"]) if "history" in tbl else None,
         timeout=int(tbl.get("timeout", 120)),
         pyproject=pp,
+        snapshots=(root / tbl["snapshots"]).resolve() if "snapshots" in tbl else None,
     )

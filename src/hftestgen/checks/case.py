@@ -95,6 +95,11 @@ class Case:
         return self._params(self.class_names, "no-classes", "has no model classes")
 
     @property
+    def primary_params(self) -> list[Any]:
+        """The type's primary class alone (the class a snapshot records: ``golden``)."""
+        return self._params(self.class_names[:1], "no-classes", "has no model classes")
+
+    @property
     def head_params(self) -> list[Any]:
         return self._params(
             self.head_class_names,

@@ -41,7 +41,7 @@ class Check:
     """The check, its test function (``test_<name>``) and its wrapper ``checks.<name>``."""
     params: str
     """What the test is parametrized over: a ``Case`` property naming model classes
-    (``class_params``, ``head_params``, ``generative_params``), or ``accelerators``
+    (``class_params``, ``head_params``, ``generative_params``, ``primary_params``), or ``accelerators``
     (one test per device, run on the type's primary class)."""
     families: frozenset[str]
     """Families whose generated files include the test."""
@@ -143,6 +143,15 @@ CHECKS_TABLE: tuple[Check, ...] = (
         "`tie_word_embeddings` says so (a composite's text sub-config agreeing), after "
         "construction and after a safetensors save / `from_pretrained`",
         "invariants",
+    ),
+    Check(
+        "golden",
+        "primary_params",
+        ALL,
+        "only with a snapshot (`run --against DIR` / `[tool.hftestgen] snapshots`): the primary "
+        "class loaded from the snapshot's weights gives the recorded outputs for the recorded "
+        "inputs (float64: atol=rtol=1e-9), across releases",
+        "golden_outputs",
     ),
 )
 

@@ -14,7 +14,10 @@ What it does, per generated test (a test whose module defines ``CASE``):
   not-applicable, not-covered, missing-package, unsupported, no-device; an xfail is
   known-bug), short failure message, duration and mode;
 * injects a fault of ``hftestgen.faults`` for the whole session when ``HFTESTGEN_FAULT`` names
-  one (an unknown name is a usage error listing the valid ones).
+  one (an unknown name is a usage error listing the valid ones);
+* deselects ``test_golden`` unless a snapshot is configured (``$HFTESTGEN_SNAPSHOT``, or
+  ``[tool.hftestgen] snapshots`` of the rootdir's pyproject, which it then exports to
+  ``HFTESTGEN_SNAPSHOT`` so every process compares with the same one; ``hftestgen.snapshot``).
 
 Under pytest-xdist the records are written by the controller process only: workers attach the
 per-test data to their reports (``report.hftestgen``), which xdist transfers to the controller.
@@ -394,7 +397,31 @@ class Recorder:
         self.close()
 
 
+GOLDEN_TEST = "test_golden"
+
+
+def _snapshot_dir(config: pytest.Config) -> str | None:
+    """The configured snapshot folder (exported to ``$HFTESTGEN_SNAPSHOT``), or None."""
+    from hftestgen.snapshot import ENV, configured
+
+    found = configured(getattr(config, "rootpath", None))
+    if found is not None:
+        os.environ[ENV] = str(found)
+    return None if found is None else str(found)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    golden = [i for i in items if getattr(i, "originalname", None) == GOLDEN_TEST]
+    if not golden or _snapshot_dir(config) is not None:
+        return
+    keep = [i for i in items if getattr(i, "originalname", None) != GOLDEN_TEST]
+    config.hook.pytest_deselected(items=golden)
+    items[:] = keep
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("HFTESTGEN_SNAPSHOT") is None:
+        _snapshot_dir(config)
     fault = os.environ.get(FAULT_ENV)
     if fault:  # in every process that runs tests (xdist workers too); imports nothing otherwise
         from hftestgen import faults
