@@ -375,6 +375,11 @@ def run(
     torch: Optional[str] = typer.Option(
         None, "--torch", help="With --transformers: the environments' torch (default: this one's)."
     ),
+    against: Optional[Path] = typer.Option(
+        None,
+        "--against",
+        help="Snapshot folder ('hftestgen snapshot'): the golden check compares with it.",
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -384,6 +389,8 @@ def run(
 
     parse_workers(workers)
     parse_shard(shard)
+    if against is not None:
+        _use_snapshot(against)
     settings = _settings()
     if transformers:
         raise typer.Exit(
@@ -518,7 +525,9 @@ def env_create(
             raise UsageError(f"{str(from_venv)!r} is not a folder")
         env = envs.adopt(from_venv, transformers, torch)
     else:
-        env = envs.create(transformers, torch, pip_args=list(pip_arg or []), reuse=reuse, lowest_deps=lowest_deps)
+        env = envs.create(
+            transformers, torch, pip_args=list(pip_arg or []), reuse=reuse, lowest_deps=lowest_deps
+        )
     out_console.print(
         f"{env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
         f"{env.python_version}, python {env.python}; recorded in {env.folder / envs.ENV_FILE}",
@@ -561,6 +570,66 @@ def env_remove(
 
     for line in envs.remove(transformers, torch):
         out_console.print(line, markup=False)
+
+
+def _use_snapshot(path: Path) -> None:
+    """Check the snapshot's manifest now (a newer format or no manifest: a usage error before
+    anything runs) and hand it to the pytest processes (``$HFTESTGEN_SNAPSHOT``)."""
+    import os
+
+    from .snapshot import ENV, read_manifest
+
+    snap = read_manifest(path.resolve())
+    os.environ[ENV] = str(snap.root)
+    err_console.print(f"golden: comparing with the {snap.describe()}", markup=False)
+
+
+@app.command()
+def snapshot(
+    model_types: Optional[list[str]] = typer.Argument(None, help="Model types to record."),
+    all_: bool = typer.Option(False, "--all", help="Every testable model type."),
+    family: Optional[list[str]] = typer.Option(None, "--family", help="Only these families."),
+    out: Path = typer.Option(..., "--out", help="Snapshot folder (created; types are added)."),
+    cap: Optional[int] = typer.Option(
+        None, "--cap", help="Per-type cap in bytes (default 896 KiB); weights over it: not stored."
+    ),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Record golden outputs: per type, the primary class's tiny weights (safetensors), the
+    reference inputs and the outputs, for 'hftestgen run --against' under another release."""
+    import time
+
+    from .checks.case import Case
+    from .render.files import case_fields
+    from .snapshot import WEIGHTS_CAP_BYTES
+    from .snapshot.record import record_snapshot, total_bytes
+
+    cap = WEIGHTS_CAP_BYTES if cap is None else cap
+    if cap < 0:
+        raise UsageError("--cap must be 0 or more bytes")
+    reg = _registry(overrides, plugin)
+    specs = select_specs(reg, model_types, all_, family)
+    cases = [Case(**case_fields(s)) for s in specs if s.status == "testable"]
+    t0 = time.perf_counter()
+
+    def progress(model_type: str, entry: dict, seconds: float) -> None:
+        if entry.get("error"):
+            state = "not recorded: " + entry["error"]
+        else:
+            (cls, rec), *_ = entry["classes"].items()
+            what = "weights+outputs" if rec["weights"] else "outputs only"
+            state = f"{cls} {rec['precision']} {what} {rec['bytes']:,} B"
+        out_console.print(f"{model_type}: {state} ({seconds:.1f} s)", markup=False)
+
+    manifest = record_snapshot(cases, out, cap=cap, progress=progress)
+    recorded = sum(1 for t in manifest["types"].values() if not t.get("error"))
+    out_console.print(
+        f"{out}: {recorded}/{len(manifest['types'])} types recorded, "
+        f"{total_bytes(out):,} bytes, {time.perf_counter() - t0:.1f} s",
+        markup=False,
+    )
+    raise typer.Exit(0)
 
 
 warm_app = typer.Typer(
