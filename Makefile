@@ -20,16 +20,19 @@ test: setup
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest tests -n 2 -q
 
-# The oldest supported Transformers release (pyproject's models extra): its environment (made
-# once, needs the package index; reused after), the whole registry derived, generated and
-# checked there, and a sample of the suite run there. CI runs it after `make test`.
+# The oldest supported Transformers release (pyproject's models extra) with hftestgen's own
+# dependencies at their declared floors (typer, rich, jinja2, pytest, ...): its environment (made
+# once, needs the package index; reused after), the CLI's usage-error tests, the whole registry
+# derived, generated and checked there, and a sample of the suite run there. CI runs it after
+# `make test`.
 OLDEST ?= 4.50.3
 OLDEST_SAMPLE ?= bert gpt2 llama mistral qwen2 clip convnext vit whisper
 OLDEST_VENV = $$($(BIN)/hftestgen env list --format json | $(BIN)/python -c \
 	"import json,sys; print([e['venv'] for e in json.load(sys.stdin) if e['transformers']=='$(OLDEST)'][0])")
 
 test-oldest: setup
-	$(BIN)/hftestgen env create --transformers $(OLDEST) --reuse
+	$(BIN)/hftestgen env create --transformers $(OLDEST) --reuse --lowest-deps
+	PYTHONPATH=$(CURDIR)/src $(OLDEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_cli_usage.py
 	PYTHONPATH=$(CURDIR)/src $(OLDEST_VENV)/bin/python -m hftestgen generate --all --out build/oldest-suite
 	PYTHONPATH=$(CURDIR)/src $(OLDEST_VENV)/bin/python -m hftestgen check --out build/oldest-suite
 	$(BIN)/hftestgen run --transformers $(OLDEST) $(OLDEST_SAMPLE) -n 2 \

@@ -464,3 +464,18 @@ def test_run_versions_writes_the_combined_report(cache, tmp_path, two_releases, 
             err_console=quiet(),
             runner=runner,
         )
+
+
+def test_lowest_pins_each_floor_and_names_what_is_off():
+    assert envs.lowest(["typer>=0.15.4", "rich>=13", "tomli>=2.0; python_version < '3.11'"]) == [
+        "typer==0.15.4",
+        "rich==13",
+        'tomli==2.0; python_version < "3.11"',
+    ]
+    assert envs.lowest(["packaging"]) == ["packaging"]  # no floor: left to the resolver
+    floors = {
+        r.split("==")[0]: r.split("==")[1].split(";")[0]
+        for r in envs.lowest(envs.core_requirements())
+    }
+    assert "typer 0.16.0" in envs._off_floor({**floors, "typer": "0.16.0"})
+    assert envs._off_floor(floors) == []

@@ -418,6 +418,25 @@ def lowest(requirements: list[str]) -> list[str]:
     return out
 
 
+def _off_floor(packages: dict[str, str]) -> list[str]:
+    """The installed packages (``name version``) that are not at hftestgen's declared floors."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    have = {canonicalize_name(k): v for k, v in packages.items()}
+    off = []
+    for text in lowest(core_requirements()):
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        want = next((s.version for s in req.specifier if s.operator == "=="), None)
+        got = have.get(canonicalize_name(req.name))
+        if want is not None and (got is None or Version(got) != Version(want)):
+            off.append(f"{req.name} {got or 'absent'}")
+    return off
+
+
 def create_commands(
     folder: Path,
     transformers: str,
@@ -461,8 +480,15 @@ def create(
         if reuse:
             existing = find_env(transformers, torch)
             if existing is not None:
-                check_probe(existing, probe(existing.python))
-                return existing
+                info = probe(existing.python)
+                check_probe(existing, info)
+                off = _off_floor(info["packages"]) if lowest_deps else []
+                if not off:
+                    return existing
+                raise EnvError(
+                    f"{folder} has {', '.join(off)}, not the floors --lowest-deps asks for; "
+                    f"'hftestgen env remove {transformers}' first"
+                )
         raise EnvError(f"{folder} exists; 'hftestgen env remove {transformers}' first")
     if folder.exists():  # a half-made environment from an interrupted create
         shutil.rmtree(folder)
