@@ -313,3 +313,30 @@ def test_outputs_over_their_cap_are_strided_and_still_catch_drift(registry, tmp_
     finally:
         p.undo()
     assert msg and "last_hidden_state: max abs diff" in msg
+
+
+def test_a_precision_this_release_cannot_run_falls_back_at_its_own_tolerance(
+    registry, snap, monkeypatch
+):
+    """A release where the recorded float64-promoted run raises (4.57.6's CLIP overflows a
+    float32 constant) is compared in the next precision that runs, at that precision's
+    tolerance, in the recorded dtype. Old behaviour: a failure, 'no longer runs'."""
+    from hftestgen.snapshot import record
+
+    real = record.outputs_in
+
+    def no_promoted(model, inputs, precision):
+        if precision != "float32":
+            raise RuntimeError("value cannot be converted to type float without overflow")
+        return real(model, inputs, precision)
+
+    monkeypatch.setattr(record, "outputs_in", no_promoted)
+    case = _cases(registry, ("bert",))[0]
+    assert _golden(case, snap, monkeypatch) is None
+    p = Patcher()
+    double_llama_attention_scale(p)
+    try:
+        got = _golden(_cases(registry, ("llama",))[0], snap, monkeypatch)
+    finally:
+        p.undo()
+    assert got is not None and "float32, recorded float64-promoted" in got, got
