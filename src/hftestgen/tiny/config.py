@@ -1098,6 +1098,22 @@ def _neck_channels_follow_backbone_stages(t: Tiny) -> None:
         t.kwargs["backbone_channel_list"] = list(stages)[::-1]
 
 
+CUDA_KERNEL_FLAGS = ("use_mamba_kernels",)
+"""Config flags that select CUDA-only fused kernels over the PyTorch implementation."""
+
+
+@repair("pytorch-kernels-on-cpu")
+def _pytorch_kernels_on_cpu(t: Tiny) -> None:
+    """A flag that selects CUDA-only fused kernels (``CUDA_KERNEL_FLAGS``), True by default,
+    becomes False: the tiny models run the PyTorch reference implementation on any device.
+    Transformers 4.x Jamba / Zamba mixers raise on CPU when it is True ("Fast Mamba kernels
+    are not available", modeling_zamba.py: ZambaMambaMixer.forward); 5.x ignores the flag
+    (it picks the implementation itself) and only logs that it is deprecated."""
+    for name in CUDA_KERNEL_FLAGS:
+        if t.free(name) and t.eff(name) is True:
+            t.kwargs[name] = False
+
+
 # --------------------------------------------------------------------------------------
 # step 5: the regime where bugs show
 
