@@ -908,8 +908,23 @@ VOLATILE_CONFIG_KEYS = (
 UNSET_OK_CONFIG_KEYS = ("dtype", "torch_dtype")
 
 
+def _json_form(value: Any) -> Any:
+    """A config value as ``config.json`` holds it: tuples are lists, a ``torch.dtype`` is its
+    name (``float32``). JSON cannot tell these apart, so a round-trip cannot keep them;
+    Transformers 5.x ``to_dict`` already returns this form, 4.x ``to_dict`` keeps a tuple
+    default (Mamba-2's ``time_step_limit``) and a config overriding ``to_dict`` may keep a
+    ``torch.dtype`` (PromptDepthAnything)."""
+    if isinstance(value, dict):
+        return {k: _json_form(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_form(v) for v in value]
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    return value
+
+
 def _config_dict(config: Any) -> dict[str, Any]:
-    d = config.to_dict()
+    d = _json_form(config.to_dict())
     for k in VOLATILE_CONFIG_KEYS:
         d.pop(k, None)
     return d
