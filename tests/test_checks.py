@@ -372,6 +372,7 @@ def test_save_load_config_diff_compares_the_json_form():
     (Mamba-2's tuple ``time_step_limit`` default, PromptDepthAnything's own ``to_dict``) is not
     a change against the reloaded list / dtype name; a changed value still is."""
     import torch
+
     from hftestgen.checks import _checks
 
     class Cfg:
