@@ -365,3 +365,28 @@ def test_padding_compares_a_key_cache_at_real_positions_along_its_own_axis(toy_e
     toy_engine["fault"] = "cache-leak"
     with pytest.raises(pytest.fail.Exception, match=r"past_key_values\.0\.0"):
         checks.attention_mask_padding(TOY, CLS)
+
+
+def test_save_load_config_diff_compares_the_json_form():
+    """config.json cannot keep a tuple or a torch.dtype: a 4.x ``to_dict`` that returns them
+    (Mamba-2's tuple ``time_step_limit`` default, PromptDepthAnything's own ``to_dict``) is not
+    a change against the reloaded list / dtype name; a changed value still is."""
+    import torch
+
+    from hftestgen.checks import _checks
+
+    class Cfg:
+        def __init__(self, **kw):
+            self.kw = kw
+
+        def to_dict(self):
+            return dict(self.kw, transformers_version="x")
+
+    def diff(a, b):
+        return _checks._dict_diff(_checks._config_dict(Cfg(**a)), _checks._config_dict(Cfg(**b)))
+
+    assert diff({"lim": (0.0, float("inf"))}, {"lim": [0.0, float("inf")]}) == []
+    assert diff({"dtype": torch.float32}, {"dtype": "float32"}) == []
+    assert diff({"sub": {"size": (32, 32)}}, {"sub": {"size": [32, 32]}}) == []
+    assert diff({"lim": (0.0, 1.0)}, {"lim": [0.0, 2.0]}) == ["lim: [0.0, 1.0] -> [0.0, 2.0]"]
+    assert diff({"dtype": torch.float32}, {"dtype": "float16"}) == ["dtype: 'float32' -> 'float16'"]

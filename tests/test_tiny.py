@@ -91,6 +91,36 @@ def test_mrope_sections_sum_to_half_head_dim():
     assert len(sec) == 3 and sum(sec) == 4 and min(sec) >= 1
 
 
+def test_mrope_sections_filled_into_a_4x_rope_scaling_field():
+    """Transformers 4.x configs hold the rope table in ``rope_scaling`` (default None) and
+    accept ``mrope_section`` by passing it to ``rope_config_validation`` in ``__init__``
+    (Qwen2VLTextConfig); the text model indexes ``rope_scaling["mrope_section"]``."""
+
+    class Cfg4x:  # no ignore_keys_at_rope_validation: a 4.x config class
+        def __init__(self, rope_scaling=None):
+            self.rope_scaling = rope_scaling
+            ignore_keys = {"mrope_section"}  # as rope_config_validation(self, ignore_keys=...)
+            del ignore_keys
+
+    class Default:
+        rope_scaling = None
+
+    fields = _fields(hidden_size=32, num_attention_heads=4, rope_scaling=None, rope_theta=1e4)
+    kwargs: dict = {}
+    tc.repair_kwargs(Cfg4x, fields, kwargs, {}, Default())
+    rp = kwargs["rope_scaling"]
+    assert rp["rope_type"] == "default" and "rope_theta" not in rp  # 4.x: rope_theta is a field
+    assert sum(rp["mrope_section"]) == 4 and min(rp["mrope_section"]) >= 1
+    plain: dict = {}  # a 4.x config that does not take sections keeps its rope_scaling
+
+    class Plain4x:
+        def __init__(self, rope_scaling=None):
+            self.rope_scaling = rope_scaling
+
+    tc.repair_kwargs(Plain4x, fields, plain, {}, Default())
+    assert "rope_scaling" not in plain
+
+
 def test_mamba2_heads_times_head_dim_equals_inner_size():
     fields = _fields(hidden_size=32, expand=2, num_heads=128, head_dim=64, n_groups=8)
     kwargs: dict = {}

@@ -908,25 +908,26 @@ VOLATILE_CONFIG_KEYS = (
 UNSET_OK_CONFIG_KEYS = ("dtype", "torch_dtype")
 
 
+def _json_form(value: Any) -> Any:
+    """A config value as ``config.json`` holds it: tuples are lists, a ``torch.dtype`` is its
+    name (``float32``). JSON cannot tell these apart, so a round-trip cannot keep them;
+    Transformers 5.x ``to_dict`` already returns this form, 4.x ``to_dict`` keeps a tuple
+    default (Mamba-2's ``time_step_limit``) and a config overriding ``to_dict`` may keep a
+    ``torch.dtype`` (PromptDepthAnything)."""
+    if isinstance(value, dict):
+        return {k: _json_form(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_form(v) for v in value]
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    return value
+
+
 def _config_dict(config: Any) -> dict[str, Any]:
-    d = config.to_dict()
+    d = _json_form(config.to_dict())
     for k in VOLATILE_CONFIG_KEYS:
         d.pop(k, None)
     return d
-
-
-def _as_saved(v: Any) -> Any:
-    """A config value as its saved JSON file spells it: a ``torch.dtype`` by its name (what
-    ``PretrainedConfig.to_dict`` writes; a config class's own ``to_dict`` may skip that, so the
-    in-memory model's ``'float32'`` meets the reloaded ``torch.float32``) and a tuple as a list
-    (JSON has no tuples). Values that differ once spelled alike still differ."""
-    import torch
-
-    if isinstance(v, torch.dtype):
-        return str(v).removeprefix("torch.")
-    if isinstance(v, (list, tuple)):
-        return [_as_saved(x) for x in v]
-    return v
 
 
 def _dict_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -937,7 +938,7 @@ def _dict_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
             out.append(f"{p} only in {'loaded' if k in b else 'original'}")
         elif isinstance(a[k], dict) and isinstance(b[k], dict):
             out.extend(_dict_diff(a[k], b[k], p + "."))
-        elif _as_saved(a[k]) != _as_saved(b[k]) and not (
+        elif _json_form(a[k]) != _json_form(b[k]) and not (
             k in UNSET_OK_CONFIG_KEYS and a[k] is None
         ):
             out.append(f"{p}: {a[k]!r} -> {b[k]!r}")

@@ -414,7 +414,9 @@ def lowest(requirements: list[str]) -> list[str]:
             out.append(text)
             continue
         marker = f"; {req.marker}" if req.marker else ""
-        out.append(f"{req.name}{''.join(f'[{e}]' for e in sorted(req.extras))}=={floors[0]}{marker}")
+        out.append(
+            f"{req.name}{''.join(f'[{e}]' for e in sorted(req.extras))}=={floors[0]}{marker}"
+        )
     return out
 
 

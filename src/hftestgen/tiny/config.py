@@ -718,27 +718,44 @@ def _windows_fit_stages(t: Tiny) -> None:
             t.kwargs[name] = val
 
 
+def _rope_key(t: Tiny) -> str:
+    """The config field holding the rope table: ``rope_parameters`` (Transformers 5.x), else
+    ``rope_scaling`` (4.x, where ``rope_theta`` is a field of its own)."""
+    return (
+        "rope_scaling"
+        if "rope_parameters" not in t.fields and "rope_scaling" in t.fields
+        else "rope_parameters"
+    )
+
+
+def _validates_mrope_section(cls: Any) -> bool:
+    """The config class accepts ``mrope_section`` in its rope table: 5.x declares it
+    (``ignore_keys_at_rope_validation``); 4.x passes it to ``rope_config_validation``
+    (``ignore_keys={"mrope_section"}``) in ``__init__``."""
+    if hasattr(cls, "ignore_keys_at_rope_validation"):
+        return "mrope_section" in (cls.ignore_keys_at_rope_validation or ())
+    try:
+        return "mrope_section" in inspect.getsource(cls.__init__)
+    except (OSError, TypeError):
+        return False
+
+
 def _rope_with_section(t: Tiny) -> Any:
     """The rope parameters to fit: kwargs', else the default's; a class that validates
     ``mrope_section`` but whose default has none (flat rope table or ``None``) gets the usual
     [16, 24, 24]."""
-    rp = t.kwargs.get(
-        "rope_parameters", t.dflt("rope_parameters") if t.default is not None else None
-    )
-    wants = "mrope_section" in (getattr(t.cls, "ignore_keys_at_rope_validation", None) or ())
+    key = _rope_key(t)
+    rp = t.kwargs.get(key, t.dflt(key) if t.default is not None else None)
+    wants = _validates_mrope_section(t.cls)
     flat = (
         isinstance(rp, dict)
         and "mrope_section" not in rp
         and not any(isinstance(v, dict) for v in rp.values())
     )
-    if wants and (flat or rp is None) and "rope_parameters" in t.fields:
-        rp = dict(
-            rp
-            or {
-                "rope_type": "default",
-                "rope_theta": float(getattr(t.cls, "default_theta", 10000.0)),
-            }
-        )
+    if wants and (flat or rp is None) and key in t.fields:
+        rp = dict(rp or {"rope_type": "default"})
+        if key == "rope_parameters":
+            rp.setdefault("rope_theta", float(getattr(t.cls, "default_theta", 10000.0)))
         rp["mrope_section"] = [16, 24, 24]
     return rp
 
@@ -792,17 +809,17 @@ def _mrope_sections_fit_head_dim(t: Tiny) -> None:
     """Multimodal rope sections (``mrope_section``, per rope table when nested) sum to half
     the rotary dims of the tiny head, at least 1 each; a head too narrow for one slot per
     section is widened first."""
-    rp = _rope_with_section(t)
-    if not isinstance(rp, dict) or "rope_parameters" in t.pinned:
+    rp, key = _rope_with_section(t), _rope_key(t)
+    if not isinstance(rp, dict) or key in t.pinned:
         return
     hd = _rope_head_dim(t)
     nested = bool(rp) and all(isinstance(v, dict) for v in rp.values())
     changed = {}
-    for key, part in (rp if nested else {"": rp}).items():
-        changed[key], hd = _fit_sections(t, part, hd)
+    for name, part in (rp if nested else {"": rp}).items():
+        changed[name], hd = _fit_sections(t, part, hd)
     new_rp = changed if nested else changed[""]
     if new_rp != rp:
-        t.kwargs["rope_parameters"] = new_rp
+        t.kwargs[key] = new_rp
 
 
 @repair("d-kv-follows-heads")
