@@ -122,6 +122,32 @@ def test_a_config_that_fails_both_ways_is_still_a_config_invariant():
         tiny_config._instantiate(_DictOnly, {"part": _Part(width=3), "depth": 0})
 
 
+class _DropsInstances(PretrainedConfig):
+    """A 4.x composite that sets its sub-config from a dict or ``None`` only and silently drops
+    an instance (4.57's Qwen2VLConfig)."""
+
+    model_type = "hftestgen-drops-instances"
+
+    def __init__(self, part=None, **kw):
+        super().__init__(**kw)
+        if isinstance(part, dict):
+            self.part = _Part(**part)
+        elif part is None:
+            self.part = _Part()
+
+
+def test_a_sub_config_instance_the_composite_dropped_is_passed_as_its_dict():
+    cfg = tiny_config._instantiate(_DropsInstances, {"part": _Part(width=3)})
+    assert isinstance(cfg.part, _Part) and cfg.part.width == 3
+
+
+def test_a_composite_that_keeps_its_instances_is_built_once():
+    part = _Part(width=3)
+    cfg = tiny_config._instantiate(_DictOnly, {"part": part})
+    assert tiny_config._dropped_sub_configs(cfg, {"part": part}) == []
+    assert tiny_config._dropped_sub_configs(_DropsInstances(), {"other": part}) == ["other"]
+
+
 class _Demanding(PretrainedConfig):
     """A 4.x composite whose defaults do not build (4.52's MusicgenConfig): its slots are only
     declared in ``sub_configs``."""

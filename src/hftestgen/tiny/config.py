@@ -1357,7 +1357,7 @@ def _instantiate(cls, kwargs: dict) -> Any:
         warnings.simplefilter("ignore")
         try:
             try:
-                return cls(**kwargs)
+                cfg = cls(**kwargs)
             except Exception as first:
                 as_dicts = _sub_configs_as_dicts(kwargs)
                 if as_dicts is None:
@@ -1366,11 +1366,34 @@ def _instantiate(cls, kwargs: dict) -> Any:
                     return cls(**as_dicts)
                 except Exception:
                     raise first from None
+            return _keep_sub_configs(cls, cfg, kwargs)
         except Exception as e:
             pkg = missing_package(e)
             if pkg:
                 raise TinyError.missing(pkg) from e
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
+
+
+def _keep_sub_configs(cls, cfg: Any, kwargs: dict) -> Any:
+    """``cfg``, or ``cls`` rebuilt from the sub-configs' dicts when ``cfg`` dropped a
+    sub-config instance it was given and the rebuilt config holds it (rule
+    ``sub-config-instances-kept``)."""
+    dropped = _dropped_sub_configs(cfg, kwargs)
+    if not dropped:
+        return cfg
+    try:
+        rebuilt = cls(**_sub_configs_as_dicts(kwargs))
+    except Exception:
+        return cfg
+    return cfg if set(dropped) & set(_dropped_sub_configs(rebuilt, kwargs)) else rebuilt
+
+
+def _dropped_sub_configs(cfg: Any, kwargs: dict) -> list[str]:
+    """Sub-config instances in ``kwargs`` that the built config does not hold (rule
+    ``sub-config-instances-kept``): some 4.x composites only set a sub-config from a dict or
+    ``None`` and silently drop an instance (4.57: ``Qwen2VLConfig`` builds without
+    ``vision_config`` / ``text_config``, and the model then reads a missing attribute)."""
+    return [k for k, v in kwargs.items() if is_config(v) and not is_config(safe_get(cfg, k))]
 
 
 def _sub_configs_as_dicts(kwargs: dict) -> dict | None:
