@@ -148,6 +148,50 @@ def test_a_composite_that_keeps_its_instances_is_built_once():
     assert tiny_config._dropped_sub_configs(_DropsInstances(), {"other": part}) == ["other"]
 
 
+def _validate_rope(config, ignore_keys=()):
+    """Stand-in for 4.x ``rope_config_validation``."""
+
+
+class _MropeText4x:
+    """A 4.x M-RoPE text config (4.57's Qwen2VLTextConfig): ``rope_scaling`` defaults to
+    ``None`` while the attention reads ``rope_scaling["mrope_section"]``; the class validates
+    the key in ``__init__`` (no ``ignore_keys_at_rope_validation``: a plain class here, as 5.x's
+    ``PretrainedConfig`` declares the attribute)."""
+
+    model_type = "hftestgen-mrope-4x"
+
+    def __init__(self, hidden_size=64, num_attention_heads=4, rope_scaling=None, rope_theta=1e4):
+        self.hidden_size, self.num_attention_heads = hidden_size, num_attention_heads
+        self.rope_scaling, self.rope_theta = rope_scaling, rope_theta
+        _validate_rope(self, ignore_keys={"mrope_section"})
+
+
+class _PlainRope4x:
+    model_type = "hftestgen-rope-4x"
+
+    def __init__(self, hidden_size=64, num_attention_heads=4, rope_scaling=None, rope_theta=1e4):
+        self.hidden_size, self.num_attention_heads = hidden_size, num_attention_heads
+        self.rope_scaling, self.rope_theta = rope_scaling, rope_theta
+        _validate_rope(self)
+
+
+def _mrope_repair(cls) -> dict:
+    t = tiny_config.start(cls)
+    tiny_config.shrink_fields(t)
+    tiny_config.run_repairs(t, ("mrope-sections-fit-head-dim",))
+    return t.kwargs
+
+
+def test_a_4x_mrope_config_without_a_rope_table_gets_sections_fitting_the_tiny_head():
+    # hidden 32 / 4 heads: head dim 8, sections summing to 4; 4.x keeps rope_theta a field
+    table = _mrope_repair(_MropeText4x)["rope_scaling"]
+    assert table == {"rope_type": "default", "mrope_section": [2, 1, 1]}
+
+
+def test_a_4x_config_that_does_not_validate_mrope_keeps_its_rope_table():
+    assert "rope_scaling" not in _mrope_repair(_PlainRope4x)
+
+
 class _Demanding(PretrainedConfig):
     """A 4.x composite whose defaults do not build (4.52's MusicgenConfig): its slots are only
     declared in ``sub_configs``."""

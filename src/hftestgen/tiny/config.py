@@ -718,27 +718,48 @@ def _windows_fit_stages(t: Tiny) -> None:
             t.kwargs[name] = val
 
 
+ROPE_TABLES = ("rope_parameters", "rope_scaling")
+"""The rope table field: ``rope_parameters`` (5.x, holds ``rope_theta``), ``rope_scaling``
+(4.x, ``rope_theta`` a field of its own)."""
+
+
+def _rope_field(t: Tiny) -> str | None:
+    """The rope table field the config has (``ROPE_TABLES``, first found), else ``None``."""
+    return next((name for name in ROPE_TABLES if name in t.fields), None)
+
+
+def _validates_mrope(cls: Any) -> bool:
+    """Whether the config class validates a multimodal rope table (``mrope_section``): 5.x
+    declares it in ``ignore_keys_at_rope_validation``; a 4.x ``__init__`` passes it to
+    ``rope_config_validation(self, ignore_keys={"mrope_section"})`` (read from its source)."""
+    if "mrope_section" in (getattr(cls, "ignore_keys_at_rope_validation", None) or ()):
+        return True
+    if hasattr(cls, "ignore_keys_at_rope_validation"):
+        return False
+    try:
+        return "mrope_section" in inspect.getsource(cls.__init__)
+    except (OSError, TypeError):
+        return False
+
+
 def _rope_with_section(t: Tiny) -> Any:
     """The rope parameters to fit: kwargs', else the default's; a class that validates
-    ``mrope_section`` but whose default has none (flat rope table or ``None``) gets the usual
-    [16, 24, 24]."""
-    rp = t.kwargs.get(
-        "rope_parameters", t.dflt("rope_parameters") if t.default is not None else None
-    )
-    wants = "mrope_section" in (getattr(t.cls, "ignore_keys_at_rope_validation", None) or ())
+    ``mrope_section`` but whose default has none (flat rope table or ``None``: every 4.57
+    M-RoPE text config defaults ``rope_scaling=None`` while its attention reads
+    ``rope_scaling["mrope_section"]``) gets the usual [16, 24, 24]."""
+    key = _rope_field(t)
+    if key is None:
+        return None
+    rp = t.kwargs.get(key, t.dflt(key) if t.default is not None else None)
     flat = (
         isinstance(rp, dict)
         and "mrope_section" not in rp
         and not any(isinstance(v, dict) for v in rp.values())
     )
-    if wants and (flat or rp is None) and "rope_parameters" in t.fields:
-        rp = dict(
-            rp
-            or {
-                "rope_type": "default",
-                "rope_theta": float(getattr(t.cls, "default_theta", 10000.0)),
-            }
-        )
+    if (flat or rp is None) and _validates_mrope(t.cls):
+        rp = dict(rp or {"rope_type": "default"})
+        if key == "rope_parameters":
+            rp.setdefault("rope_theta", float(getattr(t.cls, "default_theta", 10000.0)))
         rp["mrope_section"] = [16, 24, 24]
     return rp
 
@@ -792,8 +813,8 @@ def _mrope_sections_fit_head_dim(t: Tiny) -> None:
     """Multimodal rope sections (``mrope_section``, per rope table when nested) sum to half
     the rotary dims of the tiny head, at least 1 each; a head too narrow for one slot per
     section is widened first."""
-    rp = _rope_with_section(t)
-    if not isinstance(rp, dict) or "rope_parameters" in t.pinned:
+    rp, field_name = _rope_with_section(t), _rope_field(t)
+    if not isinstance(rp, dict) or field_name in t.pinned:
         return
     hd = _rope_head_dim(t)
     nested = bool(rp) and all(isinstance(v, dict) for v in rp.values())
@@ -801,8 +822,8 @@ def _mrope_sections_fit_head_dim(t: Tiny) -> None:
     for key, part in (rp if nested else {"": rp}).items():
         changed[key], hd = _fit_sections(t, part, hd)
     new_rp = changed if nested else changed[""]
-    if new_rp != rp:
-        t.kwargs["rope_parameters"] = new_rp
+    if new_rp != rp or (field_name not in t.kwargs and new_rp != t.dflt(field_name)):
+        t.kwargs[field_name] = new_rp
 
 
 @repair("d-kv-follows-heads")
