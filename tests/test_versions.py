@@ -317,3 +317,57 @@ def test_cli_warns_once_outside_the_range_and_goes_on(monkeypatch, tmp_path):
     assert cli._registry(None, None) is fake
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1 and "Transformers 4.46.3 is outside" in lines[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# model classes: a 4.x config_class copied from the family's base class
+
+
+class HfgTextConfig(PretrainedConfig):
+    model_type = "hftestgen-text"
+
+
+class HfgQFormerConfig(PretrainedConfig):
+    model_type = "hftestgen-qformer"
+
+
+class HfgConfig(PretrainedConfig):
+    model_type = "hftestgen-composite"
+    sub_configs = {"text_config": HfgTextConfig, "qformer_config": HfgQFormerConfig}
+
+
+class HfgPreTrainedModel:
+    config_class = HfgConfig
+
+
+class HfgTextModel(HfgPreTrainedModel):
+    config_class = HfgConfig  # 4.57's PreTrainedModel.__init_subclass__ copies the parent's
+
+
+class HfgQFormerModel(HfgPreTrainedModel):
+    config_class = HfgConfig
+
+
+class HfgOwnModel(HfgPreTrainedModel):
+    config_class = HfgTextConfig  # declared: always wins
+
+
+def test_an_inherited_config_class_gives_way_to_the_sub_config_named_like_the_class():
+    from hftestgen.tiny.engine import _own_config_class
+
+    # 4.57's Emu3TextModel: inherits Emu3Config, takes Emu3TextConfig
+    assert _own_config_class(HfgTextModel, HfgConfig) is HfgTextConfig
+    # 4.57's Blip2QFormerModel under the type blip_2_qformer: the type's config
+    assert _own_config_class(HfgQFormerModel, HfgQFormerConfig) is HfgQFormerConfig
+    assert _own_config_class(HfgOwnModel, HfgConfig) is HfgTextConfig
+    assert _own_config_class(HfgPreTrainedModel, HfgConfig) is HfgConfig
+
+
+def test_4x_generate_derives_prefill_positions_from_the_attention_mask(monkeypatch):
+    from transformers.generation.utils import GenerationMixin
+
+    from hftestgen.checks.invariants import _positions_from_mask
+
+    assert _positions_from_mask() is False  # 5.x: positions prepared up front, mask dropped
+    monkeypatch.delattr(GenerationMixin, "_prepare_position_ids_for_generation")
+    assert _positions_from_mask() is True  # 4.x: prepare_inputs_for_generation reads the mask
