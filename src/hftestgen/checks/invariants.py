@@ -191,6 +191,17 @@ class _Tokens:
         return dict(self.inputs, **{self.key: ids})
 
 
+def _positions_from_mask() -> bool:
+    """Whether ``generate`` hands ``prepare_inputs_for_generation`` the attention mask over
+    every token seen so far to derive the position ids from (Transformers 4.x: its
+    ``GenerationMixin`` has no ``_prepare_position_ids_for_generation``, and 4.57's
+    ``_prefill_chunking`` / ``_assisted_decoding`` pass ``attention_mask[:, :end]``; M-RoPE
+    models such as 4.57's Qwen2-VL index the position ids its base class builds from it)."""
+    from transformers.generation.utils import GenerationMixin
+
+    return not hasattr(GenerationMixin, "_prepare_position_ids_for_generation")
+
+
 def _prefill_step_kwargs(model: Any, first: bool, start: int, end: int) -> dict[str, Any]:
     """What ``generate`` gives ``prepare_inputs_for_generation`` for one prefill chunk, by what
     the installed version's ``GenerationMixin`` (what ``generate`` calls it with) or the model's
@@ -515,6 +526,8 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             kw = {n: v[:, :end] if per_position(n, v) else v for n, v in rest.items()}
             if positions is not None:
                 kw["position_ids"] = positions[..., start:end]
+            elif _positions_from_mask():
+                kw[tokens.mask_key] = (mask if mask is not None else torch.ones_like(ids))[:, :end]
             kw[cache_arg] = cache
             kw.update(_prefill_step_kwargs(m, first, start, end))
             inputs = m.prepare_inputs_for_generation(chunk, use_cache=True, **kw)
