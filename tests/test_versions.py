@@ -371,3 +371,68 @@ def test_4x_generate_derives_prefill_positions_from_the_attention_mask(monkeypat
     assert _positions_from_mask() is False  # 5.x: positions prepared up front, mask dropped
     monkeypatch.delattr(GenerationMixin, "_prepare_position_ids_for_generation")
     assert _positions_from_mask() is True  # 4.x: prepare_inputs_for_generation reads the mask
+
+
+class _Strict(PretrainedConfig):
+    """A 4.x sub-config that refuses every kwarg it does not declare (4.57's
+    DbrxAttentionConfig)."""
+
+    model_type = "hftestgen-strict"
+
+    def __init__(self, width=4, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        for k in ("model_type", "transformers_version", "dtype"):
+            kwargs.pop(k, None)
+        if kwargs:
+            raise ValueError(f"Found unknown {kwargs=}")
+
+
+def test_the_regime_label_count_is_dropped_where_a_config_refuses_it():
+    cfg = tiny_config.tiny_config(_Strict)
+    assert isinstance(cfg, _Strict) and cfg.width == 4
+
+
+def test_a_pinned_label_count_a_config_refuses_still_fails():
+    from hftestgen.tiny import TinyError
+
+    with pytest.raises(TinyError, match="unknown kwargs"):
+        tiny_config.tiny_config(_Strict, {"num_labels": 5})
+
+
+class _Backboned:
+    """A 4.x DETR-like config (4.57's DeformableDetrConfig): a timm checkpoint by name by
+    default, ``backbone_config`` listed as a sub-config only once set (a plain class: a 5.x
+    ``PretrainedConfig`` subclass reads its fields as a dataclass)."""
+
+    model_type = "hftestgen-backboned"
+
+    def __init__(
+        self,
+        backbone="resnet50",
+        use_timm_backbone=True,
+        use_pretrained_backbone=True,
+        backbone_config=None,
+        backbone_kwargs=None,
+        **kw,
+    ):
+        if backbone_config is not None and (backbone is not None or use_timm_backbone):
+            raise ValueError("You can't specify both `backbone` and `backbone_config`.")
+        self.backbone, self.use_timm_backbone = backbone, use_timm_backbone
+        self.use_pretrained_backbone = use_pretrained_backbone
+        self.backbone_config, self.backbone_kwargs = backbone_config, backbone_kwargs
+
+
+def test_a_pinned_backbone_config_is_a_tiny_sub_config_and_replaces_the_named_backbone():
+    from transformers import ResNetConfig
+
+    cfg = tiny_config.tiny_config(_Backboned, {"backbone_config": {"model_type": "resnet"}})
+    assert isinstance(cfg.backbone_config, ResNetConfig)
+    assert max(cfg.backbone_config.hidden_sizes) <= 32  # shrunk as a sub-config
+    assert cfg.backbone is None and cfg.use_timm_backbone is False
+    assert cfg.use_pretrained_backbone is False
+
+
+def test_a_named_backbone_without_a_backbone_config_is_left_alone():
+    cfg = tiny_config.tiny_config(_Backboned)
+    assert cfg.backbone == "resnet50" and cfg.use_timm_backbone is True

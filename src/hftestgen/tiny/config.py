@@ -589,6 +589,30 @@ def _chained_channels(t: Tiny) -> None:
         t.kwargs[oname] = new_out
 
 
+BACKBONE_LOADING = (
+    ("backbone", None),
+    ("use_timm_backbone", False),
+    ("backbone_kwargs", None),
+    ("use_pretrained_backbone", False),
+)
+"""Fields that load a backbone by name (a checkpoint, timm) and their off values."""
+
+
+@repair("backbone-config-excludes-named-backbone")
+def _backbone_config_excludes_named_backbone(t: Tiny) -> None:
+    """A backbone given as a config (``backbone_config``: pinned, or nested from the default)
+    is the backbone: the checkpoint name (``backbone``), timm loading (``use_timm_backbone``),
+    timm kwargs (``backbone_kwargs``) and pretrained loading go (``BACKBONE_LOADING``), as
+    ``verify_backbone_config_arguments`` and ``load_backbone`` demand (4.57's DETR-likes default
+    ``backbone="resnet50"`` from timm, pretrained; 5.x defaults leave them unset)."""
+    given = t.final("backbone_config")
+    if not (is_config(given) or isinstance(given, dict)):
+        return
+    for name, off in BACKBONE_LOADING:
+        if t.free(name) and t.eff(name) not in (None, False, {}):
+            t.kwargs[name] = off
+
+
 @repair("width-multiplier-one")
 def _width_multiplier_one(t: Tiny) -> None:
     """A width / depth multiplier above 1 (EfficientNet's ``width_coefficient``, MobileNet's
@@ -1395,6 +1419,25 @@ def _instantiate(cls, kwargs: dict) -> Any:
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
 
 
+def _instantiate_label_count_optional(t: Tiny) -> Any:
+    """``_instantiate``, once more without the regime's ``num_labels`` where the config
+    rejects it (rule ``label-count-where-accepted``): ``num_labels`` is no field of most
+    configs, ``PretrainedConfig`` takes it, but a 4.x sub-config may refuse every kwarg it does
+    not declare (4.57's ``DbrxAttentionConfig`` / ``DbrxFFNConfig``: ``Found unknown
+    kwargs``)."""
+    try:
+        return _instantiate(t.cls, t.kwargs)
+    except TinyError:
+        if "num_labels" not in t.kwargs or "num_labels" in t.fields or "num_labels" in t.pinned:
+            raise
+        kwargs = {k: v for k, v in t.kwargs.items() if k != "num_labels"}
+        try:
+            return _instantiate(t.cls, kwargs)
+        except TinyError:
+            pass
+        raise
+
+
 def _keep_sub_configs(cls, cfg: Any, kwargs: dict) -> Any:
     """``cfg``, or ``cls`` rebuilt from the sub-configs' dicts when ``cfg`` dropped a
     sub-config instance it was given and the rebuilt config holds it (rule
@@ -1441,6 +1484,12 @@ def start(
     pinned = resolve_aliases(cls, pinned or {}, fields)
     t = Tiny(cls, fields, {}, pinned, default_inst, depth, inherit, **nested)
     t.slots = sub_config_slots(cls, default_inst)
+    for key, pin in pinned.items():
+        # rule pinned-typed-table-is-a-sub-config: a pinned table that names its config type
+        # (``model_type``) for a field no slot lists is a sub-config too, shrunk like one
+        # (4.57's DETR-likes list backbone_config only once set: their default loads timm)
+        if key not in t.slots and key in fields and isinstance(pin, dict) and "model_type" in pin:
+            t.slots[key] = (None, None)
     return t
 
 
@@ -1463,7 +1512,7 @@ def tiny_config(
     run_repairs(t)
     set_regime(t)
     t.kwargs.update(t.pinned)
-    cfg = _instantiate(cls, t.kwargs)
+    cfg = _instantiate_label_count_optional(t)
     for fn in BUILT_REPAIRS.values():
         fn(t, cfg)
     return cfg
