@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configs import (
+    declared_sub_configs,
     default_instance,
     field_defaults,
     is_config,
@@ -1484,12 +1485,14 @@ def start(
     pinned = resolve_aliases(cls, pinned or {}, fields)
     t = Tiny(cls, fields, {}, pinned, default_inst, depth, inherit, **nested)
     t.slots = sub_config_slots(cls, default_inst)
+    declared = declared_sub_configs(cls)
     for key, pin in pinned.items():
         # rule pinned-typed-table-is-a-sub-config: a pinned table that names its config type
         # (``model_type``) for a field no slot lists is a sub-config too, shrunk like one
-        # (4.57's DETR-likes list backbone_config only once set: their default loads timm)
+        # (4.57's DETR-likes list backbone_config only once set: their default loads timm;
+        # 4.57's Phi4MultimodalConfig declares vision_config but its default drops it)
         if key not in t.slots and key in fields and isinstance(pin, dict) and "model_type" in pin:
-            t.slots[key] = (None, None)
+            t.slots[key] = (None, declared.get(key))
     return t
 
 
