@@ -439,14 +439,3 @@ def test_seed_all_draws_what_torch_manual_seed_draws():
     r, n = random.random(), np.random.rand()
     seed_all(5)
     assert (random.random(), np.random.rand()) == (r, n)
-
-
-def test_cuda_kernel_flags_select_the_pytorch_path():
-    # Transformers 4.x Zamba / Jamba raise on CPU with use_mamba_kernels=True (the default)
-    fields = _fields(hidden_size=32, use_mamba_kernels=True)
-    kwargs: dict = {}
-    tc.repair_kwargs(object, fields, kwargs, {}, None)
-    assert kwargs["use_mamba_kernels"] is False
-    pinned: dict = {}
-    tc.repair_kwargs(object, fields, pinned, {"use_mamba_kernels": True}, None)
-    assert "use_mamba_kernels" not in pinned  # a pin wins

@@ -307,6 +307,34 @@ def test_time_features_at_least_one():
     assert run("time-features-at-least-one", {"num_time_features": 3}) == {}
 
 
+def test_backbone_config_excludes_named_backbone():
+    fields = {
+        "backbone": "resnet50",
+        "use_timm_backbone": True,
+        "backbone_kwargs": None,
+        "use_pretrained_backbone": True,
+        "backbone_config": None,
+    }
+    kw = run("backbone-config-excludes-named-backbone", fields, {}, {"backbone_config": {}})
+    assert kw == {"backbone": None, "use_timm_backbone": False, "use_pretrained_backbone": False}
+    # no backbone config: the named (timm) backbone stays
+    assert run("backbone-config-excludes-named-backbone", fields) == {}
+    # a pinned name is the user's choice
+    pinned = {"backbone_config": {}, "backbone": "x"}
+    assert "backbone" not in run("backbone-config-excludes-named-backbone", fields, {}, pinned)
+
+
+def test_pytorch_kernels_on_cpu():
+    # Transformers 4.x Zamba / Jamba raise on CPU with use_mamba_kernels=True (the default)
+    assert run("pytorch-kernels-on-cpu", {"use_mamba_kernels": True}) == {
+        "use_mamba_kernels": False
+    }
+    assert run("pytorch-kernels-on-cpu", {"use_mamba_kernels": False}) == {}
+    # a pin is the user's choice
+    pinned = {"use_mamba_kernels": True}
+    assert run("pytorch-kernels-on-cpu", {"use_mamba_kernels": True}, {}, pinned) == {}
+
+
 def test_codebook_dim_follows_hidden():
     fields = {"codebook_dim": 512, "hidden_size": 512}
     kw = run("codebook-dim-follows-hidden", fields, {"hidden_size": 32})

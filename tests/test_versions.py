@@ -122,6 +122,76 @@ def test_a_config_that_fails_both_ways_is_still_a_config_invariant():
         tiny_config._instantiate(_DictOnly, {"part": _Part(width=3), "depth": 0})
 
 
+class _DropsInstances(PretrainedConfig):
+    """A 4.x composite that sets its sub-config from a dict or ``None`` only and silently drops
+    an instance (4.57's Qwen2VLConfig)."""
+
+    model_type = "hftestgen-drops-instances"
+
+    def __init__(self, part=None, **kw):
+        super().__init__(**kw)
+        if isinstance(part, dict):
+            self.part = _Part(**part)
+        elif part is None:
+            self.part = _Part()
+
+
+def test_a_sub_config_instance_the_composite_dropped_is_passed_as_its_dict():
+    cfg = tiny_config._instantiate(_DropsInstances, {"part": _Part(width=3)})
+    assert isinstance(cfg.part, _Part) and cfg.part.width == 3
+
+
+def test_a_composite_that_keeps_its_instances_is_built_once():
+    part = _Part(width=3)
+    cfg = tiny_config._instantiate(_DictOnly, {"part": part})
+    assert tiny_config._dropped_sub_configs(cfg, {"part": part}) == []
+    assert tiny_config._dropped_sub_configs(_DropsInstances(), {"other": part}) == ["other"]
+
+
+def _validate_rope(config, ignore_keys=()):
+    """Stand-in for 4.x ``rope_config_validation``."""
+
+
+class _MropeText4x:
+    """A 4.x M-RoPE text config (4.57's Qwen2VLTextConfig): ``rope_scaling`` defaults to
+    ``None`` while the attention reads ``rope_scaling["mrope_section"]``; the class validates
+    the key in ``__init__`` (no ``ignore_keys_at_rope_validation``: a plain class here, as 5.x's
+    ``PretrainedConfig`` declares the attribute)."""
+
+    model_type = "hftestgen-mrope-4x"
+
+    def __init__(self, hidden_size=64, num_attention_heads=4, rope_scaling=None, rope_theta=1e4):
+        self.hidden_size, self.num_attention_heads = hidden_size, num_attention_heads
+        self.rope_scaling, self.rope_theta = rope_scaling, rope_theta
+        _validate_rope(self, ignore_keys={"mrope_section"})
+
+
+class _PlainRope4x:
+    model_type = "hftestgen-rope-4x"
+
+    def __init__(self, hidden_size=64, num_attention_heads=4, rope_scaling=None, rope_theta=1e4):
+        self.hidden_size, self.num_attention_heads = hidden_size, num_attention_heads
+        self.rope_scaling, self.rope_theta = rope_scaling, rope_theta
+        _validate_rope(self)
+
+
+def _mrope_repair(cls) -> dict:
+    t = tiny_config.start(cls)
+    tiny_config.shrink_fields(t)
+    tiny_config.run_repairs(t, ("mrope-sections-fit-head-dim",))
+    return t.kwargs
+
+
+def test_a_4x_mrope_config_without_a_rope_table_gets_sections_fitting_the_tiny_head():
+    # hidden 32 / 4 heads: head dim 8, sections summing to 4; 4.x keeps rope_theta a field
+    table = _mrope_repair(_MropeText4x)["rope_scaling"]
+    assert table == {"rope_type": "default", "mrope_section": [2, 1, 1]}
+
+
+def test_a_4x_config_that_does_not_validate_mrope_keeps_its_rope_table():
+    assert "rope_scaling" not in _mrope_repair(_PlainRope4x)
+
+
 class _Demanding(PretrainedConfig):
     """A 4.x composite whose defaults do not build (4.52's MusicgenConfig): its slots are only
     declared in ``sub_configs``."""
@@ -277,3 +347,112 @@ def test_config_diff_compares_values_as_saved():
     assert same == []
     changed = _dict_diff({"dtype": "float32", "k": (3, 3)}, {"dtype": torch.float16, "k": [3, 4]})
     assert changed == ["dtype: 'float32' -> torch.float16", "k: (3, 3) -> [3, 4]"]
+
+
+# ---------------------------------------------------------------------------------------------
+# model classes: a 4.x config_class copied from the family's base class
+
+
+class HfgTextConfig(PretrainedConfig):
+    model_type = "hftestgen-text"
+
+
+class HfgQFormerConfig(PretrainedConfig):
+    model_type = "hftestgen-qformer"
+
+
+class HfgConfig(PretrainedConfig):
+    model_type = "hftestgen-composite"
+    sub_configs = {"text_config": HfgTextConfig, "qformer_config": HfgQFormerConfig}
+
+
+class HfgPreTrainedModel:
+    config_class = HfgConfig
+
+
+class HfgTextModel(HfgPreTrainedModel):
+    config_class = HfgConfig  # 4.57's PreTrainedModel.__init_subclass__ copies the parent's
+
+
+class HfgQFormerModel(HfgPreTrainedModel):
+    config_class = HfgConfig
+
+
+class HfgOwnModel(HfgPreTrainedModel):
+    config_class = HfgTextConfig  # declared: always wins
+
+
+def test_an_inherited_config_class_gives_way_to_the_sub_config_named_like_the_class():
+    from hftestgen.tiny.engine import _own_config_class
+
+    # 4.57's Emu3TextModel: inherits Emu3Config, takes Emu3TextConfig
+    assert _own_config_class(HfgTextModel, HfgConfig) is HfgTextConfig
+    # 4.57's Blip2QFormerModel under the type blip_2_qformer: the type's config
+    assert _own_config_class(HfgQFormerModel, HfgQFormerConfig) is HfgQFormerConfig
+    assert _own_config_class(HfgOwnModel, HfgConfig) is HfgTextConfig
+    assert _own_config_class(HfgPreTrainedModel, HfgConfig) is HfgConfig
+
+
+class _Strict(PretrainedConfig):
+    """A 4.x sub-config that refuses every kwarg it does not declare (4.57's
+    DbrxAttentionConfig)."""
+
+    model_type = "hftestgen-strict"
+
+    def __init__(self, width=4, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+        for k in ("model_type", "transformers_version", "dtype"):
+            kwargs.pop(k, None)
+        if kwargs:
+            raise ValueError(f"Found unknown {kwargs=}")
+
+
+def test_the_regime_label_count_is_dropped_where_a_config_refuses_it():
+    cfg = tiny_config.tiny_config(_Strict)
+    assert isinstance(cfg, _Strict) and cfg.width == 4
+
+
+def test_a_pinned_label_count_a_config_refuses_still_fails():
+    from hftestgen.tiny import TinyError
+
+    with pytest.raises(TinyError, match="unknown kwargs"):
+        tiny_config.tiny_config(_Strict, {"num_labels": 5})
+
+
+class _Backboned:
+    """A 4.x DETR-like config (4.57's DeformableDetrConfig): a timm checkpoint by name by
+    default, ``backbone_config`` listed as a sub-config only once set (a plain class: a 5.x
+    ``PretrainedConfig`` subclass reads its fields as a dataclass)."""
+
+    model_type = "hftestgen-backboned"
+
+    def __init__(
+        self,
+        backbone="resnet50",
+        use_timm_backbone=True,
+        use_pretrained_backbone=True,
+        backbone_config=None,
+        backbone_kwargs=None,
+        **kw,
+    ):
+        if backbone_config is not None and (backbone is not None or use_timm_backbone):
+            raise ValueError("You can't specify both `backbone` and `backbone_config`.")
+        self.backbone, self.use_timm_backbone = backbone, use_timm_backbone
+        self.use_pretrained_backbone = use_pretrained_backbone
+        self.backbone_config, self.backbone_kwargs = backbone_config, backbone_kwargs
+
+
+def test_a_pinned_backbone_config_is_a_tiny_sub_config_and_replaces_the_named_backbone():
+    from transformers import ResNetConfig
+
+    cfg = tiny_config.tiny_config(_Backboned, {"backbone_config": {"model_type": "resnet"}})
+    assert isinstance(cfg.backbone_config, ResNetConfig)
+    assert max(cfg.backbone_config.hidden_sizes) <= 32  # shrunk as a sub-config
+    assert cfg.backbone is None and cfg.use_timm_backbone is False
+    assert cfg.use_pretrained_backbone is False
+
+
+def test_a_named_backbone_without_a_backbone_config_is_left_alone():
+    cfg = tiny_config.tiny_config(_Backboned)
+    assert cfg.backbone == "resnet50" and cfg.use_timm_backbone is True

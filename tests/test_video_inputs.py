@@ -116,6 +116,8 @@ def test_placeholder_errors_are_read_per_kind():
     assert _error_total(c, "image", img) == 16
     assert _error_total(c, "video", img) is None
     assert _error_total(c, "video", vid) == 8
+    # 4.57's Qwen3-VL: "match: tokens: 2, features 8"
+    assert _error_total(c, "image", img.replace("match,", "match:").replace(": 16", " 16")) == 16
     vid_id = _video_id(b.config)
     msg = f"Got 12 feature vectors for 2 placeholder tokens (id {vid_id})"
     assert _error_total(c, "video", msg) == 12

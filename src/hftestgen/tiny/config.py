@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..configs import (
+    declared_sub_configs,
     default_instance,
     field_defaults,
     is_config,
@@ -589,6 +590,30 @@ def _chained_channels(t: Tiny) -> None:
         t.kwargs[oname] = new_out
 
 
+BACKBONE_LOADING = (
+    ("backbone", None),
+    ("use_timm_backbone", False),
+    ("backbone_kwargs", None),
+    ("use_pretrained_backbone", False),
+)
+"""Fields that load a backbone by name (a checkpoint, timm) and their off values."""
+
+
+@repair("backbone-config-excludes-named-backbone")
+def _backbone_config_excludes_named_backbone(t: Tiny) -> None:
+    """A backbone given as a config (``backbone_config``: pinned, or nested from the default)
+    is the backbone: the checkpoint name (``backbone``), timm loading (``use_timm_backbone``),
+    timm kwargs (``backbone_kwargs``) and pretrained loading go (``BACKBONE_LOADING``), as
+    ``verify_backbone_config_arguments`` and ``load_backbone`` demand (4.57's DETR-likes default
+    ``backbone="resnet50"`` from timm, pretrained; 5.x defaults leave them unset)."""
+    given = t.final("backbone_config")
+    if not (is_config(given) or isinstance(given, dict)):
+        return
+    for name, off in BACKBONE_LOADING:
+        if t.free(name) and t.eff(name) not in (None, False, {}):
+            t.kwargs[name] = off
+
+
 @repair("width-multiplier-one")
 def _width_multiplier_one(t: Tiny) -> None:
     """A width / depth multiplier above 1 (EfficientNet's ``width_coefficient``, MobileNet's
@@ -718,22 +743,24 @@ def _windows_fit_stages(t: Tiny) -> None:
             t.kwargs[name] = val
 
 
-def _rope_key(t: Tiny) -> str:
-    """The config field holding the rope table: ``rope_parameters`` (Transformers 5.x), else
-    ``rope_scaling`` (4.x, where ``rope_theta`` is a field of its own)."""
-    return (
-        "rope_scaling"
-        if "rope_parameters" not in t.fields and "rope_scaling" in t.fields
-        else "rope_parameters"
-    )
+ROPE_TABLES = ("rope_parameters", "rope_scaling")
+"""The rope table field: ``rope_parameters`` (5.x, holds ``rope_theta``), ``rope_scaling``
+(4.x, ``rope_theta`` a field of its own)."""
 
 
-def _validates_mrope_section(cls: Any) -> bool:
-    """The config class accepts ``mrope_section`` in its rope table: 5.x declares it
-    (``ignore_keys_at_rope_validation``); 4.x passes it to ``rope_config_validation``
-    (``ignore_keys={"mrope_section"}``) in ``__init__``."""
+def _rope_field(t: Tiny) -> str | None:
+    """The rope table field the config has (``ROPE_TABLES``, first found), else ``None``."""
+    return next((name for name in ROPE_TABLES if name in t.fields), None)
+
+
+def _validates_mrope(cls: Any) -> bool:
+    """Whether the config class validates a multimodal rope table (``mrope_section``): 5.x
+    declares it in ``ignore_keys_at_rope_validation``; a 4.x ``__init__`` passes it to
+    ``rope_config_validation(self, ignore_keys={"mrope_section"})`` (read from its source)."""
+    if "mrope_section" in (getattr(cls, "ignore_keys_at_rope_validation", None) or ()):
+        return True
     if hasattr(cls, "ignore_keys_at_rope_validation"):
-        return "mrope_section" in (cls.ignore_keys_at_rope_validation or ())
+        return False
     try:
         return "mrope_section" in inspect.getsource(cls.__init__)
     except (OSError, TypeError):
@@ -742,17 +769,19 @@ def _validates_mrope_section(cls: Any) -> bool:
 
 def _rope_with_section(t: Tiny) -> Any:
     """The rope parameters to fit: kwargs', else the default's; a class that validates
-    ``mrope_section`` but whose default has none (flat rope table or ``None``) gets the usual
-    [16, 24, 24]."""
-    key = _rope_key(t)
+    ``mrope_section`` but whose default has none (flat rope table or ``None``: every 4.57
+    M-RoPE text config defaults ``rope_scaling=None`` while its attention reads
+    ``rope_scaling["mrope_section"]``) gets the usual [16, 24, 24]."""
+    key = _rope_field(t)
+    if key is None:
+        return None
     rp = t.kwargs.get(key, t.dflt(key) if t.default is not None else None)
-    wants = _validates_mrope_section(t.cls)
     flat = (
         isinstance(rp, dict)
         and "mrope_section" not in rp
         and not any(isinstance(v, dict) for v in rp.values())
     )
-    if wants and (flat or rp is None) and key in t.fields:
+    if (flat or rp is None) and _validates_mrope(t.cls):
         rp = dict(rp or {"rope_type": "default"})
         if key == "rope_parameters":
             rp.setdefault("rope_theta", float(getattr(t.cls, "default_theta", 10000.0)))
@@ -809,8 +838,8 @@ def _mrope_sections_fit_head_dim(t: Tiny) -> None:
     """Multimodal rope sections (``mrope_section``, per rope table when nested) sum to half
     the rotary dims of the tiny head, at least 1 each; a head too narrow for one slot per
     section is widened first."""
-    rp, key = _rope_with_section(t), _rope_key(t)
-    if not isinstance(rp, dict) or key in t.pinned:
+    rp, field_name = _rope_with_section(t), _rope_field(t)
+    if not isinstance(rp, dict) or field_name in t.pinned:
         return
     hd = _rope_head_dim(t)
     nested = bool(rp) and all(isinstance(v, dict) for v in rp.values())
@@ -818,8 +847,8 @@ def _mrope_sections_fit_head_dim(t: Tiny) -> None:
     for name, part in (rp if nested else {"": rp}).items():
         changed[name], hd = _fit_sections(t, part, hd)
     new_rp = changed if nested else changed[""]
-    if new_rp != rp:
-        t.kwargs[key] = new_rp
+    if new_rp != rp or (field_name not in t.kwargs and new_rp != t.dflt(field_name)):
+        t.kwargs[field_name] = new_rp
 
 
 @repair("d-kv-follows-heads")
@@ -1390,7 +1419,7 @@ def _instantiate(cls, kwargs: dict) -> Any:
         warnings.simplefilter("ignore")
         try:
             try:
-                return cls(**kwargs)
+                cfg = cls(**kwargs)
             except Exception as first:
                 as_dicts = _sub_configs_as_dicts(kwargs)
                 if as_dicts is None:
@@ -1399,11 +1428,53 @@ def _instantiate(cls, kwargs: dict) -> Any:
                     return cls(**as_dicts)
                 except Exception:
                     raise first from None
+            return _keep_sub_configs(cls, cfg, kwargs)
         except Exception as e:
             pkg = missing_package(e)
             if pkg:
                 raise TinyError.missing(pkg) from e
             raise TinyError("config-invariant", f"{cls.__name__}: {short(e)}") from e
+
+
+def _instantiate_label_count_optional(t: Tiny) -> Any:
+    """``_instantiate``, once more without the regime's ``num_labels`` where the config
+    rejects it (rule ``label-count-where-accepted``): ``num_labels`` is no field of most
+    configs, ``PretrainedConfig`` takes it, but a 4.x sub-config may refuse every kwarg it does
+    not declare (4.57's ``DbrxAttentionConfig`` / ``DbrxFFNConfig``: ``Found unknown
+    kwargs``)."""
+    try:
+        return _instantiate(t.cls, t.kwargs)
+    except TinyError:
+        if "num_labels" not in t.kwargs or "num_labels" in t.fields or "num_labels" in t.pinned:
+            raise
+        kwargs = {k: v for k, v in t.kwargs.items() if k != "num_labels"}
+        try:
+            return _instantiate(t.cls, kwargs)
+        except TinyError:
+            pass
+        raise
+
+
+def _keep_sub_configs(cls, cfg: Any, kwargs: dict) -> Any:
+    """``cfg``, or ``cls`` rebuilt from the sub-configs' dicts when ``cfg`` dropped a
+    sub-config instance it was given and the rebuilt config holds it (rule
+    ``sub-config-instances-kept``)."""
+    dropped = _dropped_sub_configs(cfg, kwargs)
+    if not dropped:
+        return cfg
+    try:
+        rebuilt = cls(**_sub_configs_as_dicts(kwargs))
+    except Exception:
+        return cfg
+    return cfg if set(dropped) & set(_dropped_sub_configs(rebuilt, kwargs)) else rebuilt
+
+
+def _dropped_sub_configs(cfg: Any, kwargs: dict) -> list[str]:
+    """Sub-config instances in ``kwargs`` that the built config does not hold (rule
+    ``sub-config-instances-kept``): some 4.x composites only set a sub-config from a dict or
+    ``None`` and silently drop an instance (4.57: ``Qwen2VLConfig`` builds without
+    ``vision_config`` / ``text_config``, and the model then reads a missing attribute)."""
+    return [k for k, v in kwargs.items() if is_config(v) and not is_config(safe_get(cfg, k))]
 
 
 def _sub_configs_as_dicts(kwargs: dict) -> dict | None:
@@ -1430,6 +1501,14 @@ def start(
     pinned = resolve_aliases(cls, pinned or {}, fields)
     t = Tiny(cls, fields, {}, pinned, default_inst, depth, inherit, **nested)
     t.slots = sub_config_slots(cls, default_inst)
+    declared = declared_sub_configs(cls)
+    for key, pin in pinned.items():
+        # rule pinned-typed-table-is-a-sub-config: a pinned table that names its config type
+        # (``model_type``) for a field no slot lists is a sub-config too, shrunk like one
+        # (4.57's DETR-likes list backbone_config only once set: their default loads timm;
+        # 4.57's Phi4MultimodalConfig declares vision_config but its default drops it)
+        if key not in t.slots and key in fields and isinstance(pin, dict) and "model_type" in pin:
+            t.slots[key] = (None, declared.get(key))
     return t
 
 
@@ -1452,7 +1531,7 @@ def tiny_config(
     run_repairs(t)
     set_regime(t)
     t.kwargs.update(t.pinned)
-    cfg = _instantiate(cls, t.kwargs)
+    cfg = _instantiate_label_count_optional(t)
     for fn in BUILT_REPAIRS.values():
         fn(t, cfg)
     return cfg

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import field_defaults, is_int, sub, text_part
+from ..configs import declared_sub_configs, field_defaults, is_int, sub, text_part
 from .errors import TinyError, missing_package, short
 
 TARGET_PARAMS = 1_000_000
@@ -223,7 +223,7 @@ def _config_class(model_type: str, cls: Any) -> tuple[Any, bool]:
         cfg_cls = CONFIG_MAPPING[model_type]
     except Exception:
         cfg_cls = getattr(cls, "config_class", None)
-    want = getattr(cls, "config_class", None)
+    want = _own_config_class(cls, cfg_cls)
     if (
         want is not None
         and isinstance(want, type)
@@ -237,6 +237,30 @@ def _config_class(model_type: str, cls: Any) -> tuple[Any, bool]:
         and cfg_cls is not CONFIG_MAPPING[model_type]
     )
     return cfg_cls, on_sub
+
+
+def _own_config_class(cls: Any, type_cfg: Any) -> Any:
+    """The config class ``cls`` is built on (rule ``inherited-config-class``): its
+    ``config_class``, unless it only inherits it from its family's base class (4.x: 4.57's
+    ``Blip2QFormerModel`` and ``Emu3TextModel`` inherit ``Blip2Config`` / ``Emu3Config`` from
+    ``Blip2PreTrainedModel`` / ``Emu3PreTrainedModel`` but take ``Blip2QFormerConfig`` /
+    ``Emu3TextConfig``; 5.x declares them). Then the sub-config named like the class
+    (``Emu3TextModel`` -> ``Emu3TextConfig``) of the inherited or the type's config, else the
+    type's config when it is one of the inherited config's sub-configs."""
+    want = getattr(cls, "config_class", None)
+    # 4.57's PreTrainedModel.__init_subclass__ copies the parent's into every subclass's dict
+    if not isinstance(want, type) or all(
+        getattr(base, "config_class", None) is not want for base in cls.__mro__[1:]
+    ):
+        return want
+    stem = cls.__name__[: -len("Model")] if cls.__name__.endswith("Model") else None
+    subs = [*declared_sub_configs(want).values()]
+    if isinstance(type_cfg, type):
+        subs += declared_sub_configs(type_cfg).values()
+    named = [c for c in subs if isinstance(c, type) and c.__name__ == f"{stem}Config"]
+    if named:
+        return named[0]
+    return type_cfg if type_cfg in subs else want
 
 
 def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tuple) -> dict:

@@ -81,7 +81,7 @@ _PLACEHOLDER_ID_ERR = re.compile(
     r"Got (\d+) feature vectors for (\d+) placeholder tokens \(id (\d+)\)"
 )
 _PLACEHOLDER_ERR = re.compile(
-    r"(Image|Video|Audio)? ?features and (image|video|audio)? ?tokens do not match,? tokens: (\d+),? features:? (\d+)",
+    r"(Image|Video|Audio)? ?features and (image|video|audio)? ?tokens do not match[,:]? tokens: (\d+),? features:? (\d+)",
     re.I,
 )
 
