@@ -168,15 +168,17 @@ def render_text(d: dict[str, Any], a: Side, b: Side) -> list[str]:
             f"    was: {e['from_reason'] or ''}",
             f"    now: {e['to_reason'] or ''}",
         ]
-    s = d["summary"]
-    lines.append(
-        "summary: types "
-        + ", ".join(f"{s['types'][k]} {k}" for k in GROUPS)
-        + "; tests "
-        + ", ".join(f"{s['tests'][k]} {k}" for k in GROUPS)
-        + f", {s['tests']['reason_changed']} with a changed reason text"
-    )
+    types, tests_ = summary_counts(d["summary"])
+    lines.append(f"summary: types {types}; tests {tests_}")
     return lines
+
+
+def summary_counts(s: dict[str, Any]) -> tuple[str, str]:
+    """A diff summary's counts in words: (types, tests), e.g. ``"0 regressed, 1 fixed, ..."``
+    and the same for tests, ending with the changed reason texts."""
+    types = ", ".join(f"{s['types'][k]} {k}" for k in GROUPS)
+    tests = ", ".join(f"{s['tests'][k]} {k}" for k in GROUPS)
+    return types, f"{tests}, {s['tests']['reason_changed']} with a changed reason text"
 
 
 def diff_command(

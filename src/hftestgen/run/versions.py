@@ -26,7 +26,7 @@ from .._io import atomic_write_text
 from ..errors import UsageError
 from ..report import COVERAGE_JSON
 from ..report.coverage import VERDICT_SYMBOLS, order_checks
-from .diff import GROUPS, diff_sides
+from .diff import GROUPS, diff_sides, summary_counts
 from .envs import Env, ready, resolve_env, suite_dir
 from .sides import Side, from_coverage
 
@@ -250,13 +250,8 @@ def combined(
 def summary_line(doc: dict[str, Any]) -> str:
     parts = []
     for c in doc["changes"]:
-        s = c["summary"]
-        parts.append(
-            f"{c['from']} -> {c['to']}: types "
-            + ", ".join(f"{s['types'][k]} {k}" for k in GROUPS)
-            + "; tests "
-            + ", ".join(f"{s['tests'][k]} {k}" for k in GROUPS)
-        )
+        types, tests = summary_counts(c["summary"])
+        parts.append(f"{c['from']} -> {c['to']}: types {types}; tests {tests}")
     return "changed between releases: " + ("; ".join(parts) if parts else "nothing to compare")
 
 
@@ -306,14 +301,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         )
     for c in doc["changes"]:
         lines += ["", f"## Changed between releases: {c['from']} -> {c['to']}", ""]
-        s = c["summary"]
-        lines.append(
-            "Types: "
-            + ", ".join(f"{s['types'][k]} {k}" for k in GROUPS)
-            + ". Tests: "
-            + ", ".join(f"{s['tests'][k]} {k}" for k in GROUPS)
-            + f", {s['tests']['reason_changed']} with a changed reason text."
-        )
+        types, tests = summary_counts(c["summary"])
+        lines.append(f"Types: {types}. Tests: {tests}.")
         rows = []
         for k in GROUPS:
             for e in c["types"][k]:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from .._io import atomic_write_text
+from .._io import atomic_write_bytes, atomic_write_text
 from . import (
     FORMAT,
     FORMAT_VERSION,
@@ -137,26 +137,7 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """A safetensors file written atomically."""
     from safetensors.torch import save
 
-    _atomic_bytes(path, save({k: v.detach().contiguous().clone() for k, v in tensors.items()}))
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and rename (``_io.atomic_write_text`` for
-    bytes)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_bytes(path, save({k: v.detach().contiguous().clone() for k, v in tensors.items()}))
 
 
 def _dump(obj: Any) -> str:
@@ -180,7 +161,7 @@ def _weights(model: Any, folder: Path, cap: int) -> tuple[bool, int, str | None]
             src = os.path.join(tmp, n)
             if not os.path.isfile(src):
                 continue
-            _atomic_bytes(folder / n, Path(src).read_bytes())
+            atomic_write_bytes(folder / n, Path(src).read_bytes())
     note = None if keep else f"weights {size:,} bytes over the cap ({cap:,} left): outputs only"
     return keep, size, note
 
