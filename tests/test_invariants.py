@@ -345,3 +345,96 @@ def test_a_fresh_cache_without_config_on_older_transformers(monkeypatch):
     model.config = transformers.LlamaConfig()
     cache = invariants._dynamic_cache(model)
     assert isinstance(cache, OldDynamicCache)
+
+
+# --------------------------------------------------------------------------------------------
+# multiple-choice heads: (batch, choices, length) input_ids
+
+
+def fault_bert_position_ids_zeroed(monkeypatch):
+    """BERT's embeddings look every token up at position 0 (position ids never advanced): the
+    learned position embeddings add the same vector everywhere."""
+    from transformers.models.bert import modeling_bert as m
+
+    orig = m.BertEmbeddings.forward
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, *args, **kwargs):
+        ref = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
+        length = ref.shape[1] if input_ids is not None else ref.shape[-2]
+        zeros = torch.zeros(1, length, dtype=torch.long, device=ref.device)
+        return orig(self, input_ids, token_type_ids, zeros, *args, **kwargs)
+
+    monkeypatch.setattr(m.BertEmbeddings, "forward", forward)
+
+
+def _ran(check: str, case: Case, model_class: str) -> str | None:
+    """``_verdict`` with a skip counted as a failure of the test (the check must run)."""
+    try:
+        return _verdict(check, case, model_class)
+    except pytest.skip.Exception as e:
+        pytest.fail(f"{check} did not run for {model_class}: {e}")
+
+
+@pytest.mark.parametrize(
+    "model_type, model_class",
+    [
+        ("bert", "BertForMultipleChoice"),
+        ("roberta", "RobertaForMultipleChoice"),
+        ("funnel", "FunnelForMultipleChoice"),
+        ("deberta-v2", "DebertaV2ForMultipleChoice"),
+    ],
+)
+def test_position_sensitivity_runs_on_multiple_choice_ids(registry, model_type, model_class):
+    """A multiple-choice head's input_ids are (batch, choices, length); its forward flattens the
+    choices into the batch, so the swap goes along the last axis and the per-layer hidden states
+    (batch x choices rows) are read as for any other encoder."""
+    from hftestgen.checks import _support
+
+    case = _case(registry, model_type)
+    checks.clear_cache()
+    built = _support.get_built(case, model_class)
+    assert _support.make_inputs(case, built)["input_ids"].ndim == 3
+    assert _ran("position_sensitivity", case, model_class) is None
+
+
+def test_position_sensitivity_catches_lost_positions_in_a_multiple_choice_head(
+    registry, monkeypatch
+):
+    case = _case(registry, "bert")
+    assert _ran("position_sensitivity", case, "BertForMultipleChoice") is None
+    fault_bert_position_ids_zeroed(monkeypatch)
+    got = _ran("position_sensitivity", case, "BertForMultipleChoice")
+    assert got is not None and "no positional information reaches" in got, got
+    assert _ran("position_sensitivity", case, "BertModel") is not None  # the fault is real
+
+
+def test_tokens_take_choices_only_when_asked_and_level_the_swap(registry):
+    """Only position_sensitivity asks for multiple-choice ids; other token checks still refuse
+    a (batch, choices, length) sequence. The swap levels the other per-position inputs (random
+    token_type_ids at p1 and p2 would otherwise let a position-free BERT see the order: without
+    this the lost-positions fault above goes unseen)."""
+    from hftestgen.checks import _support, invariants
+
+    case = _case(registry, "bert")
+    checks.clear_cache()
+    built = _support.get_built(case, "BertForMultipleChoice")
+    with pytest.raises(
+        pytest.skip.Exception, match=r"no 2-D token sequence input_ids.*\(2, 2, 7\)"
+    ):
+        invariants._Tokens(case, built, "input_ids")
+    tokens = invariants._Tokens(case, built, "input_ids", choices=True)
+    assert (tokens.rows, tokens.length) == (4, 7)
+    moved = tokens.replaced([3])["input_ids"]
+    assert moved.shape == tokens.ids.shape
+    assert bool((moved[..., 3] != tokens.ids[..., 3]).all())
+    assert torch.equal(moved[..., :3], tokens.ids[..., :3])
+    # the swap's inputs: segment ids equal at both positions, ids and position ids untouched
+    extra = dict(tokens.inputs, position_ids=torch.arange(7).expand(2, 2, 7))
+    tokens.inputs = extra
+    level = tokens.levelled(1, 4)
+    assert not torch.equal(extra["token_type_ids"][..., 1], extra["token_type_ids"][..., 4])
+    assert torch.equal(level["token_type_ids"][..., 4], extra["token_type_ids"][..., 1])
+    assert torch.equal(level["token_type_ids"][..., :4], extra["token_type_ids"][..., :4])
+    assert level["input_ids"] is extra["input_ids"]
+    assert level["position_ids"] is extra["position_ids"]
+    checks.clear_cache()

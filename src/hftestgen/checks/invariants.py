@@ -32,6 +32,10 @@ position_sensitivity(case, cls)
     which is order-dependent by construction. (Repeating one token along the sequence, the
     naive alternative, proves nothing for rotary, ALiBi or relative-bias models: with identical
     values every attention average is the same vector, whatever the position-dependent weights.)
+    Every other per-position input (``token_type_ids``, per-token features; position ids aside)
+    holds the same value at p1 and p2, so the tokens are all the swap moves. A multiple-choice
+    head's (batch, choices, length) ids are swapped along the last axis in every row and choice;
+    its forward flattens the choices into the batch, so its outputs have batch x choices rows.
 weight_tying(case, cls)
     The output embeddings (``get_output_embeddings()``) share storage with the input embeddings of
     the model that owns them (the innermost ``PreTrainedModel`` holding the LM head, whose config
@@ -138,14 +142,20 @@ def _seq_axis(t: torch.Tensor, rows: int, length: int) -> int | None:
 
 class _Tokens:
     """The token sequence a check varies: ``inputs[key]`` (2-D), its plain (non-special)
-    positions and the plain token ids it holds."""
+    positions and the plain token ids it holds.
 
-    def __init__(self, case: Case, built: Any, key: str) -> None:
+    With ``choices`` a multiple-choice head's (batch, choices, length) ids are taken too: its
+    forward flattens the choices into the batch, so its per-position outputs have
+    batch x choices rows (``rows``) and every token edit goes along the last axis (``ids[...,
+    p]``); masks and modality markers of the same shape are read the same way."""
+
+    def __init__(self, case: Case, built: Any, key: str, *, choices: bool = False) -> None:
         self.key = key
         self.mask_key = "decoder_attention_mask" if key.startswith("decoder_") else "attention_mask"
         inputs = make_inputs(case, built)
         ids = inputs.get(key)
-        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.is_floating_point():
+        ndims = (2, 3) if choices and "multiple_choice" in built.tasks else (2,)
+        if not isinstance(ids, torch.Tensor) or ids.ndim not in ndims or ids.is_floating_point():
             got = "none" if ids is None else f"shape {tuple(ids.shape)}"
             absent = ids is None and key not in S.forward_params(built.model)  # takes no tokens
             (not_applicable if absent else not_covered)(
@@ -162,19 +172,26 @@ class _Tokens:
         self.plain_ids = vals
         self.inputs = _unpadded(inputs, key, self.mask_key, vals[0])
         ids = self.inputs[key]
-        self.rows, self.length = ids.shape
+        self.length = ids.shape[-1]
+        flat = ids.reshape(-1, self.length)
+        self.rows = flat.shape[0]
         # positions holding a plain token in every row (placeholders, BOS/EOS ... stay put),
         # and no multimodal slot marked by a per-position input (``mm_token_type_ids`` != 0,
         # Kosmos-2's ``image_embeds_position_mask``)
-        plain_col = ~torch.isin(ids, torch.tensor(sorted(specials) or [-1])).any(0)
+        plain_col = ~torch.isin(flat, torch.tensor(sorted(specials) or [-1])).any(0)
         for name, v in self.inputs.items():
             if MODALITY_SLOTS.search(name) and isinstance(v, torch.Tensor) and v.shape == ids.shape:
-                plain_col &= ~(v != 0).any(0)
+                plain_col &= ~(v.reshape(-1, self.length) != 0).any(0)
         self.plain_positions = [int(i) for i in torch.nonzero(plain_col).flatten()]
 
     @property
     def ids(self) -> torch.Tensor:
         return self.inputs[self.key]
+
+    @property
+    def flat(self) -> torch.Tensor:
+        """The ids as ``rows`` x ``length`` (the ids themselves when 2-D)."""
+        return self.ids.reshape(-1, self.length)
 
     def other(self, token: int, shift: int = 1) -> int:
         """A plain token other than ``token``."""
@@ -182,12 +199,29 @@ class _Tokens:
         i = vals.index(token) if token in vals else 0
         return vals[(i + shift) % len(vals)]
 
+    def levelled(self, p1: int, p2: int) -> dict[str, Any]:
+        """The inputs with every other per-position input (one of the ids' shape: segment ids,
+        per-token features), position ids aside, holding at ``p2`` what it holds at ``p1``: then
+        the tokens are all that differs between the two positions, and swapping them swaps
+        everything a position-free model sees there (random ``token_type_ids`` would otherwise
+        carry the order)."""
+        out = dict(self.inputs)
+        for name, v in self.inputs.items():
+            if name == self.key or "position" in name:
+                continue
+            if isinstance(v, torch.Tensor) and v.shape == self.ids.shape:
+                v = v.clone()
+                v[..., p2] = v[..., p1]
+                out[name] = v
+        return out
+
     def replaced(self, positions: list[int]) -> dict[str, Any]:
         """The inputs with every token at ``positions`` replaced by another plain token."""
         ids = self.ids.clone()
+        rows = ids.view(-1, self.length)  # a view: edits land in ``ids``
         for p in positions:
             for r in range(self.rows):
-                ids[r, p] = self.other(int(ids[r, p]), shift=1 + r)
+                rows[r, p] = self.other(int(rows[r, p]), shift=1 + r)
         return dict(self.inputs, **{self.key: ids})
 
 
@@ -666,20 +700,22 @@ def position_sensitivity(case: Case, model_class: str | None) -> None:
     built = get_forward_model(case, model_class)
     if _frame_positions(case, built, model_class):
         return  # a time series of audio frames, checked by repeating one frame
-    tokens = _Tokens(case, built, "input_ids")
+    tokens = _Tokens(case, built, "input_ids", choices=True)
     plain = tokens.plain_positions
     L = tokens.length
     if len(plain) < 2 or plain[1] >= L - 1:
         not_covered(f"input_ids have no two plain positions followed by another ({plain})")
     p1, p2 = plain[0], plain[1]
-    a_tok = int(tokens.ids[0, p1])
+    a_tok = int(tokens.flat[0, p1])
     b_tok = tokens.other(a_tok)
     c_tok = tokens.other(a_tok, 2)
 
+    level = tokens.levelled(p1, p2)
+
     def with_tokens(first: int, second: int) -> dict[str, Any]:
         ids = tokens.ids.clone()
-        ids[:, p1], ids[:, p2] = first, second
-        return dict(tokens.inputs, input_ids=ids)
+        ids[..., p1], ids[..., p2] = first, second  # along the last axis: every row, choice
+        return dict(level, input_ids=ids)
 
     ab, ba = with_tokens(a_tok, b_tok), with_tokens(b_tok, a_tok)
     cb = with_tokens(c_tok if c_tok != a_tok else b_tok, b_tok)  # p1 changed, not swapped
