@@ -538,6 +538,11 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
                     two[n] = v
         if "use_cache" in params:
             one["use_cache"] = two["use_cache"] = True
+        if "cache_position" in params:
+            # 4.x: what ``generate`` gives each chunk; some forwards (4.x Mamba) refuse a
+            # cache without it, the others derive the same positions from the cache
+            one["cache_position"] = torch.arange(0, k)
+            two["cache_position"] = torch.arange(k, L)
         if cache0 is not None:
             one[cache_arg] = cache0
         return _run_all(m, one), lambda cache: _run_all(m, dict(two, **{cache_arg: cache}))
