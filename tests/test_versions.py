@@ -456,3 +456,101 @@ def test_a_pinned_backbone_config_is_a_tiny_sub_config_and_replaces_the_named_ba
 def test_a_named_backbone_without_a_backbone_config_is_left_alone():
     cfg = tiny_config.tiny_config(_Backboned)
     assert cfg.backbone == "resnet50" and cfg.use_timm_backbone is True
+
+
+def test_forward_chunks_get_their_cache_position_where_the_forward_takes_it(registry, monkeypatch):
+    """4.x Mamba-style forwards refuse a cache without ``cache_position`` ("You have to specify
+    the `cache_position` manually ..."): chunked_prefill's forward path gives each chunk its
+    absolute positions where the forward takes them (old: the second chunk went without, a
+    ValueError on 4.57.6 mamba/mamba2/falcon_mamba)."""
+    from transformers.models.llama import modeling_llama as m
+
+    from hftestgen import checks
+    from hftestgen.checks import Case
+    from hftestgen.render.files import case_fields
+
+    orig = m.LlamaModel.forward
+    seen = []
+
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        past_key_values=None,
+        use_cache=None,
+        cache_position=None,
+        output_hidden_states=None,
+        **kwargs,
+    ):
+        if use_cache and past_key_values is not None and cache_position is None:
+            raise ValueError("You have to specify the `cache_position` manually")
+        seen.append(None if cache_position is None else cache_position.tolist())
+        return orig(
+            self,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_hidden_states=output_hidden_states,
+            **kwargs,
+        )
+
+    monkeypatch.setattr(m.LlamaModel, "forward", forward)
+    checks.clear_cache()
+    try:
+        checks.chunked_prefill(Case(**case_fields(registry["llama"])), "LlamaModel")
+    finally:
+        checks.clear_cache()
+    assert [0, 1, 2] in seen and [3, 4, 5, 6] in seen, seen
+
+
+def test_a_placed_chunk_gets_the_other_per_position_inputs_whole(registry, monkeypatch):
+    """Where the forward places a chunk by ``cache_position`` (4.x), the per-position inputs
+    ``generate`` keeps whole go to the later chunk over every position so far: 4.57
+    MllamaModel.forward indexes ``cross_attention_mask[:, :, cache_position]`` (old: the check
+    cut it to the chunk, an IndexError on 4.57.6 once the chunk got its cache_position)."""
+    from transformers.models.mllama import modeling_mllama as m
+
+    from hftestgen import checks
+    from hftestgen.checks import Case
+    from hftestgen.render.files import case_fields
+
+    orig = m.MllamaModel.forward
+    seen = []
+
+    def forward(
+        self,
+        input_ids=None,
+        pixel_values=None,
+        aspect_ratio_mask=None,
+        aspect_ratio_ids=None,
+        attention_mask=None,
+        cross_attention_mask=None,
+        cache=None,
+        use_cache=None,
+        cache_position=None,
+        **kwargs,
+    ):
+        if cache_position is not None and cross_attention_mask is not None:
+            cross_attention_mask[:, cache_position]  # 4.57.6: IndexError on a cut mask
+            seen.append((cross_attention_mask.shape[1], cache_position.tolist()))
+        return orig(
+            self,
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            aspect_ratio_mask=aspect_ratio_mask,
+            aspect_ratio_ids=aspect_ratio_ids,
+            attention_mask=attention_mask,
+            cross_attention_mask=cross_attention_mask,
+            cache=cache,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+    monkeypatch.setattr(m.MllamaModel, "forward", forward)
+    checks.clear_cache()
+    try:
+        checks.chunked_prefill(Case(**case_fields(registry["mllama"])), "MllamaModel")
+    finally:
+        checks.clear_cache()
+    assert len(seen) == 2 and seen[1][0] == seen[1][1][-1] + 1, seen

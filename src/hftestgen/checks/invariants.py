@@ -260,6 +260,21 @@ def _generate_keeps_all_ones_mask() -> bool:
     return callable(getattr(GenerationMixin, "_prefill_chunking", None))
 
 
+# Per-position inputs 4.x ``GenerationMixin.prepare_inputs_for_generation`` cuts to the chunk
+# (its "Slice model inputs if it's an input that should have the same length as `input_ids`").
+CUT_TO_THE_CHUNK = ("position_ids", "token_type_ids", "decoder_position_ids")
+
+
+def _kept_whole(name: str, placed: bool) -> bool:
+    """Whether a per-position input other than the ids goes to a later chunk whole, over every
+    position so far. Where the forward places the chunk by ``cache_position`` (4.x) it is what
+    ``generate`` gives it: the generic ``prepare_inputs_for_generation`` cuts only
+    ``CUT_TO_THE_CHUNK`` to the chunk and passes the others as kept (4.57 MllamaModel.forward
+    indexes ``cross_attention_mask[:, :, cache_position]``). Without ``cache_position`` (5.x)
+    the forward has no absolute place for the chunk: every per-position input is cut to it."""
+    return placed and name not in CUT_TO_THE_CHUNK
+
+
 def _with_hidden_states(model: Any, inputs: dict[str, Any]) -> dict[str, Any]:
     """Ask for per-layer hidden states where the forward takes ``output_hidden_states`` (pooled
     heads then still have per-position outputs)."""
@@ -558,6 +573,8 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
         side = n.startswith("decoder_") if encdec else True
         return side and isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[:2]) == (B, L)
 
+    placed = "cache_position" in params
+
     def by_forward(m: Any, full: dict[str, Any], cache0: Any) -> tuple[Any, Callable[[Any], Any]]:
         one, two = {}, {}
         first_only = set(_first_chunk_only())
@@ -565,13 +582,18 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             if per_position(n, v):
                 one[n] = v[:, :k]
                 if n != tokens.mask_key:  # all ones: the second chunk goes without a mask
-                    two[n] = v[:, k:]
+                    two[n] = v[:, k:] if n == key or not _kept_whole(n, placed) else v
             else:
                 one[n] = v
                 if encdec or n not in first_only:
                     two[n] = v
         if "use_cache" in params:
             one["use_cache"] = two["use_cache"] = True
+        if placed:
+            # 4.x: what ``generate`` gives each chunk; some forwards (4.x Mamba) refuse a
+            # cache without it, the others derive the same positions from the cache
+            one["cache_position"] = torch.arange(0, k)
+            two["cache_position"] = torch.arange(k, L)
         if cache0 is not None:
             one[cache_arg] = cache0
         return _run_all(m, one), lambda cache: _run_all(m, dict(two, **{cache_arg: cache}))
