@@ -192,6 +192,11 @@ def diff_command(
 ) -> int:
     """Print the diff of two runs (text or json); 1 with ``exit_code`` when anything regressed."""
     a, b = resolve_pair(a_ref, b_ref, history)
+    return print_diff(a, b, fmt=fmt, exit_code=exit_code, console=console)
+
+
+def print_diff(a: Side, b: Side, *, fmt: str, exit_code: bool, console: Console) -> int:
+    """Print the diff of two sides (text or json); 1 with ``exit_code`` when anything regressed."""
     d = diff_sides(a, b)
     if fmt == "json":
         console.print_json(json.dumps(d))

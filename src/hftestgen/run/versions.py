@@ -358,7 +358,7 @@ def diff_versions_command(
     path: Path, a_version: str, b_version: str, *, fmt: str, exit_code: bool, console: Console
 ) -> int:
     """``hftestgen diff`` of the last complete runs of two releases in one history."""
-    from .diff import regressed, render_text
+    from .diff import print_diff
     from .history import History
     from .sides import HISTORY_FILE, from_history
 
@@ -372,10 +372,4 @@ def diff_versions_command(
         for i, v in zip(ids, (a_version, b_version), strict=True)
     )
     a, b = ran_only(a, b)
-    d = diff_sides(a, b)
-    if fmt == "json":
-        console.print_json(json.dumps(d))
-    else:
-        for line in render_text(d, a, b):
-            console.print(line, markup=False, highlight=False)
-    return 1 if exit_code and regressed(d) else 0
+    return print_diff(a, b, fmt=fmt, exit_code=exit_code, console=console)
