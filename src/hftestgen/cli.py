@@ -523,13 +523,14 @@ def env_create(
             raise UsageError("--pip-arg installs; not with --from-venv")
         if not from_venv.is_dir():
             raise UsageError(f"{str(from_venv)!r} is not a folder")
-        env = envs.adopt(from_venv, transformers, torch)
+        env, existed = envs.adopt(from_venv, transformers, torch), False
     else:
+        existed = reuse and envs.find_env(transformers, torch) is not None
         env = envs.create(
             transformers, torch, pip_args=list(pip_arg or []), reuse=reuse, lowest_deps=lowest_deps
         )
     out_console.print(
-        f"{env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
+        f"{'reusing' if existed else env.kind} {env.name}: Transformers {env.transformers}, torch {env.torch}, Python "
         f"{env.python_version}, python {env.python}; recorded in {env.folder / envs.ENV_FILE}",
         markup=False,
     )
