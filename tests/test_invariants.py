@@ -438,3 +438,27 @@ def test_tokens_take_choices_only_when_asked_and_level_the_swap(registry):
     assert level["input_ids"] is extra["input_ids"]
     assert level["position_ids"] is extra["position_ids"]
     checks.clear_cache()
+
+
+def test_causality_gives_derived_decoder_tokens_explicitly(registry, monkeypatch):
+    """BartForSequenceClassification shifts input_ids into its decoder; the check now gives the
+    decoder the same tokens explicitly (rule *decoder tokens given where they are derived*) and
+    catches a decoder that stops masking the future. Old behaviour: not-covered, 'fed no
+    decoder_input_ids'."""
+    from transformers.models.bart import modeling_bart as m
+
+    case = _case(registry, "bart")
+    try:
+        assert _verdict("causality", case, "BartForSequenceClassification") is None
+    except pytest.skip.Exception as e:
+        pytest.fail(f"causality skipped BartForSequenceClassification: {e}")
+    orig = m.BartAttention.__init__
+
+    def __init__(self, *args, **kwargs):
+        orig(self, *args, **kwargs)
+        self.is_causal = False
+
+    monkeypatch.setattr(m, "create_causal_mask", lambda *a, **k: None)
+    monkeypatch.setattr(m.BartAttention, "__init__", __init__)
+    got = _verdict("causality", case, "BartForSequenceClassification")
+    assert got is not None and "leak of the future" in got, got

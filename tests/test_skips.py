@@ -259,9 +259,8 @@ def test_plugin_records_the_category_of_every_skip(tmp_path):
         ("bert", "weight_tying", "BertModel", NOT_APPLICABLE, "no output embeddings"),
         # applies, but the tiny model's tokens mix nowhere the check can read (Mra)
         ("mra", "position_sensitivity", "MraModel", NOT_COVERED, "changes no layer's output"),
-        # an encoder-decoder config whose class takes no decoder tokens / takes them unfed
+        # an encoder-decoder config whose class takes no decoder tokens
         ("whisper", "causality", "WhisperForAudioClassification", NOT_APPLICABLE, "encoder-dec"),
-        ("bart", "causality", "BartForSequenceClassification", NOT_COVERED, "encoder-decoder"),
     ],
 )
 def test_skip_sites_raise_their_category(registry, model_type, check, cls, category, why):

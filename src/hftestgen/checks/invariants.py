@@ -154,6 +154,19 @@ class _Tokens:
         self.mask_key = "decoder_attention_mask" if key.startswith("decoder_") else "attention_mask"
         inputs = make_inputs(case, built)
         ids = inputs.get(key)
+        src = inputs.get("input_ids")
+        if (
+            ids is None
+            and key == "decoder_input_ids"
+            and key in S.forward_params(built.model)
+            and isinstance(src, torch.Tensor)
+            and src.ndim == 2
+        ):
+            # rule *decoder tokens given where they are derived*: a class that would shift
+            # input_ids into its decoder gets the same tokens explicitly, so they vary without
+            # moving the encoder's input
+            inputs = dict(inputs, decoder_input_ids=src.clone())
+            ids = inputs[key]
         ndims = (2, 3) if choices and "multiple_choice" in built.tasks else (2,)
         if not isinstance(ids, torch.Tensor) or ids.ndim not in ndims or ids.is_floating_point():
             got = "none" if ids is None else f"shape {tuple(ids.shape)}"
@@ -388,10 +401,13 @@ def _causal_reason(case: Case, built: Any) -> tuple[str, dict[str, Any]]:
     if _encdec(config):
         if "decoder_input_ids" in make_inputs(case, built):
             return "decoder_input_ids", {}
-        takes = "decoder_input_ids" in forward_params(built.model)  # else: no decoder tokens
-        (not_covered if takes else not_applicable)(
-            f"{cls}: encoder-decoder fed no decoder_input_ids (its decoder inputs derive from "
-            "input_ids, which the bidirectional encoder reads)"
+        if "decoder_input_ids" in forward_params(built.model):
+            # rule *decoder tokens given where they are derived*: the class would shift
+            # input_ids into its decoder (BART-style heads); ``_Tokens`` gives them explicitly
+            return "decoder_input_ids", {}
+        not_applicable(
+            f"{cls}: encoder-decoder that takes no decoder_input_ids (its decoder inputs derive "
+            "from input_ids, which the bidirectional encoder reads)"
         )
     if is_config(getattr(config, "encoder", None)) and is_config(getattr(config, "decoder", None)):
         not_applicable(f"{cls} runs the (bidirectional) encoder of an encoder-decoder config")
