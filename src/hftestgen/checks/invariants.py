@@ -54,6 +54,7 @@ or an explicit dtype of its own) is checked in float32 with the float32 toleranc
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import tempfile
 from collections.abc import Callable
@@ -350,24 +351,23 @@ CAUSAL_SWITCHES = (
 )
 
 
-def _module_sources(model: Any) -> str:
-    """The source text of the modules defining ``model``'s classes (its submodules' too)."""
+@functools.cache
+def _module_reads(module: str, name: str) -> bool:
+    """Whether the source of ``module`` reads ``name`` (``.name`` or a quoted key)."""
     import inspect
     import sys
 
-    names = {type(m).__module__ for m in model.modules()} if hasattr(model, "modules") else set()
-    texts = []
-    for name in sorted(names):
-        if name not in _SOURCES:
-            try:
-                _SOURCES[name] = inspect.getsource(sys.modules[name])
-            except (KeyError, OSError, TypeError):
-                _SOURCES[name] = ""
-        texts.append(_SOURCES[name])
-    return "\n".join(texts)
+    try:
+        source = inspect.getsource(sys.modules[module])
+    except (KeyError, OSError, TypeError):
+        return False
+    return re.search(rf"[.'\"]{re.escape(name)}\b", source) is not None
 
 
-_SOURCES: dict[str, str] = {}
+def _code_reads(model: Any, name: str) -> bool:
+    """Whether the code of any class in ``model`` (its submodules' too) reads ``name``."""
+    modules = {type(m).__module__ for m in model.modules()} if hasattr(model, "modules") else ()
+    return any(_module_reads(mod, name) for mod in sorted(modules))
 
 
 def _switches(config: Any, model: Any = None) -> list[tuple[str, Any, Any, Any]]:
@@ -378,12 +378,11 @@ def _switches(config: Any, model: Any = None) -> list[tuple[str, Any, Any, Any]]
     or a quoted key) does its value select the attention (feature detection on the installed
     source)."""
     out = []
-    source = _module_sources(model) if model is not None else None
     for cfg in _unique([text_config(config), config]):
         for name, causal, bidi in CAUSAL_SWITCHES:
             if name in {n for n, *_ in out}:
                 continue
-            if source is not None and not re.search(rf"[.'\"]{re.escape(name)}\b", source):
+            if model is not None and not _code_reads(model, name):
                 continue
             v = getattr(cfg, name, None)
             if v is not None and v in (causal, bidi):
@@ -530,15 +529,14 @@ def _dynamic_cache(model: Any) -> Any:
         from transformers import DynamicCache
     except ImportError:
         return None
-    try:
-        return DynamicCache(config=text_config(model.config))
-    except TypeError:  # Transformers before 4.56: DynamicCache() takes no config
+    for kwargs in ({"config": text_config(model.config)}, {}):
         try:
-            return DynamicCache()
+            return DynamicCache(**kwargs)
+        except TypeError:  # Transformers before 4.56: DynamicCache() takes no config
+            continue
         except Exception:
             return None
-    except Exception:
-        return None
+    return None
 
 
 def _generates(model: Any, encdec: bool) -> bool:
