@@ -6,6 +6,7 @@ code was changed in a self-consistent way (an attention scale doubled), which on
 check can see.
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -76,6 +77,17 @@ def double_llama_attention_scale(p: Patcher) -> None:
     p.wrap(m.LlamaAttention, "forward", make)
 
 
+@contextlib.contextmanager
+def doubled_llama_attention_scale():
+    """``double_llama_attention_scale`` while the block runs."""
+    p = Patcher()
+    double_llama_attention_scale(p)
+    try:
+        yield
+    finally:
+        p.undo()
+
+
 # ---------------------------------------------------------------------------------------------
 # the format
 
@@ -118,12 +130,8 @@ def test_round_trip_passes(registry, snap, monkeypatch):
 
 
 def test_scaled_attention_is_drift_for_llama_only(registry, snap, monkeypatch):
-    p = Patcher()
-    double_llama_attention_scale(p)
-    try:
+    with doubled_llama_attention_scale():
         got = {c.model_type: _golden(c, snap, monkeypatch) for c in _cases(registry)}
-    finally:
-        p.undo()
     assert [t for t, msg in got.items() if msg] == ["llama"], got
     msg = got["llama"]
     assert "golden: outputs of LlamaModel drifted" in msg
@@ -134,14 +142,12 @@ def test_scaled_attention_escapes_the_self_consistency_checks(registry):
     """Why the golden check exists: the same fault passes the checks that compare a model with
     itself."""
     case = Case(**case_fields(registry["llama"]))
-    p = Patcher()
-    double_llama_attention_scale(p)
     try:
-        for check in ("forward", "batch_independence", "save_load", "causality"):
-            checks.clear_cache()
-            getattr(checks, check)(case, "LlamaModel")
+        with doubled_llama_attention_scale():
+            for check in ("forward", "batch_independence", "save_load", "causality"):
+                checks.clear_cache()
+                getattr(checks, check)(case, "LlamaModel")
     finally:
-        p.undo()
         checks.clear_cache()
 
 
@@ -154,12 +160,8 @@ def test_outputs_only_entry_over_the_cap(registry, tmp_path, monkeypatch):
     assert not (tmp_path / rec["path"] / "model.safetensors").exists()
     case = _cases(registry, ("llama",))[0]
     assert _golden(case, tmp_path, monkeypatch) is None
-    p = Patcher()
-    double_llama_attention_scale(p)
-    try:
+    with doubled_llama_attention_scale():
         msg = _golden(case, tmp_path, monkeypatch)
-    finally:
-        p.undo()
     assert msg and "weights rebuilt from seed 0" in msg
 
 
@@ -306,12 +308,8 @@ def test_outputs_over_their_cap_are_strided_and_still_catch_drift(registry, tmp_
     assert sum(v.numel() * v.element_size() for v in outs.values()) <= 256
     case = _cases(registry, ("llama",))[0]
     assert _golden(case, tmp_path, monkeypatch) is None
-    p = Patcher()
-    double_llama_attention_scale(p)
-    try:
+    with doubled_llama_attention_scale():
         msg = _golden(case, tmp_path, monkeypatch)
-    finally:
-        p.undo()
     assert msg and "last_hidden_state: max abs diff" in msg
 
 
@@ -333,10 +331,6 @@ def test_a_precision_this_release_cannot_run_falls_back_at_its_own_tolerance(
     monkeypatch.setattr(record, "outputs_in", no_promoted)
     case = _cases(registry, ("bert",))[0]
     assert _golden(case, snap, monkeypatch) is None
-    p = Patcher()
-    double_llama_attention_scale(p)
-    try:
+    with doubled_llama_attention_scale():
         got = _golden(_cases(registry, ("llama",))[0], snap, monkeypatch)
-    finally:
-        p.undo()
     assert got is not None and "float32, recorded float64-promoted" in got, got
