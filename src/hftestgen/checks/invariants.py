@@ -529,9 +529,9 @@ def _dynamic_cache(model: Any) -> Any:
         from transformers import DynamicCache
     except ImportError:
         return None
-    for kwargs in ({"config": text_config(model.config)}, {}):
+    for with_config in (True, False):
         try:
-            return DynamicCache(**kwargs)
+            return DynamicCache(config=text_config(model.config)) if with_config else DynamicCache()
         except TypeError:  # Transformers before 4.56: DynamicCache() takes no config
             continue
         except Exception:
