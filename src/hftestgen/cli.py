@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -380,6 +380,24 @@ def run(
         "--against",
         help="Snapshot folder ('hftestgen snapshot'): the golden check compares with it.",
     ),
+    backends: Optional[str] = typer.Option(
+        None,
+        "--backends",
+        help="Backend-matrix columns, comma-separated: sdpa, flex_attention, bfloat16 (bf16), "
+        "float16 (fp16), export, compile, onnx, cuda, mps, or a plugin's (default: "
+        "[tool.hftestgen] backends, else none). Reported beside each type's status.",
+    ),
+    backend_plugin: Optional[list[str]] = typer.Option(
+        None,
+        "--backend-plugin",
+        help="Module whose BACKENDS list adds backends (repeatable; entry-point group "
+        "'hftestgen.backends' works too).",
+    ),
+    backend_classes: str = typer.Option(
+        "primary",
+        "--backend-classes",
+        help="export / compile / onnx: 'primary' (the type's primary class) or 'all' classes.",
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -392,6 +410,7 @@ def run(
     if against is not None:
         _use_snapshot(against)
     settings = _settings()
+    _use_backends(backends, backend_plugin, backend_classes, settings)
     if transformers:
         raise typer.Exit(
             _run_versions(
@@ -571,6 +590,29 @@ def env_remove(
 
     for line in envs.remove(transformers, torch):
         out_console.print(line, markup=False)
+
+
+def _use_backends(
+    names: Optional[str], plugins: Optional[list[str]], classes: str, settings: Any
+) -> None:
+    """Validate the backend selection now (an unknown name is a usage error listing the known
+    ones) and hand it to the pytest processes (``$HFTESTGEN_BACKENDS`` and friends)."""
+    import os
+
+    from .checks import backends as B
+
+    if classes not in ("primary", "all"):
+        raise UsageError(f"--backend-classes must be 'primary' or 'all', got {classes!r}")
+    if plugins:
+        os.environ[B.PLUGINS_ENV] = ",".join(plugins)
+    if names is None and not settings.backends:
+        names = os.environ.get(B.BACKENDS_ENV)  # set by the caller, or nothing
+    chosen = B.resolve(names if names is not None else settings.backends)
+    os.environ[B.BACKENDS_ENV] = ",".join(chosen)
+    if classes == "all":
+        os.environ[B.CLASSES_ENV] = "all"
+    if chosen:
+        err_console.print(f"backends: {', '.join(chosen)}", markup=False)
 
 
 def _use_snapshot(path: Path) -> None:

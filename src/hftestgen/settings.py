@@ -10,6 +10,7 @@ Keys (all optional; paths are relative to the pyproject's folder)::
     history = "reports/history.sqlite"       # run history database
     timeout = 120                            # per-test time limit, seconds
     snapshots = "snapshots/5.24"             # golden outputs the 'golden' check compares with
+    backends = ["sdpa", "bfloat16"]          # backend-matrix columns 'hftestgen run' adds
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ KEYS = {
     "history": str,
     "timeout": int,
     "snapshots": str,
+    "backends": list,
 }
 
 
@@ -48,6 +50,7 @@ class Settings:
     timeout: int = 120
     pyproject: Path | None = None
     snapshots: Path | None = None
+    backends: list[str] = field(default_factory=list)
 
     @property
     def history_path(self) -> Path:
@@ -90,6 +93,11 @@ def load_settings(start: Path | None = None) -> Settings:
                 raise ConfigError(
                     f"{pp}: [tool.hftestgen] plugins must be a list of module names, got {p!r}"
                 )
+        for b in tbl.get("backends", []):
+            if not isinstance(b, str):
+                raise ConfigError(
+                    f"{pp}: [tool.hftestgen] backends must be a list of backend names, got {b!r}"
+                )
     report = root / tbl.get("report", "reports")
     return Settings(
         root=root,
@@ -101,4 +109,5 @@ def load_settings(start: Path | None = None) -> Settings:
         timeout=int(tbl.get("timeout", 120)),
         pyproject=pp,
         snapshots=(root / tbl["snapshots"]).resolve() if "snapshots" in tbl else None,
+        backends=list(tbl.get("backends", [])),
     )

@@ -146,7 +146,7 @@ def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
 
 
 def _wrapper(c: Check) -> Any:
-    if c.params == "accelerators":
+    if c.params in ("accelerators", "backend_params"):
 
         def check(case: Case, model_class: str | None, device: str) -> None:
             _run(c.name, case, model_class, device)
@@ -164,6 +164,14 @@ def _wrapper(c: Check) -> Any:
 for _c in CHECKS_TABLE:
     globals()[_c.name] = _wrapper(_c)
 del _c
+
+
+def backend_params(case: Case) -> list[tuple[str, str]]:
+    """(backend, model class) pairs for ``test_backend``: the backends this run selects
+    (``$HFTESTGEN_BACKENDS``; none by default), ``hftestgen.checks.backends.params``."""
+    from .backends import params
+
+    return params(case)
 
 
 def clear_cache() -> None:
@@ -184,6 +192,7 @@ __all__ = [
     "Check",
     "Known",
     "Matcher",
+    "backend_params",
     "checks_for",
     "clear_cache",
     "tolerances",

@@ -42,17 +42,22 @@ class Check:
     params: str
     """What the test is parametrized over: a ``Case`` property naming model classes
     (``class_params``, ``head_params``, ``generative_params``, ``primary_params``), or ``accelerators``
-    (one test per device, run on the type's primary class)."""
+    (one test per device, run on the type's primary class), or ``backend_params`` ((backend,
+    class) pairs of the backends a run selects, ``hftestgen.checks.backends.params``)."""
     families: frozenset[str]
     """Families whose generated files include the test."""
     asserts: str
     """What a pass means (the README's table)."""
     module: str = "_checks"
     """The module of ``hftestgen.checks`` that implements it (``<module>.<name>``)."""
+    matrix: bool = False
+    """A backend-matrix column, reported beside the type's status and never counted in it."""
 
     @property
     def param_name(self) -> str:
-        return "device" if self.params == "accelerators" else "model_class"
+        return {"accelerators": "device", "backend_params": "backend"}.get(
+            self.params, "model_class"
+        )
 
     def applies_to(self, family: str) -> bool:
         return family in self.families
@@ -153,9 +158,23 @@ CHECKS_TABLE: tuple[Check, ...] = (
         "inputs (float64: atol=rtol=1e-9), across releases",
         "golden_outputs",
     ),
+    Check(
+        "backend",
+        "backend_params",
+        ALL,
+        "only with backends selected (`run --backends ...` / `[tool.hftestgen] backends`): per "
+        "(backend, class), forward through the backend (sdpa, flex_attention, bfloat16, float16, "
+        "export, compile, onnx, cuda, mps, plugins) matches the plain model (eager, float32, CPU) "
+        "at real positions within the backend's tolerance; a matrix beside the type's status",
+        "matrix",
+        matrix=True,
+    ),
 )
 
 CHECKS: tuple[str, ...] = tuple(c.name for c in CHECKS_TABLE)
+#: the checks a type's status counts (backend-matrix columns are reported beside it)
+STATUS_CHECKS: tuple[str, ...] = tuple(c.name for c in CHECKS_TABLE if not c.matrix)
+MATRIX_CHECKS: frozenset[str] = frozenset(c.name for c in CHECKS_TABLE if c.matrix)
 BY_NAME = {c.name: c for c in CHECKS_TABLE}
 
 

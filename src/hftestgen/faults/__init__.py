@@ -63,6 +63,7 @@ _MODULES = (
     "audio",
     "time_series",
     "other",
+    "backends",
 )
 
 
@@ -87,6 +88,9 @@ class Fault:
     inject: Callable[[Patcher], None]
     #: part of the small, fast subset CI runs (``bench_faults.py --subset``)
     subset: bool = False
+    #: a backend fault (check ``backend``): the matrix columns whose cells of the type must flip
+    #: (no other column of ``measure.PROBE_BACKENDS`` may, and eager float32 must still pass)
+    backends: tuple[str, ...] = ()
 
 
 class UnknownFault(ValueError):
@@ -98,7 +102,13 @@ _LOADED = False
 
 
 def fault(
-    *, model_type: str, family: str, check: str, bug_class: str, subset: bool = False
+    *,
+    model_type: str,
+    family: str,
+    check: str,
+    bug_class: str,
+    subset: bool = False,
+    backends: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Patcher], None]], Callable[[Patcher], None]]:
     """Register the decorated function as a fault named after it (``_`` -> ``-``)."""
 
@@ -108,6 +118,8 @@ def fault(
             raise ValueError(f"fault {name!r} registered twice")
         if check not in CHECKS + PLANNED_CHECKS:
             raise ValueError(f"fault {name!r}: unknown check {check!r}")
+        if (check == "backend") != bool(backends):
+            raise ValueError(f"fault {name!r}: check 'backend' goes with backends=(...)")
         if family not in FAMILIES:
             raise ValueError(f"fault {name!r}: unknown family {family!r}")
         doc = (fn.__doc__ or "").strip().splitlines()
@@ -122,6 +134,7 @@ def fault(
             bug_class=bug_class,
             inject=fn,
             subset=subset,
+            backends=tuple(backends),
         )
         return fn
 

@@ -57,6 +57,7 @@ class Run:
     failed: dict[str, list[str]] = field(default_factory=dict)  # check -> "param: message"
     collect_errors: list[str] = field(default_factory=list)
     output_tail: str = ""
+    cells: dict[str, str] = field(default_factory=dict)  # "backend-Class" -> cell status
 
     @property
     def clean_ok(self) -> bool:
@@ -92,16 +93,21 @@ def run_file(
     timeout: float = 600,
     cwd: Path = ROOT,
     python: str = sys.executable,
+    backends: tuple[str, ...] = (),
+    keyword: str | None = None,
 ) -> Run:
-    """``python -m pytest FILE [-k test_CHECK]`` with ``HFTESTGEN_FAULT=fault`` (or none)."""
+    """``python -m pytest FILE [-k test_CHECK | -k KEYWORD]`` with ``HFTESTGEN_FAULT=fault`` (or
+    none) and the backend-matrix columns ``backends`` (``$HFTESTGEN_BACKENDS``)."""
     # the environment of this process, less what would make the run something else than a user's
     # (an outer pytest-xdist worker's variables, a results file, a fault of its own)
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in (ENV, "HFTESTGEN_RESULTS", "PYTEST_CURRENT_TEST")
+        if k not in (ENV, "HFTESTGEN_RESULTS", "PYTEST_CURRENT_TEST", "HFTESTGEN_BACKENDS")
         and not k.startswith("PYTEST_XDIST_")
     }
+    if backends:
+        env["HFTESTGEN_BACKENDS"] = ",".join(backends)
     if fault:
         env[ENV] = fault
     src = str(ROOT / "src")
@@ -115,7 +121,9 @@ def run_file(
         results = Path(tmp) / "results.jsonl"
         cmd = [python, "-m", "pytest", str(rel), "-q", "-p", "no:cacheprovider"]
         cmd += ["--hftestgen-results", str(results)]
-        if check:
+        if keyword:
+            cmd += ["-k", keyword]
+        elif check:
             cmd += ["-k", f"test_{check}"]
         t0 = time.perf_counter()
         try:
@@ -145,10 +153,69 @@ def run_file(
         elif rec.get("event") == "test":
             outcome = rec.get("outcome") or "?"
             run.counts[outcome] = run.counts.get(outcome, 0) + 1
+            if rec.get("check") == "backend":
+                cell = rec.get("cell") or {}
+                run.cells[rec.get("param") or "?"] = cell.get("status") or outcome
             if outcome in ("failed", "error"):
                 msg = f"{rec.get('param')}: [{rec.get('category')}] {rec.get('message')}"
                 run.failed.setdefault(rec.get("check") or "?", []).append(msg)
     return run
+
+
+#: the backend-matrix columns a backend fault's run probes (CPU, cheap): its own columns must
+#: flip, these others must not
+PROBE_BACKENDS = ("sdpa", "bfloat16", "float16", "export")
+
+_clean_cells: dict[tuple[str, tuple[str, ...]], Run] = {}
+
+
+def flipped(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The backends (``backend-Class`` keys' prefix) with a cell whose status changed."""
+    keys = before.keys() | after.keys()
+    return sorted({k.split("-", 1)[0] for k in keys if before.get(k) != after.get(k)})
+
+
+def measure_backend(fault: Fault, *, suite: Path = SUITE, timeout: float = 600) -> Verdict:
+    """A backend fault is caught when, in the type's forward check and backend cells
+    (``PROBE_BACKENDS`` plus its own), exactly its ``backends`` flip against a clean run and
+    the forward check (eager, float32) still passes."""
+    file = generated_file(fault.model_type, suite)
+    probe = tuple(dict.fromkeys((*PROBE_BACKENDS, *fault.backends)))
+    keyword = "test_backend or test_forward"
+    key = (fault.model_type, probe)
+    if key not in _clean_cells:
+        _clean_cells[key] = run_file(
+            file, fault.model_type, backends=probe, keyword=keyword, timeout=timeout
+        )
+    clean_run = _clean_cells[key]
+    run = run_file(
+        file, fault.model_type, fault=fault.name, backends=probe, keyword=keyword, timeout=timeout
+    )
+    flips = flipped(clean_run.cells, run.cells)
+    if run.returncode is None:
+        reason = "timed out"
+    elif run.collect_errors:
+        reason = "collection error"
+    elif "forward" in run.failed:
+        reason = "eager float32 broken too (forward failed)"
+    elif not run.cells:
+        reason = "no backend cell ran"
+    elif flips == sorted(fault.backends):
+        reason = "caught"
+    else:
+        reason = f"flipped {flips or 'nothing'}, expected {sorted(fault.backends)}"
+    failures = run.failed.get("backend", [])
+    return Verdict(
+        fault=fault.name,
+        model_type=fault.model_type,
+        family=fault.family,
+        check=fault.check,
+        caught=reason == "caught",
+        reason=reason,
+        failed_checks=sorted(run.failed),
+        message=failures[0] if failures else reason,
+        run=run,
+    )
 
 
 def measure(
@@ -157,8 +224,11 @@ def measure(
     """Run ``fault``'s generated file with the fault active and judge the result.
 
     The run is restricted to the fault's check (``-k``) unless ``whole_file`` or the file has no
-    such check; then the whole file runs, to show what (if anything) fails instead.
+    such check; then the whole file runs, to show what (if anything) fails instead. A backend
+    fault is judged by ``measure_backend``.
     """
+    if fault.backends:
+        return measure_backend(fault, suite=suite, timeout=timeout)
     file = generated_file(fault.model_type, suite)
     present = has_check(file, fault.check)
     restrict = fault.check if present and not whole_file else None

@@ -22,6 +22,7 @@ from ..checks.skips import (
     UNSUPPORTED,
     legacy_category,
 )
+from ..checks.table import MATRIX_CHECKS
 from .results import Results
 
 SCHEMA = "hftestgen-coverage/2"
@@ -308,6 +309,7 @@ def build_coverage(
     selected_set = set(selected or ())
 
     per_type: dict[str, list[dict[str, Any]]] = {}
+    cells: dict[str, list[dict[str, Any]]] = {}
     for r in results.tests.values():
         mt = r.get("model_type") or by_file.get(r.get("file"))
         if mt is None:
@@ -321,7 +323,10 @@ def build_coverage(
                 "classes": 0,
                 "file": r.get("file"),
             }
-        per_type.setdefault(mt, []).append(r)
+        if r.get("check") in MATRIX_CHECKS:  # a backend cell: reported beside the status
+            cells.setdefault(mt, []).append(r)
+        else:
+            per_type.setdefault(mt, []).append(r)
         selected_set.add(mt)
 
     cerr: dict[str, list[str]] = {}
@@ -380,6 +385,7 @@ def build_coverage(
             "checks": ordered,
         }
 
+    backends = build_matrix(cells, {mt: t["family"] for mt, t in types.items()})
     by_status = Counter(t["status"] for t in types.values())
     ran = [t for t in types.values() if t["status"] in RAN_STATUSES]
     runnable = [t for t in types.values() if t["registry_status"] in ("testable", "skipped")]
@@ -415,6 +421,122 @@ def build_coverage(
         "types": types,
         "collect_errors": list(results.collect_errors),
         "workers": list(results.workers),
+        **backends,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# the backend matrix (hftestgen.checks.matrix): reported beside the type statuses
+
+#: cell statuses, worst first (a type's cell for a backend is its worst class)
+CELL_STATUSES = (
+    "fails-to-run",
+    "mismatch",
+    KNOWN_BUG,
+    "pass",
+    "missing-package",
+    "no-device",
+    "not-applicable",
+)
+CELL_SYMBOLS = {
+    "pass": "\u2713",
+    "mismatch": "\u2260",
+    "fails-to-run": "\u2717",
+    KNOWN_BUG: "!",
+    "not-applicable": "\u00b7",
+    "missing-package": "\u2013",
+    "no-device": "\u25cb",
+}
+
+
+def _cell_of(r: dict[str, Any]) -> dict[str, Any]:
+    """One (backend, class) cell from its test record (``cell`` data where the check wrote it;
+    the outcome otherwise: a crash or timeout kills the check before it records anything)."""
+    c = dict(r.get("cell") or {})
+    param = r.get("param") or ""
+    name, _, cls = param.partition("-")
+    c.setdefault("backend", name)
+    c.setdefault("class", cls)
+    outcome = r.get("outcome") or "error"
+    if outcome == "passed":
+        c["status"] = "pass"
+    elif outcome == "skipped":
+        cat = _category(r)
+        if cat == KNOWN_BUG:
+            c["status"] = KNOWN_BUG
+        elif c.get("status") not in ("not-applicable", "missing-package", "no-device"):
+            c["status"] = {
+                NO_DEVICE: "no-device",
+                MISSING_PACKAGE: "missing-package",
+            }.get(cat, "not-applicable")
+        c.setdefault("reason", _strip(r.get("message") or r.get("skip_reason"), cat or ""))
+    elif c.get("status") not in ("mismatch", "fails-to-run"):
+        c["status"] = "fails-to-run"
+        c.setdefault("category", r.get("category") or "error")
+        c.setdefault("reason", r.get("message"))
+    if c["status"] == "mismatch":
+        c.setdefault("reason", r.get("message"))
+    c["duration_s"] = round(float(r.get("duration_s") or 0.0), 4)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def build_matrix(cells: dict[str, list[dict[str, Any]]], family_of: dict[str, str]) -> dict:
+    """``backends`` (per type x backend: the worst class's status, the largest move, the first
+    failure's category and reason, time, and every class's cell) and ``backend_summary`` (per
+    backend and per family x backend: cell counts by status, failure categories)."""
+    if not cells:
+        return {}
+    order = {s: i for i, s in enumerate(CELL_STATUSES)}
+    matrix: dict[str, dict[str, Any]] = {}
+    names: list[str] = []
+    for mt in sorted(cells):
+        per: dict[str, list[dict[str, Any]]] = {}
+        for r in sorted(cells[mt], key=lambda r: r.get("nodeid") or ""):
+            c = _cell_of(r)
+            per.setdefault(c["backend"], []).append(c)
+            if c["backend"] not in names:
+                names.append(c["backend"])
+        row = {}
+        for be, cs in per.items():
+            worst = min(cs, key=lambda c: order.get(c["status"], 0))
+            diffs = [c["max_rel_diff"] for c in cs if isinstance(c.get("max_rel_diff"), float)]
+            entry = {
+                "status": worst["status"],
+                "max_rel_diff": max(diffs) if diffs else None,
+                "category": worst.get("category"),
+                "reason": worst.get("reason") if worst["status"] != "pass" else None,
+                "duration_s": round(sum(c["duration_s"] for c in cs), 4),
+                "classes": {c["class"]: c for c in cs},
+            }
+            breaks = [c["graph_breaks"] for c in cs if "graph_breaks" in c]
+            if breaks:
+                entry["graph_breaks"] = sum(breaks)
+            row[be] = {k: v for k, v in entry.items() if v is not None}
+        matrix[mt] = row
+    summary: dict[str, Any] = {"backends": {}, "families": {}}
+    for mt, row in matrix.items():
+        fam = family_of.get(mt, "other")
+        for be, e in row.items():
+            for key, table in ((be, summary["backends"]), (fam, summary["families"])):
+                slot = table.setdefault(key, {}) if table is summary["families"] else table
+                if table is summary["families"]:
+                    slot = slot.setdefault(be, {s: 0 for s in CELL_STATUSES})
+                else:
+                    slot = slot.setdefault(
+                        be, {s: 0 for s in CELL_STATUSES} | {"categories": {}, "duration_s": 0.0}
+                    )
+                    slot["duration_s"] = round(slot["duration_s"] + e["duration_s"], 3)
+                    if e.get("category"):
+                        cats = slot["categories"]
+                        cats[e["category"]] = cats.get(e["category"], 0) + 1
+                slot[e["status"]] += 1
+    ordered = {b: summary["backends"][b] for b in names if b in summary["backends"]}
+    return {
+        "backends": matrix,
+        "backend_summary": {
+            "backends": ordered,
+            "families": dict(sorted(summary["families"].items())),
+        },
     }
 
 

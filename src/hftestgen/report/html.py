@@ -290,7 +290,9 @@ def render_html(cov: dict[str, Any]) -> str:
             f"<td>{f'{dur:.1f}s' if dur else ''}</td><td class='reason'>"
             f"{escape(ty.get('reason') or '')}{_detail(ty)}</td></tr>"
         )
-    w("</tbody></table></div></main>")
+    w("</tbody></table></div>")
+    w(render_matrix_html(cov))
+    w("</main>")
     w(
         "<footer>Hover a cell for per-test results. Data: coverage.json "
         f"(schema {escape(cov.get('schema', ''))}).</footer>"
@@ -298,4 +300,126 @@ def render_html(cov: dict[str, Any]) -> str:
     w(f"<script>{JS}</script>")
     w(f"<script type='application/json' id='totals'>{escape(json.dumps(t))}</script>")
     w("</body></html>\n")
+    return "".join(out)
+
+
+MATRIX_COLORS = {
+    "pass": "#2e7d32",
+    "mismatch": "#ef6c00",
+    "fails-to-run": "#c62828",
+    "known-bug": "#6a1b9a",
+    "not-applicable": "#e0e0e0",
+    "missing-package": "#bdbdbd",
+    "no-device": "#eeeeee",
+}
+
+MATRIX_JS = """
+(function(){
+  var f=document.getElementById('bfam'), b=document.getElementById('bbackend'),
+      s=document.getElementById('bstatus'), count=document.getElementById('bcount'),
+      rows=[].slice.call(document.querySelectorAll('#backends tbody tr'));
+  function apply(){
+    var n=0;
+    rows.forEach(function(r){
+      var ok=!f.value||r.getAttribute('data-family')===f.value;
+      if(ok&&s.value){
+        var cells=b.value?[r.getAttribute('data-'+b.value)]:
+          [].slice.call(r.querySelectorAll('td.c')).map(function(c){return c.getAttribute('data-status');});
+        ok=cells.indexOf(s.value)>=0;
+      }
+      r.classList.toggle('hidden',!ok); if(ok) n++;
+    });
+    count.textContent=n+' of '+rows.length+' model types';
+  }
+  [f,b,s].forEach(function(e){e.addEventListener('change',apply);}); apply();
+})();
+"""
+
+
+def _matrix_title(mt: str, be: str, e: dict[str, Any]) -> str:
+    parts = [f"{mt} / {be}: {e['status']}"]
+    if e.get("max_rel_diff") is not None:
+        parts.append(f"max move {e['max_rel_diff']:.3g} of max|plain|")
+    if e.get("category"):
+        parts.append(f"category {e['category']}")
+    if e.get("graph_breaks") is not None:
+        parts.append(f"graph breaks {e['graph_breaks']}")
+    parts.append(f"{e.get('duration_s', 0):.2f}s")
+    for cls, c in (e.get("classes") or {}).items():
+        line = f"{cls}: {c.get('status')}"
+        if c.get("reason"):
+            line += f" - {str(c['reason'])[:160]}"
+        parts.append(line)
+    return "\n".join(parts)
+
+
+def render_matrix_html(cov: dict[str, Any]) -> str:
+    """The backend matrix section (types x backends), empty without backend cells."""
+    from .coverage import CELL_STATUSES, CELL_SYMBOLS
+
+    matrix = cov.get("backends") or {}
+    if not matrix:
+        return ""
+    summary = (cov.get("backend_summary") or {}).get("backends") or {}
+    names = list(summary)
+    types = cov.get("types", {})
+    out: list[str] = []
+    w = out.append
+    w(
+        "<h2>Backend matrix</h2><p style='margin:0;color:#555;font-size:12px'>Each cell: the "
+        "type's classes run through the backend vs. the plain model (eager, float32, CPU) at "
+        "real positions; the worst class decides. \u2713 pass, \u2260 mismatch, \u2717 fails to "
+        "run, \u00b7 not applicable, \u2013 missing package, \u25cb no device. Not counted in the "
+        "type's status. Hover a cell for the move, category and per-class reasons.</p>"
+    )
+    w("<table style='margin:6px 0'><thead><tr><th>backend</th>")
+    for s in CELL_STATUSES:
+        w(f"<th>{escape(s)}</th>")
+    w("<th>time</th><th>top failure categories</th></tr></thead><tbody>")
+    for be, row in summary.items():
+        cats = ", ".join(
+            f"{k} {v}" for k, v in sorted(row.get("categories", {}).items(), key=lambda kv: -kv[1])
+        )
+        w(f"<tr><td class='mt'>{escape(be)}</td>")
+        for s in CELL_STATUSES:
+            w(f"<td>{row.get(s, 0)}</td>")
+        w(f"<td>{row.get('duration_s', 0):.0f}s</td><td>{escape(cats[:200])}</td></tr>")
+    w("</tbody></table><div class='controls'>")
+    w("<select id='bfam'><option value=''>all families</option>")
+    for fam in sorted({types.get(mt, {}).get("family", "other") for mt in matrix}):
+        w(f"<option value='{escape(fam)}'>{escape(fam)}</option>")
+    w("</select><select id='bbackend'><option value=''>any backend</option>")
+    for be in names:
+        w(f"<option value='{escape(be)}'>{escape(be)}</option>")
+    w("</select><select id='bstatus'><option value=''>any status</option>")
+    for s in CELL_STATUSES:
+        w(f"<option value='{escape(s)}'>{escape(s)}</option>")
+    w("</select><span id='bcount'></span></div>")
+    w("<div class='wrap'><table id='backends'><thead><tr><th>model type</th><th>family</th>")
+    for be in names:
+        w(f"<th class='chk'>{escape(be)}</th>")
+    w("</tr></thead><tbody>")
+    for mt in sorted(matrix):
+        row = matrix[mt]
+        fam = types.get(mt, {}).get("family", "other")
+        attrs = " ".join(
+            f"data-{escape(be)}='{escape(row[be]['status'])}'" for be in names if be in row
+        )
+        w(f"<tr data-family='{escape(fam)}' {attrs}><td class='mt'>{escape(mt)}</td>")
+        w(f"<td>{escape(fam)}</td>")
+        for be in names:
+            e = row.get(be)
+            if e is None:
+                w("<td class='c' data-status=''></td>")
+                continue
+            st = e["status"]
+            light = " light" if st in ("not-applicable", "missing-package", "no-device") else ""
+            w(
+                f"<td class='c{light}' data-status='{escape(st)}' "
+                f"style='background:{MATRIX_COLORS.get(st, '#999')}' "
+                f"title='{escape(_matrix_title(mt, be, e))}'>{CELL_SYMBOLS.get(st, '')}</td>"
+            )
+        w("</tr>")
+    w("</tbody></table></div>")
+    w(f"<script>{MATRIX_JS}</script>")
     return "".join(out)

@@ -113,6 +113,7 @@ def render_markdown(cov: dict[str, Any]) -> str:
                 f"{_cell(msg[0][:300] if msg else '')} |"
             )
     lines += _not_covered(cov)
+    lines += backend_matrix_markdown(cov)
     if cov.get("collect_errors"):
         lines += ["", "## Collection errors", ""]
         for e in cov["collect_errors"]:
@@ -234,3 +235,71 @@ def _checks_per_family(cov: dict[str, Any]) -> list[str]:
         out.append(f"| {_cell(fam)} | " + " | ".join(cells) + " |")
     out.append("| **all** | " + " | ".join("/".join(map(str, total[c])) for c in checks) + " |")
     return out
+
+
+def backend_matrix_markdown(cov: dict[str, Any]) -> list[str]:
+    """The backend matrix: per backend (cells by status, time, top failure categories), per
+    family x backend (pass / cells that ran), and the non-passing cells."""
+    from .coverage import CELL_STATUSES
+
+    summary = cov.get("backend_summary") or {}
+    per_backend = summary.get("backends") or {}
+    if not per_backend:
+        return []
+    names = list(per_backend)
+    lines = [
+        "",
+        "## Backend matrix",
+        "",
+        "Per (type, backend): the type's classes run through the backend and compared with the "
+        "plain model (eager, float32, CPU) at real positions; the worst class decides the cell. "
+        "Reported beside the type statuses, never counted in them.",
+        "",
+        "| backend | " + " | ".join(CELL_STATUSES) + " | time | top failure categories |",
+        "|---|" + "---:|" * len(CELL_STATUSES) + "---:|---|",
+    ]
+    for be, row in per_backend.items():
+        cats = ", ".join(
+            f"{k} {v}" for k, v in sorted(row.get("categories", {}).items(), key=lambda kv: -kv[1])
+        )
+        lines.append(
+            f"| {be} | "
+            + " | ".join(str(row.get(s, 0)) for s in CELL_STATUSES)
+            + f" | {row.get('duration_s', 0):.0f} s | {_cell(cats[:300])} |"
+        )
+    lines += [
+        "",
+        "Per family: cells passed / cells that ran (pass, mismatch, fails to run, known bug).",
+        "",
+        "| family | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    ran = ("pass", "mismatch", "fails-to-run", "known-bug")
+    for fam, row in (summary.get("families") or {}).items():
+        cells = []
+        for be in names:
+            c = row.get(be) or {}
+            cells.append(f"{c.get('pass', 0)}/{sum(c.get(s, 0) for s in ran)}" if c else "")
+        lines.append(f"| {fam} | " + " | ".join(cells) + " |")
+    bad = [
+        (mt, be, e)
+        for mt, row in sorted((cov.get("backends") or {}).items())
+        for be, e in row.items()
+        if e["status"] in ("mismatch", "fails-to-run", "known-bug")
+    ]
+    if bad:
+        lines += [
+            "",
+            f"### Cells that did not pass ({len(bad)})",
+            "",
+            "| model type | backend | status | max move | category | reason |",
+            "|---|---|---|---:|---|---|",
+        ]
+        for mt, be, e in bad:
+            move = e.get("max_rel_diff")
+            lines.append(
+                f"| {_cell(mt)} | {be} | {e['status']} | "
+                f"{'' if move is None else f'{move:.3g}'} | {e.get('category') or ''} | "
+                f"{_cell(str(e.get('reason') or '')[:200])} |"
+            )
+    return lines

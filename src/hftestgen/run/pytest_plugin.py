@@ -15,6 +15,10 @@ What it does, per generated test (a test whose module defines ``CASE``):
   known-bug), short failure message, duration and mode;
 * injects a fault of ``hftestgen.faults`` for the whole session when ``HFTESTGEN_FAULT`` names
   one (an unknown name is a usage error listing the valid ones);
+* deselects ``test_backend`` (the backend matrix) unless backends are selected
+  (``$HFTESTGEN_BACKENDS``, or ``[tool.hftestgen] backends`` of the rootdir's pyproject, which it
+  exports the same way), and attaches each cell's data (``hftestgen.checks.matrix.LAST_CELL``)
+  to the test's record as ``cell``;
 * deselects ``test_golden`` unless a snapshot is configured (``$HFTESTGEN_SNAPSHOT``, or
   ``[tool.hftestgen] snapshots`` of the rootdir's pyproject, which it then exports to
   ``HFTESTGEN_SNAPSHOT`` so every process compares with the same one; ``hftestgen.snapshot``).
@@ -207,6 +211,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         # The worker's peak RSS so far: where it jumps names the test that grew the process.
         "maxrss_mb": round(_maxrss_kb() / 1024, 1),
     }
+    if check == "backend" and call.when in ("setup", "call"):
+        matrix = sys.modules.get("hftestgen.checks.matrix")
+        cell = getattr(matrix, "LAST_CELL", None) if matrix is not None else None
+        if cell is not None and call.when == "call":
+            report.hftestgen["cell"] = dict(cell)
+            matrix.LAST_CELL = None
     return report
 
 
@@ -333,7 +343,7 @@ class Recorder:
             self._pending[report.nodeid] = rec
         info = getattr(report, "hftestgen", None)
         if isinstance(info, dict):
-            for k in ("model_type", "family", "check", "param", "worker", "maxrss_mb"):
+            for k in ("model_type", "family", "check", "param", "worker", "maxrss_mb", "cell"):
                 if info.get(k) is not None:
                     rec[k] = info[k]
             if report.when in ("setup", "call") and info.get("mode"):
@@ -410,18 +420,49 @@ def _snapshot_dir(config: pytest.Config) -> str | None:
     return None if found is None else str(found)
 
 
+BACKEND_TEST = "test_backend"
+
+
+def _backends_configured(config: pytest.Config) -> bool:
+    """Whether this run selects backends: ``$HFTESTGEN_BACKENDS``, else ``[tool.hftestgen]
+    backends`` of the rootdir's pyproject (exported to the variable, so xdist workers and the
+    generated files' parametrization see the same selection)."""
+    from hftestgen.checks.backends import BACKENDS_ENV
+
+    if os.environ.get(BACKENDS_ENV, "").strip():
+        return True
+    root = getattr(config, "rootpath", None)
+    try:
+        from hftestgen.settings import load_settings
+
+        chosen = load_settings(root).backends if root is not None else []
+    except Exception:
+        return False
+    if chosen:
+        os.environ[BACKENDS_ENV] = ",".join(chosen)
+    return bool(chosen)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
-    golden = [i for i in items if getattr(i, "originalname", None) == GOLDEN_TEST]
-    if not golden or _snapshot_dir(config) is not None:
+    drop: set[str] = set()
+    if not any(getattr(i, "originalname", None) == BACKEND_TEST for i in items):
+        pass
+    elif not os.environ.get("HFTESTGEN_BACKENDS", "").strip():
+        drop.add(BACKEND_TEST)  # no backend selected: the empty parameter set's placeholder
+    golden = any(getattr(i, "originalname", None) == GOLDEN_TEST for i in items)
+    if golden and _snapshot_dir(config) is None:
+        drop.add(GOLDEN_TEST)
+    if not drop:
         return
-    keep = [i for i in items if getattr(i, "originalname", None) != GOLDEN_TEST]
-    config.hook.pytest_deselected(items=golden)
-    items[:] = keep
+    gone = [i for i in items if getattr(i, "originalname", None) in drop]
+    config.hook.pytest_deselected(items=gone)
+    items[:] = [i for i in items if getattr(i, "originalname", None) not in drop]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("HFTESTGEN_SNAPSHOT") is None:
         _snapshot_dir(config)
+    _backends_configured(config)
     fault = os.environ.get(FAULT_ENV)
     if fault:  # in every process that runs tests (xdist workers too); imports nothing otherwise
         from hftestgen import faults

@@ -1,0 +1,226 @@
+"""The backend matrix's check: one cell = (model class, backend), compared with the plain model.
+
+``backend(case, model_class, name)`` builds the class's tiny model (the same cached build and
+inputs every other check uses), runs it plainly (eager attention, float32, CPU, not compiled) and
+through the backend (``hftestgen.checks.backends``), and compares every floating output at real
+positions: where the inputs hold a 2-D token sequence and ``forward`` takes ``attention_mask``,
+both sides get the same inputs padded by ``PAD_LEN`` masked positions (left with ``position_ids``
+for causal stacks that take them, right otherwise; the attention implementations' mask handling
+is what differs most between backends) and padded positions are left out of the comparison.
+
+A cell's verdict, recorded for the report in ``LAST_CELL`` (the pytest plugin attaches it to the
+test's record as ``cell``):
+
+* ``pass``: every output within the backend's tolerance, measured as
+  ``max|backend - plain| / max(max|plain|, 1)`` per output tensor;
+* ``mismatch``: some output beyond it (category ``beyond-tolerance``), or not finite where the
+  plain output is (``non-finite``); the test fails naming the worst output and the size of the
+  move;
+* ``fails-to-run``: preparing or running raised (the test fails; ``category`` from
+  ``backends.categorize``);
+* ``not-applicable``: the backend rules the class out by design (a skip with its reason);
+* ``missing-package`` / ``no-device``: skips naming the package / device.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from typing import Any
+
+import pytest
+import torch
+
+from . import _support as S
+from . import backends as B
+from . import tolerances as tol
+from ._support import floating, get_forward_model, make_inputs, run, tensors
+from .case import Case
+from .skips import no_device, not_applicable
+
+#: the cell of the last ``backend`` call in this process (read by the pytest plugin)
+LAST_CELL: dict[str, Any] | None = None
+
+
+def _padded_inputs(case: Case, built: Any, inputs: dict) -> tuple[dict, Any]:
+    """(inputs, the real-position mask over the token axis or None)."""
+    from ._checks import _causal, _padded
+
+    ids = inputs.get("input_ids")
+    params = S.forward_params(built.model)
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or "attention_mask" not in params:
+        return inputs, None
+    causal = _causal(case, built)
+    left = causal and "position_ids" in params
+    try:
+        _, padded, _ = _padded(built, inputs, left, left)
+    except Exception:  # pragma: no cover - inputs the padding helper cannot handle
+        return inputs, None
+    return padded, padded["attention_mask"].bool()
+
+
+def _real(x: torch.Tensor, mask: Any) -> torch.Tensor:
+    """``x`` at real positions: the first axis after the batch whose length is the padded
+    sequence's (a hidden state, logits, a key cache's position axis)."""
+    if mask is None or x.ndim < 2 or x.shape[0] != mask.shape[0]:
+        return x
+    L = mask.shape[1]
+    for d in range(1, x.ndim):
+        if x.shape[d] == L:
+            return x.movedim(d, 1)[mask]
+    return x
+
+
+def _plain(model: Any) -> Any:
+    """The plain side: a private copy with eager attention where the class can switch to it (the
+    tiny builds keep the library's default, ``sdpa`` where supported) and ``use_cache`` off in
+    every config (a forward's cache is state for the next call, not an output: an exported graph
+    cannot return it). Every backend starts from a copy of this model."""
+    plain = copy.deepcopy(model).eval()
+    impl = getattr(getattr(plain, "config", None), "_attn_implementation", None)
+    setter = getattr(plain, "set_attn_implementation", None)
+    if impl not in (None, "eager") and setter is not None:
+        try:
+            setter("eager")
+        except Exception:
+            pass
+    seen: set[int] = set()
+    for m in plain.modules():
+        cfg = getattr(m, "config", None)
+        stack = [cfg] if cfg is not None else []
+        while stack:
+            c = stack.pop()
+            if id(c) in seen or not hasattr(c, "to_dict"):
+                continue
+            seen.add(id(c))
+            if getattr(c, "use_cache", None):
+                c.use_cache = False
+            for key in getattr(c, "sub_configs", None) or ():
+                if isinstance(key, str):
+                    stack.append(getattr(c, key, None))
+    return plain
+
+
+def _flat_leaves(out: Any) -> list[torch.Tensor]:
+    import torch.utils._pytree as pytree
+
+    return [x for x in pytree.tree_leaves(out) if isinstance(x, torch.Tensor)]
+
+
+def _compare(
+    ref: dict[str, torch.Tensor], got: dict[str, torch.Tensor], mask: Any, tolerance: float
+) -> tuple[list[str], float, float, str, int]:
+    """(differences, worst relative move, its absolute size, worst path, outputs compared)."""
+    bad: list[str] = []
+    worst, worst_abs, worst_key, n = 0.0, 0.0, "", 0
+    for k, a in ref.items():
+        b = got.get(k)
+        if b is None:
+            bad.append(f"{k} missing from the backend's output")
+            continue
+        if tuple(a.shape) != tuple(b.shape):
+            bad.append(f"{k}: shape {tuple(a.shape)} vs {tuple(b.shape)}")
+            continue
+        a = _real(a.detach().to("cpu", torch.float64), mask)
+        b = _real(b.detach().to("cpu", torch.float64), mask)
+        fin = torch.isfinite(a)
+        if not bool(fin.any()):
+            continue  # nothing finite to compare (the forward check reports non-finite outputs)
+        n += 1
+        if not bool(torch.isfinite(b[fin]).all()):
+            bad.append(f"{k}: not finite where the plain output is")
+            worst, worst_abs, worst_key = float("inf"), float("inf"), k
+            continue
+        d = float((a[fin] - b[fin]).abs().max())
+        scale = max(float(a[fin].abs().max()), 1.0)
+        rel = d / scale
+        if rel > worst:
+            worst, worst_abs, worst_key = rel, d, k
+        if rel > tolerance:
+            bad.append(f"{k}: max abs diff {d:.3g} ({rel:.3g} of max|plain| {scale:.3g})")
+    return bad, worst, worst_abs, worst_key, n
+
+
+def _outputs(out: Any, ref: dict[str, torch.Tensor], flat: bool) -> dict[str, torch.Tensor]:
+    if not flat:
+        return floating(tensors(out))
+    # the flattened tensor leaves, keyed by position like the plain side's (``backend``)
+    return {f"output.{i}": x for i, x in enumerate(_flat_leaves(out)) if f"output.{i}" in ref}
+
+
+def backend(case: Case, model_class: str | None, name: str) -> None:
+    """One cell of the matrix: ``model_class`` through backend ``name`` vs. the plain model."""
+    global LAST_CELL
+    be = B.get(name)
+    cell: dict[str, Any] = {"backend": name, "class": model_class, "status": None}
+    LAST_CELL = cell
+    for pkg in getattr(be, "requires", ()):
+        try:
+            __import__(pkg)
+        except ImportError:
+            cell.update(status="missing-package", reason=pkg)
+            pytest.skip(f"missing package: {pkg}")
+    built = get_forward_model(case, model_class)
+    inputs, mask = _padded_inputs(case, built, make_inputs(case, built))
+    plain = _plain(built.model)
+    ref_out = run(plain, inputs)
+    ref = floating(tensors(ref_out))
+    flat = False
+    model = copy.deepcopy(plain).eval()
+    t0 = time.perf_counter()
+    stage = "prepare"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn = be.prepare(model, inputs)
+            flat = bool(getattr(fn, "flat", False))
+            if flat:
+                ref = {f"output.{i}": x for i, x in enumerate(_flat_leaves(ref_out))}
+                ref = {k: v for k, v in ref.items() if v.is_floating_point()}
+            cell["prepare_s"] = round(time.perf_counter() - t0, 4)
+            stage = "run"
+            t1 = time.perf_counter()
+            S.seed_all(0)
+            with torch.no_grad():
+                out = fn(**inputs)
+            cell["run_s"] = round(time.perf_counter() - t1, 4)
+    except B.NotApplicable as e:
+        reason = str(e)
+        if reason.startswith("no-device: "):
+            cell.update(status="no-device", reason=reason[len("no-device: ") :])
+            no_device(cell["reason"])
+        cell.update(status="not-applicable", reason=reason)
+        not_applicable(f"{name}: {reason}")
+    except B.MissingPackage as e:
+        cell.update(status="missing-package", reason=str(e))
+        pytest.skip(f"missing package: {e}")
+    except Exception as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        cat = B.categorize(be, type(e).__name__, str(e)[:2000])
+        cell.update(status="fails-to-run", category=cat, stage=stage, reason=msg)
+        cell["duration_s"] = round(time.perf_counter() - t0, 4)
+        S.fail(f"{model_class} fails to run on {name} ({stage}; {cat}): {type(e).__name__}: {msg}")
+    breaks = getattr(fn, "graph_breaks", None)
+    if breaks is not None:
+        cell["graph_breaks"] = int(breaks)
+    got = _outputs(out, ref, flat)
+    t = float(be.tolerance)
+    bad, worst, worst_abs, worst_key, n = _compare(ref, got, mask, t)
+    cell.update(
+        max_rel_diff=worst, max_abs_diff=worst_abs, worst=worst_key, compared=n, tolerance=t
+    )
+    if n == 0 and not bad:
+        cell.update(status="fails-to-run", category="nothing-compared")
+        S.fail(f"{model_class} on {name}: no finite floating output to compare")
+    if bad:
+        nonfinite = worst == float("inf")
+        cell.update(status="mismatch", category="non-finite" if nonfinite else "beyond-tolerance")
+        S.fail(
+            f"{model_class} on {name} differs from the plain model (eager, float32, CPU) at real "
+            f"positions beyond {t:g} of max|plain|: {'; '.join(bad[:5])}"
+        )
+    cell["status"] = "pass"
+
+
+__all__ = ["LAST_CELL", "backend", "tol"]
