@@ -29,7 +29,6 @@ import time
 import warnings
 from typing import Any
 
-import pytest
 import torch
 
 from . import _support as S
@@ -37,7 +36,7 @@ from . import backends as B
 from . import tolerances as tol
 from ._support import floating, get_forward_model, make_inputs, run, tensors
 from .case import Case
-from .skips import no_device, not_applicable
+from .skips import missing_package, no_device, not_applicable
 
 #: the cell of the last ``backend`` call in this process (read by the pytest plugin)
 LAST_CELL: dict[str, Any] | None = None
@@ -160,7 +159,7 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
             __import__(pkg)
         except ImportError:
             cell.update(status="missing-package", reason=pkg)
-            pytest.skip(f"missing package: {pkg}")
+            missing_package(pkg)
     built = get_forward_model(case, model_class)
     inputs, mask = _padded_inputs(case, built, make_inputs(case, built))
     plain = _plain(built.model)
@@ -194,7 +193,7 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
         not_applicable(f"{name}: {reason}")
     except B.MissingPackage as e:
         cell.update(status="missing-package", reason=str(e))
-        pytest.skip(f"missing package: {e}")
+        missing_package(str(e))
     except Exception as e:
         msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         cat = B.categorize(be, type(e).__name__, str(e)[:2000])

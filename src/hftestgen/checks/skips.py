@@ -69,6 +69,11 @@ def unsupported(reason: str) -> NoReturn:
     _skip(UNSUPPORTED, reason)
 
 
+def missing_package(name: str) -> NoReturn:
+    """Skip: an optional package the check needs is not installed."""
+    _skip(MISSING_PACKAGE, name)
+
+
 def no_device(reason: str) -> NoReturn:
     """Skip: the accelerator is absent."""
     _skip(NO_DEVICE, reason)
