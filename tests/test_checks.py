@@ -211,6 +211,24 @@ def test_base_text_forward_promises_batch_seq_hidden(toy_engine):
     assert exp == [("last_hidden_state", (2, S, H), "base text model: batch x seq x hidden_size")]
 
 
+def test_lm_head_listed_as_base_promises_logits_not_hidden_states():
+    # 4.x AutoModel maps gptsan-japanese to its LM head: the head's logits are the promise
+    case = Case(
+        model_type="toy",
+        family="encoder-decoder",
+        config_class="ToyConfig",
+        classes={"base": ("ToyLM",), "seq_to_seq_causal_lm": ("ToyLM",)},
+    )
+    config = SimpleNamespace(num_labels=NL, vocab_size=V, hidden_size=H)
+    built = FakeBuilt(ToyModel(), config, "base", "ToyLM", ("base", "seq_to_seq_causal_lm"))
+    exp = _checks._expectations(case, built, built.inputs())
+    assert exp == [("logits", (2, S, V), "seq_to_seq_causal_lm: batch x seq x vocab_size")]
+    # a base class with no LM task still promises its hidden states
+    built = dataclasses.replace(built, tasks=("base", "feature_extraction"))
+    exp = _checks._expectations(case, built, built.inputs())
+    assert exp[0][0] == "last_hidden_state"
+
+
 def test_missing_package_skips_naming_it(toy_engine):
     from hftestgen.tiny import TinyError
 
