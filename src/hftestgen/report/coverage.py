@@ -530,6 +530,10 @@ def build_matrix(cells: dict[str, list[dict[str, Any]]], family_of: dict[str, st
                         cats = slot["categories"]
                         cats[e["category"]] = cats.get(e["category"], 0) + 1
                 slot[e["status"]] += 1
+    from ..checks.backends import BUILTIN
+
+    rank = {b.name: i for i, b in enumerate(BUILTIN)}  # built-ins in table order, then plugins
+    names.sort(key=lambda b: (rank.get(b, len(rank)), b))
     ordered = {b: summary["backends"][b] for b in names if b in summary["backends"]}
     return {
         "backends": matrix,
