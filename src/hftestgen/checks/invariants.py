@@ -790,7 +790,7 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             if _steps_one_token(m):
                 via = "forward"  # generate continues a stateful model one token at a time
                 return compare(m, full_in, full, by_forward, precision)
-            if cache_arg == "past_key_values":  # what generate's prefill chunking fills
+            if cache_arg in ("cache", "past_key_values"):  # what generate's prefill fills
                 fail(
                     f"{model_class}{rebuilt}: prepare_inputs_for_generation cut the {cut.given}-"
                     f"token continuation chunk after a cache of {k} to {cut.kept} token(s): the "
