@@ -7,6 +7,8 @@ called the way a generated test calls it (``checks.<name>(CASE, model_class)`` w
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -462,3 +464,94 @@ def test_causality_gives_derived_decoder_tokens_explicitly(registry, monkeypatch
     monkeypatch.setattr(m.BartAttention, "__init__", __init__)
     got = _verdict("causality", case, "BartForSequenceClassification")
     assert got is not None and "leak of the future" in got, got
+
+
+# --------------------------------------------------------------------------------------------
+# chunked_prefill: a model's own cache, and generation inputs that cut a continuation chunk
+
+
+def test_chunked_prefill_hands_a_head_the_models_own_cache(registry):
+    """Rule 'a model's own cache': MiniMaxForQuestionAnswering returns no cache and refuses a
+    DynamicCache (MiniMax takes only its MiniMaxCache, defined in modeling_minimax). Old
+    behaviour: not-covered ('returned no cache ... nor filled a DynamicCache')."""
+    case = _case(registry, "minimax")
+    assert _ran("chunked_prefill", case, "MiniMaxForQuestionAnswering") is None
+
+
+def test_own_cache_is_built_by_its_constructor_parameter_names():
+    """The 4.x hybrid caches take (config, batch_size, dtype, device[s]); a parameter the rule
+    cannot fill leaves the class out."""
+    import transformers
+
+    from hftestgen.checks import invariants
+
+    class HybridCache:
+        def __init__(self, config, batch_size, dtype=torch.float16, devices=None):
+            self.config, self.batch, self.dtype, self.devices = config, batch_size, dtype, devices
+
+    class OddCache:
+        def __init__(self, config, beams):
+            pass
+
+    model = torch.nn.Linear(2, 2).double()
+    model.config = transformers.LlamaConfig(num_hidden_layers=3)
+    cache = invariants._own_cache(model, HybridCache, 5)
+    assert (cache.batch, cache.dtype) == (5, torch.float64)
+    assert cache.devices == [torch.device("cpu")] * 3
+    assert invariants._own_cache(model, OddCache, 5) is None
+
+
+def _cut_generation_inputs(monkeypatch, cls, cache_arg):
+    """``cls.prepare_inputs_for_generation`` keeps only the last token once a cache exists (what
+    4.57's Mamba / RWKV / xLSTM / XLM-RoBERTa-XL overrides do)."""
+    orig = cls.prepare_inputs_for_generation
+
+    def prepare(self, input_ids, *args, **kwargs):
+        if kwargs.get(cache_arg) is not None:
+            input_ids = input_ids[:, -1:]
+        return orig(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "prepare_inputs_for_generation", prepare)
+
+
+def test_chunked_prefill_continues_a_stateful_model_through_forward(registry, monkeypatch):
+    """Rule 'stateful models are continued through forward': generate never hands a stateful
+    model a multi-token chunk after its state, so where its generation inputs cut one the check
+    drives the class through forward. Old behaviour: not-covered ('no per-position output of
+    the full forward ... is split 3 + 4')."""
+    from transformers.models.rwkv import modeling_rwkv as m
+
+    _cut_generation_inputs(monkeypatch, m.RwkvForCausalLM, "state")
+    case = _case(registry, "rwkv")
+    assert _ran("chunked_prefill", case, "RwkvForCausalLM") is None
+
+
+def test_chunked_prefill_fails_generation_inputs_that_cut_a_chunk(registry, monkeypatch):
+    """A model with a Cache (prefill chunking hands it each chunk alone) whose generation
+    inputs cut a chunk loses the rest of it: a failure, not a gap. Old behaviour: not-covered."""
+    from transformers.models.llama import modeling_llama as m
+
+    from hftestgen.checks.invariants import CACHE_ARGS
+
+    params = inspect.signature(m.LlamaForCausalLM.forward).parameters
+    cache_arg = next(n for n in CACHE_ARGS if n in params)  # 5.x: cache, 4.x: past_key_values
+    _cut_generation_inputs(monkeypatch, m.LlamaForCausalLM, cache_arg)
+    case = _case(registry, "llama")
+    got = _ran("chunked_prefill", case, "LlamaForCausalLM")
+    assert got is not None and "cut the 4-token continuation chunk" in got, got
+
+
+def test_an_unbuildable_generate_cache_is_reported():
+    """BltConfig has no num_hidden_layers, so the DynamicCache generate builds for it raises:
+    the error is the verdict (an upstream bug), not 'no cache'. A model without config or a
+    buildable one gives None."""
+    import transformers
+
+    from hftestgen.checks import invariants
+
+    model = torch.nn.Linear(2, 2)
+    assert invariants._unbuildable_dynamic_cache(model) is None
+    model.config = transformers.LlamaConfig()
+    assert invariants._unbuildable_dynamic_cache(model) is None
+    model.config = transformers.BltConfig()
+    assert isinstance(invariants._unbuildable_dynamic_cache(model), AttributeError)

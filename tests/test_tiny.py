@@ -439,3 +439,16 @@ def test_seed_all_draws_what_torch_manual_seed_draws():
     r, n = random.random(), np.random.rand()
     seed_all(5)
     assert (random.random(), np.random.rand()) == (r, n)
+
+
+def test_feature_count_reads_the_features_of_a_features_and_extra_tuple():
+    """4.57 VideoLlavaModel.get_video_features returns (video_features, num_frames): the count is
+    the features' positions (2 videos x 2 frames x 65 patches). Old behaviour: None (the int had
+    no count), so the video placeholders never calibrated and the inputs fell back to
+    inputs_embeds (no input_ids for attention_mask_padding / position_sensitivity)."""
+    import torch
+
+    from hftestgen.tiny.inputs import _count_features
+
+    assert _count_features((torch.zeros(4, 65, 32), 2)) == 260
+    assert _count_features([torch.zeros(2, 3, 8), torch.zeros(1, 3, 8)]) == 9

@@ -539,6 +539,109 @@ def _dynamic_cache(model: Any) -> Any:
     return None
 
 
+def _own_cache_classes(model: Any) -> list[type]:
+    """Cache classes the model's modeling module defines itself (named ``...Cache``): what its
+    own ``prepare_inputs_for_generation`` / forward builds where a ``DynamicCache`` cannot hold
+    its state (4.x hybrid Mamba / linear-attention stacks: ``HybridMambaAttentionDynamicCache``,
+    ``ZambaHybridDynamicCache``, ``Qwen3NextDynamicCache``; MiniMax's ``MiniMaxCache``). The one
+    the forward's cache parameter names (its annotation) comes first."""
+    import inspect
+    import sys
+
+    module = sys.modules.get(type(model).__module__)
+    if module is None:
+        return []
+    own = [
+        c
+        for n, c in vars(module).items()
+        if inspect.isclass(c) and n.endswith("Cache") and c.__module__ == module.__name__
+    ]
+    named = ""
+    try:
+        params = inspect.signature(type(model).forward).parameters
+        arg = next((params[n] for n in CACHE_ARGS if n in params), None)
+        named = str(arg.annotation) if arg is not None else ""
+    except (TypeError, ValueError):
+        pass
+    return sorted(own, key=lambda c: f"{c.__module__}.{c.__qualname__}" not in named)
+
+
+def _own_cache(model: Any, cls: type, batch: int) -> Any:
+    """``cls`` built for this model and batch, its constructor's parameters filled by name
+    (rule 'a model's own cache'): ``config`` the text config, ``batch_size`` /
+    ``max_batch_size`` the batch, ``dtype`` / ``device`` the model's, ``devices`` the model's
+    device per layer (4.57 FalconHybridMambaAttentionDynamicCache). None where a parameter
+    without a default is none of these, or the constructor fails."""
+    import inspect
+
+    cfg = text_config(model.config)
+    p0 = next(iter(model.parameters()), None)
+    dtype = p0.dtype if p0 is not None else torch.get_default_dtype()
+    device = p0.device if p0 is not None else torch.device("cpu")
+    layers = getattr(cfg, "num_hidden_layers", None)
+    given = {
+        "config": cfg,
+        "batch_size": batch,
+        "max_batch_size": batch,
+        "dtype": dtype,
+        "device": device,
+        "devices": [device] * layers if isinstance(layers, int) else None,
+    }
+    kw: dict[str, Any] = {}
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if given.get(p.name) is not None:
+            kw[p.name] = given[p.name]
+        elif p.default is p.empty:
+            return None
+    try:
+        return cls(**kw)
+    except Exception:
+        return None
+
+
+def _given_caches(model: Any, batch: int) -> list[Any]:
+    """Fresh caches to hand a forward that returns none of its own (``generate`` always hands
+    one): the model's own cache classes first (``_own_cache_classes``; a ``DynamicCache`` a
+    hybrid stack accepted would hold its attention layers only), then a ``DynamicCache``."""
+    out = [_own_cache(model, c, batch) for c in _own_cache_classes(model)]
+    return [c for c in (*out, _dynamic_cache(model)) if c is not None]
+
+
+def _filled(cache: Any) -> bool:
+    """Whether a cache handed to a forward now holds positions."""
+    try:
+        return int(cache.get_seq_length()) > 0
+    except Exception:
+        return False
+
+
+def _unbuildable_dynamic_cache(model: Any) -> Exception | None:
+    """The error ``DynamicCache(config=<text config>)`` raises for this model other than a
+    signature mismatch (rule 'the cache generate hands cannot be built'): the cache ``generate``
+    builds for a forward that makes none of its own (4.x ``GenerationMixin._prepare_cache_for_
+    generation``) fails, an upstream bug rather than a gap of the check (4.57 BltConfig has no
+    ``num_hidden_layers``). None where it builds, or the model has no config."""
+    try:
+        from transformers import DynamicCache
+
+        cfg = text_config(model.config)
+    except Exception:
+        return None
+    try:
+        DynamicCache(config=cfg)
+    except TypeError:  # Transformers before 4.56: DynamicCache() takes no config
+        return None
+    except Exception as e:
+        return e
+    return None
+
+
 def _generates(model: Any, encdec: bool) -> bool:
     """Decoder-only classes that generate: their continuation inputs come from the model's own
     ``prepare_inputs_for_generation`` (positions, multimodal inputs, cache-type quirks)."""
@@ -549,6 +652,26 @@ def _generates(model: Any, encdec: bool) -> bool:
         and callable(can)
         and bool(can())
     )
+
+
+class _ChunkCut(Exception):
+    """``prepare_inputs_for_generation`` handed the forward fewer tokens than the continuation
+    chunk it was given (``given`` -> ``kept``)."""
+
+    def __init__(self, given: int, kept: int) -> None:
+        super().__init__(f"{given} -> {kept}")
+        self.given, self.kept = given, kept
+
+
+def _steps_one_token(model: Any) -> bool:
+    """Whether ``generate`` never hands this model a multi-token chunk after its cache (rule
+    'stateful models are continued through forward'): Transformers marks recurrent-state models
+    ``_is_stateful``; 4.x ``generate`` refuses assisted decoding for them (``GenerationMixin.
+    _validate_assistant``: 'not supported with stateful models') and its prefill chunking needs a
+    ``past_key_values`` cache they do not keep (``_prefill_chunking``), so their own
+    ``prepare_inputs_for_generation`` keeps only the last token once a state exists (4.57
+    Mamba / FalconMamba / Mamba2 / RWKV / xLSTM). Only asked once that override cut a chunk."""
+    return bool(getattr(model, "_is_stateful", False))
 
 
 def chunked_prefill(case: Case, model_class: str | None) -> None:
@@ -642,6 +765,10 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             kw[cache_arg] = cache
             kw.update(_prefill_step_kwargs(m, first, start, end))
             inputs = m.prepare_inputs_for_generation(chunk, use_cache=True, **kw)
+            kept = inputs.get(key)
+            cut = isinstance(kept, torch.Tensor) and kept.shape[-1] < chunk.shape[-1]
+            if cut and not first and not cut_seen:
+                raise _ChunkCut(chunk.shape[-1], kept.shape[-1])
             return _run_all(m, inputs)
 
         return (
@@ -649,27 +776,56 @@ def chunked_prefill(case: Case, model_class: str | None) -> None:
             lambda cache: step(ids[:, k:], cache, k, L, False),
         )
 
+    cut_seen = False
+
     def body(m: Any, cast: Callable[[dict], dict], precision: str) -> None:
-        t_ = tol.CHUNKED_PREFILL[precision]
+        nonlocal via, cut_seen
         full_in = cast(dict(tokens.inputs, **extra))
         full = _outputs(m, full_in, precision)
-        path = by_generation if generative else by_forward
+        if not generative:
+            return compare(m, full_in, full, by_forward, precision)
+        try:
+            return compare(m, full_in, full, by_generation, precision)
+        except _ChunkCut as cut:
+            if _steps_one_token(m):
+                via = "forward"  # generate continues a stateful model one token at a time
+                return compare(m, full_in, full, by_forward, precision)
+            if cache_arg in ("cache", "past_key_values"):  # what generate's prefill fills
+                fail(
+                    f"{model_class}{rebuilt}: prepare_inputs_for_generation cut the {cut.given}-"
+                    f"token continuation chunk after a cache of {k} to {cut.kept} token(s): the "
+                    "rest of the chunk never reaches the cache (generate's prefill chunking "
+                    "hands each chunk alone)"
+                )
+            cut_seen = True  # a cache of its own kind (Reformer): compared as it comes
+            return compare(m, full_in, full, by_generation, precision)
+
+    def compare(
+        m: Any, full_in: dict[str, Any], full: dict[str, Any], path: Callable, precision: str
+    ) -> None:
+        t_ = tol.CHUNKED_PREFILL[precision]
         out1, second = path(m, full_in, None)
         cache = _cache_of(out1)
         if cache is None and cache_arg in ("cache", "past_key_values") and not encdec:
             # a forward that only fills a cache it is given (generate always gives one; 4.x
             # heads such as LlamaForTokenClassification drop the cache from their outputs)
-            fresh = _dynamic_cache(m)
-            try:
-                out1, second = path(m, full_in, fresh)
-            except Exception:  # a model that only takes a cache type of its own (MiniMax)
-                fresh = None
-            if fresh is not None:
-                cache = _cache_of(out1) or (fresh if fresh.get_seq_length() > 0 else None)
+            for fresh in _given_caches(m, B):
+                try:
+                    out1, second = path(m, full_in, fresh)
+                except Exception:  # a cache type the forward does not take
+                    continue
+                cache = _cache_of(out1) or (fresh if _filled(fresh) else None)
+                if cache is not None:
+                    break
+        if cache is None and cache_arg in ("cache", "past_key_values") and not encdec:
+            err = _unbuildable_dynamic_cache(m)
+            if err is not None:
+                raise err
         if cache is None:
+            own = "".join(f"{c.__name__} / " for c in _own_cache_classes(m))
             not_covered(
                 f"{model_class}{rebuilt} returned no cache ({'/'.join(CACHE_ARGS)}) with "
-                "use_cache=True, nor filled a DynamicCache it was given"
+                f"use_cache=True, nor filled a cache it was given ({own}DynamicCache)"
             )
         out2 = second(cache)
         a, b = S.finite(tensors(out1), precision), S.finite(tensors(out2), precision)

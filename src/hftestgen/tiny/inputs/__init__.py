@@ -293,14 +293,12 @@ def _count_features(obj) -> int | None:
             return int(obj.numel() // obj.shape[-1])
         return None
     if isinstance(obj, (list, tuple)):
+        if isinstance(obj, tuple) and obj and not all(isinstance(o, torch.Tensor) for o in obj):
+            # (features, extra): the features come first, the rest describes them (4.57
+            # VideoLlavaModel.get_video_features returns (video_features, num_frames))
+            return _count_features(obj[0])
         counts = [_count_features(o) for o in obj]
         if counts and all(x is not None for x in counts):
-            if (
-                isinstance(obj, tuple)
-                and len(obj)
-                and not all(isinstance(o, torch.Tensor) for o in obj)
-            ):
-                return counts[0]
             return sum(counts)
         return None
     for attr in ("pooler_output", "image_embeds", "audio_embeds", "last_hidden_state"):
