@@ -88,11 +88,16 @@ def test_failures_are_categorized():
         "UserError: Found <class 'DynamicCache'> in output, which is not a known type": (
             "unsupported-output"
         ),
+        "ConversionError: Failed to convert the exported program to an ONNX model": "other",
         "ZeroDivisionError: division by zero": "other",
     }
     for text, want in cases.items():
         name, _, message = text.partition(": ")
         assert B.categorize(export, name, message) == want, text
+    onnx = B.get("onnx")
+    assert B.categorize(onnx, "ConversionError", "Failed to convert the exported program") == (
+        "onnx-conversion"
+    )
 
 
 def test_the_settings_key_lists_backends(tmp_path):
@@ -229,7 +234,7 @@ def _backend_faults():
 def test_there_are_at_least_five_backend_faults_over_four_backends():
     fs = _backend_faults()
     assert len(fs) >= 5
-    assert {b for f in fs for b in f.backends} >= {"sdpa", "bfloat16", "float16", "export"}
+    assert {b for f in fs for b in f.backends} >= {"sdpa", "bfloat16", "float16", "export", "onnx"}
 
 
 @pytest.mark.parametrize("name", [f.name for f in _backend_faults()])

@@ -297,6 +297,12 @@ _EXPORT_CATEGORIES = (
     ("dynamic-control-flow", r"control flow|cond\b|Dynamic control"),
 )
 
+_ONNX_CATEGORIES = (
+    ("onnx-conversion", r"ConversionError|Failed to convert the exported program"),
+    ("onnxruntime", r"onnxruntime|ONNXRuntimeError|InferenceSession"),
+    *_EXPORT_CATEGORIES,
+)
+
 BUILTIN: tuple[Backend, ...] = (
     Backend(
         "sdpa",
@@ -352,7 +358,7 @@ BUILTIN: tuple[Backend, ...] = (
         1e-4,
         _onnx,
         scope="primary",
-        categories=_EXPORT_CATEGORIES,
+        categories=_ONNX_CATEGORIES,
         requires=("onnxscript", "onnxruntime"),
         doc="torch.onnx.export (dynamo) run by onnxruntime (extra: hftestgen[onnx])",
     ),

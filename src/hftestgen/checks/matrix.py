@@ -25,6 +25,7 @@ test's record as ``cell``):
 from __future__ import annotations
 
 import copy
+import re
 import time
 import warnings
 from typing import Any
@@ -195,8 +196,9 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
         cell.update(status="missing-package", reason=str(e))
         missing_package(str(e))
     except Exception as e:
-        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        cat = B.categorize(be, type(e).__name__, str(e)[:2000])
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # exporters colour their messages
+        msg = (text.strip().splitlines() or [type(e).__name__])[0][:300]
+        cat = B.categorize(be, type(e).__name__, text[:2000])
         cell.update(status="fails-to-run", category=cat, stage=stage, reason=msg)
         cell["duration_s"] = round(time.perf_counter() - t0, 4)
         S.fail(f"{model_class} fails to run on {name} ({stage}; {cat}): {type(e).__name__}: {msg}")

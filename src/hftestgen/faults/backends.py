@@ -132,3 +132,28 @@ def bert_export_data_dependent(p: Patcher) -> None:
         return forward
 
     p.wrap(m.BertEmbeddings, "forward", make)
+
+
+@fault(
+    model_type="vit",
+    family="vision",
+    check="backend",
+    backends=("onnx",),
+    bug_class="an op the ONNX exporter cannot convert (a running max / median / special "
+    "function added to a forward, e.g. for position bookkeeping): every PyTorch backend runs "
+    "it, the ONNX export of the model stops working",
+)
+def vit_onnx_unconvertible_op(p: Patcher) -> None:
+    """ViTEmbeddings adds a zero computed with torch.cummax (no ONNX conversion) to its output."""
+    import torch
+    from transformers.models.vit import modeling_vit as m
+
+    def make(orig):
+        def forward(self, *args, **kw):
+            out = orig(self, *args, **kw)
+            running = torch.cummax(out, dim=-1).values
+            return out + (running - running)
+
+        return forward
+
+    p.wrap(m.ViTEmbeddings, "forward", make)
