@@ -42,7 +42,9 @@ RESULTS = HERE / "results" / "file.json"
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
-    rc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+    rc = subprocess.run(
+        cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ).returncode
     return time.perf_counter() - t0, rc
 
 
@@ -62,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         os.chmod(tmp, 0o700)
         sock = Path(tmp) / "w.sock"
         env = {**os.environ, "HFTESTGEN_WARM_SOCKET": str(sock)}
-        floor = [timed([py, "-c", "import torch, transformers.modeling_utils"], env, ROOT)[0] for _ in range(args.repeats)]
+        floor = [
+            timed([py, "-c", "import torch, transformers.modeling_utils"], env, ROOT)[0]
+            for _ in range(args.repeats)
+        ]
         info = warm.start(sock, idle=600)
         per_type = {}
         try:
@@ -77,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                     t, rc = timed([py, "-m", "pytest", *pytest_args], env, args.suite)
                     cold.append(t)
                     rcs.add(rc)
-                    t, rc = timed([py, "-m", "hftestgen", "warm", "pytest", *pytest_args], env, args.suite)
+                    t, rc = timed(
+                        [py, "-m", "hftestgen", "warm", "pytest", *pytest_args], env, args.suite
+                    )
                     warm_t.append(t)
                     rcs.add(rc)
                 per_type[mt] = {
@@ -88,12 +95,18 @@ def main(argv: list[str] | None = None) -> int:
                     "pytest_exit_codes": sorted(rcs),
                 }
                 flag = "" if rcs == {0} else f"  (pytest exit codes {sorted(rcs)})"
-                print(f"{mt:>8}: cold {per_type[mt]['cold_s']:.2f} s   warm {per_type[mt]['warm_s']:.2f} s{flag}")
+                print(
+                    f"{mt:>8}: cold {per_type[mt]['cold_s']:.2f} s   warm {per_type[mt]['warm_s']:.2f} s{flag}"
+                )
         finally:
             warm.stop(sock)
     latest = {
         "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "torch": info["torch"],
         "transformers": info["transformers"],
         "repeats": args.repeats,
@@ -101,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         "server_ready_s": info["ready_s"],
         "types": per_type,
     }
-    print(f"import floor (torch + transformers.modeling_utils, new process): {latest['import_floor_s']:.2f} s;"
-          f" warm server ready in {info['ready_s']:.2f} s")
+    print(
+        f"import floor (torch + transformers.modeling_utils, new process): {latest['import_floor_s']:.2f} s;"
+        f" warm server ready in {info['ready_s']:.2f} s"
+    )
     old = json.loads(args.results.read_text()) if args.results.exists() else {}
     runs = (old.get("runs") or [])[-49:] + [latest]
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -105,28 +105,39 @@ def main(argv: list[str] | None = None) -> int:
         "per_type_median_s": report["median_seconds"],
         "per_type_p95_s": report["p95_seconds"],
         "per_class_median_s": round(statistics.median(class_secs), 4) if class_secs else None,
-        "per_class_p95_s": round(class_secs[int(0.95 * (len(class_secs) - 1))], 4) if class_secs else None,
-        "max_worker_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "per_class_p95_s": round(class_secs[int(0.95 * (len(class_secs) - 1))], 4)
+        if class_secs
+        else None,
+        "max_worker_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
         "parent_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_total_rss_mb": round(sampler.peak_kb / 1024, 1),
         "categories": report["categories"],
         "families": report["families"],
         "failures": [
             {k: r[k] for k in ("model_type", "family", "status", "category", "reason")}
-            for r in report["results"] if r["status"] != "forward-ok"
+            for r in report["results"]
+            if r["status"] != "forward-ok"
         ],
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(bench, indent=1))
 
     print("## Survey benchmark\n")
-    print(f"- types passing (every class runs a forward pass): **{bench['types_forward_ok']}/{bench['types']}** "
-          f"({100 * bench['pass_rate']:.1f}%); classes {bench['classes_forward_ok']}/{bench['classes']}")
+    print(
+        f"- types passing (every class runs a forward pass): **{bench['types_forward_ok']}/{bench['types']}** "
+        f"({100 * bench['pass_rate']:.1f}%); classes {bench['classes_forward_ok']}/{bench['classes']}"
+    )
     print(f"- wall: {bench['wall_seconds']} s with {args.jobs} jobs on {bench['cpus']} CPUs")
-    print(f"- per type: median {bench['per_type_median_s']} s, p95 {bench['per_type_p95_s']} s; "
-          f"per class: median {bench['per_class_median_s']} s, p95 {bench['per_class_p95_s']} s")
-    print(f"- memory: peak total {bench['peak_total_rss_mb']} MB (parent + workers, sampled), "
-          f"largest worker {bench['max_worker_rss_mb']} MB\n")
+    print(
+        f"- per type: median {bench['per_type_median_s']} s, p95 {bench['per_type_p95_s']} s; "
+        f"per class: median {bench['per_class_median_s']} s, p95 {bench['per_class_p95_s']} s"
+    )
+    print(
+        f"- memory: peak total {bench['peak_total_rss_mb']} MB (parent + workers, sampled), "
+        f"largest worker {bench['max_worker_rss_mb']} MB\n"
+    )
     print("| family | types | forward-ok | built only | failed |")
     print("|---|---:|---:|---:|---:|")
     for fam, c in bench["families"].items():

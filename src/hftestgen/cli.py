@@ -398,6 +398,9 @@ def run(
         "--backend-classes",
         help="export / compile / onnx: 'primary' (the type's primary class) or 'all' classes.",
     ),
+    matrix_only: bool = typer.Option(
+        False, "--matrix-only", help="Run the backend cells only (with --backends)."
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -410,7 +413,7 @@ def run(
     if against is not None:
         _use_snapshot(against)
     settings = _settings()
-    _use_backends(backends, backend_plugin, backend_classes, settings)
+    _use_backends(backends, backend_plugin, backend_classes, settings, matrix_only)
     if transformers:
         raise typer.Exit(
             _run_versions(
@@ -593,7 +596,11 @@ def env_remove(
 
 
 def _use_backends(
-    names: Optional[str], plugins: Optional[list[str]], classes: str, settings: Any
+    names: Optional[str],
+    plugins: Optional[list[str]],
+    classes: str,
+    settings: Any,
+    matrix_only: bool = False,
 ) -> None:
     """Validate the backend selection now (an unknown name is a usage error listing the known
     ones) and hand it to the pytest processes (``$HFTESTGEN_BACKENDS`` and friends)."""
@@ -611,6 +618,10 @@ def _use_backends(
     os.environ[B.BACKENDS_ENV] = ",".join(chosen)
     if classes == "all":
         os.environ[B.CLASSES_ENV] = "all"
+    if matrix_only and not chosen:
+        raise UsageError("--matrix-only needs backends: --backends sdpa,bfloat16,...")
+    if matrix_only:
+        os.environ["HFTESTGEN_MATRIX_ONLY"] = "1"
     if chosen:
         err_console.print(f"backends: {', '.join(chosen)}", markup=False)
 

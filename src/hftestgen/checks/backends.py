@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
+from .tolerances import BACKEND as _TOL
 
 BACKENDS_ENV = "HFTESTGEN_BACKENDS"
 PLUGINS_ENV = "HFTESTGEN_BACKEND_PLUGINS"
@@ -129,13 +130,13 @@ def _attention(impl: str, op: str | None) -> Callable[[Any, dict], Callable[...,
 
     def prepare(model: Any, inputs: dict) -> Callable[..., Any]:
         setter = getattr(model, "set_attn_implementation", None)
-        if setter is None:
-            raise NotApplicable(
-                f"{type(model).__name__} has no set_attn_implementation (this Transformers "
-                "release selects attention only when a model is built)"
-            )
         try:
-            setter(impl)
+            if setter is not None:
+                setter(impl)
+            if getattr(model.config, "_attn_implementation", None) != impl:
+                # the class cannot switch a built model (its attention modules are chosen when
+                # it is built): build it again with the implementation, with the same weights
+                model = _rebuilt(model, impl)
         except (ValueError, ImportError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             if "does not support" in first or "not supported" in first:
@@ -148,8 +149,7 @@ def _attention(impl: str, op: str | None) -> Callable[[Any, dict], Callable[...,
         got = getattr(model.config, "_attn_implementation", None)
         if got != impl:
             raise NotApplicable(
-                f"{type(model).__name__} keeps attn_implementation={got!r}: it cannot switch "
-                "dynamically (no AttentionInterface)"
+                f"{type(model).__name__} keeps attn_implementation={got!r} when asked for {impl!r}"
             )
         if op is None:
             return model
@@ -182,6 +182,22 @@ def _attention(impl: str, op: str | None) -> Callable[[Any, dict], Callable[...,
         return fn
 
     return prepare
+
+
+def _rebuilt(model: Any, impl: str) -> Any:
+    """``type(model)`` built again from its config with ``attn_implementation=impl``, holding
+    ``model``'s weights (every key: a key missing or left over is an error, not a pass)."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    fresh = type(model)._from_config(config, attn_implementation=impl)
+    result = fresh.load_state_dict(model.state_dict(), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise RuntimeError(
+            f"rebuilding {type(model).__name__} with attn_implementation={impl!r} changed its "
+            f"parameters: missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}"
+        )
+    return fresh.eval()
 
 
 def _dtype(name: str) -> Callable[[Any, dict], Callable[..., Any]]:
@@ -307,14 +323,14 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "sdpa",
         "attention",
-        1e-4,
+        _TOL["sdpa"],
         _attention("sdpa", "scaled_dot_product_attention"),
         doc="attn_implementation='sdpa' (torch.nn.functional.scaled_dot_product_attention)",
     ),
     Backend(
         "flex_attention",
         "attention",
-        1e-4,
+        _TOL["flex_attention"],
         _attention("flex_attention", None),
         aliases=("flex",),
         doc="attn_implementation='flex_attention' (compiles on first use; no backward on CPU)",
@@ -322,7 +338,7 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "bfloat16",
         "dtype",
-        0.1,
+        _TOL["bfloat16"],
         _dtype("bfloat16"),
         aliases=("bf16",),
         doc="weights and floating inputs in bfloat16",
@@ -330,7 +346,7 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "float16",
         "dtype",
-        0.02,
+        _TOL["float16"],
         _dtype("float16"),
         aliases=("fp16",),
         doc="weights and floating inputs in float16",
@@ -338,7 +354,7 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "export",
         "export",
-        1e-4,
+        _TOL["export"],
         _export,
         scope="primary",
         categories=_EXPORT_CATEGORIES,
@@ -347,7 +363,7 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "compile",
         "compile",
-        1e-4,
+        _TOL["compile"],
         _compile,
         scope="primary",
         doc="torch.compile (inductor); graph breaks counted",
@@ -355,15 +371,15 @@ BUILTIN: tuple[Backend, ...] = (
     Backend(
         "onnx",
         "onnx",
-        1e-4,
+        _TOL["onnx"],
         _onnx,
         scope="primary",
         categories=_ONNX_CATEGORIES,
         requires=("onnxscript", "onnxruntime"),
         doc="torch.onnx.export (dynamo) run by onnxruntime (extra: hftestgen[onnx])",
     ),
-    Backend("cuda", "device", 1e-3, _device("cuda"), doc="forward on CUDA (TF32 off)"),
-    Backend("mps", "device", 1e-3, _device("mps"), doc="forward on Apple MPS"),
+    Backend("cuda", "device", _TOL["cuda"], _device("cuda"), doc="forward on CUDA (TF32 off)"),
+    Backend("mps", "device", _TOL["mps"], _device("mps"), doc="forward on Apple MPS"),
 )
 
 

@@ -161,11 +161,16 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
         except ImportError:
             cell.update(status="missing-package", reason=pkg)
             missing_package(pkg)
+    cell.update(status="fails-to-run", category="plain-model-fails")  # until the plain run ends
     built = get_forward_model(case, model_class)
     inputs, mask = _padded_inputs(case, built, make_inputs(case, built))
     plain = _plain(built.model)
     ref_out = run(plain, inputs)
     ref = floating(tensors(ref_out))
+    cell.update(status=None, category=None)
+    if not ref:
+        cell.update(status="not-applicable", reason="no floating output to compare")
+        not_applicable(f"{name}: {model_class} returns no floating output to compare")
     flat = False
     model = copy.deepcopy(plain).eval()
     t0 = time.perf_counter()
@@ -213,7 +218,9 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
     )
     if n == 0 and not bad:
         cell.update(status="fails-to-run", category="nothing-compared")
-        S.fail(f"{model_class} on {name}: no finite floating output to compare")
+        S.fail(
+            f"{model_class} on {name}: no finite floating output to compare (empty or not finite on the plain model)"
+        )
     if bad:
         nonfinite = worst == float("inf")
         cell.update(status="mismatch", category="non-finite" if nonfinite else "beyond-tolerance")

@@ -18,7 +18,8 @@ What it does, per generated test (a test whose module defines ``CASE``):
 * deselects ``test_backend`` (the backend matrix) unless backends are selected
   (``$HFTESTGEN_BACKENDS``, or ``[tool.hftestgen] backends`` of the rootdir's pyproject, which it
   exports the same way), and attaches each cell's data (``hftestgen.checks.matrix.LAST_CELL``)
-  to the test's record as ``cell``;
+  to the test's record as ``cell``; with ``$HFTESTGEN_MATRIX_ONLY=1`` (``run --matrix-only``)
+  every other generated test is deselected;
 * deselects ``test_golden`` unless a snapshot is configured (``$HFTESTGEN_SNAPSHOT``, or
   ``[tool.hftestgen] snapshots`` of the rootdir's pyproject, which it then exports to
   ``HFTESTGEN_SNAPSHOT`` so every process compares with the same one; ``hftestgen.snapshot``).
@@ -421,6 +422,7 @@ def _snapshot_dir(config: pytest.Config) -> str | None:
 
 
 BACKEND_TEST = "test_backend"
+MATRIX_ONLY_ENV = "HFTESTGEN_MATRIX_ONLY"  # "1": run the backend cells only (run --matrix-only)
 
 
 def _backends_configured(config: pytest.Config) -> bool:
@@ -452,11 +454,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     golden = any(getattr(i, "originalname", None) == GOLDEN_TEST for i in items)
     if golden and _snapshot_dir(config) is None:
         drop.add(GOLDEN_TEST)
-    if not drop:
+    matrix_only = os.environ.get(MATRIX_ONLY_ENV, "").strip() not in ("", "0")
+
+    def dropped(item: Any) -> bool:
+        name = getattr(item, "originalname", None)
+        if matrix_only and _case_of(item) is not None and name != BACKEND_TEST:
+            return True
+        return name in drop
+
+    gone = [i for i in items if dropped(i)]
+    if not gone:
         return
-    gone = [i for i in items if getattr(i, "originalname", None) in drop]
     config.hook.pytest_deselected(items=gone)
-    items[:] = [i for i in items if getattr(i, "originalname", None) not in drop]
+    items[:] = [i for i in items if not dropped(i)]
 
 
 def pytest_configure(config: pytest.Config) -> None:
