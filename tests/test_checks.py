@@ -408,3 +408,24 @@ def test_save_load_config_diff_compares_the_json_form():
     assert diff({"sub": {"size": (32, 32)}}, {"sub": {"size": [32, 32]}}) == []
     assert diff({"lim": (0.0, 1.0)}, {"lim": [0.0, 2.0]}) == ["lim: [0.0, 1.0] -> [0.0, 2.0]"]
     assert diff({"dtype": torch.float32}, {"dtype": "float16"}) == ["dtype: 'float32' -> 'float16'"]
+
+
+def test_padding_mask_has_one_row_per_sample_over_codebook_rows():
+    # MusicGen's decoder reads ids as (batch * num_codebooks, seq) and documents its
+    # attention_mask as (batch_size, seq): the mask the check makes and pads has one row per
+    # sample (the old mask took one row per id row, which 4.x MusicGen cannot add to its
+    # per-sample causal mask); ids of one row per sample keep a mask row each
+    from transformers import PretrainedConfig
+
+    built = SimpleNamespace(config=PretrainedConfig(pad_token_id=0, vocab_size=V))
+    B = _checks.tol.BATCH_SIZE
+    codebooks = torch.randint(1, V, (B * 4, S))
+    base, padded, mask = _checks._padded(built, {"input_ids": codebooks}, True, False)
+    P = _checks.tol.PAD_LEN
+    assert mask.shape == (B, S) and base["attention_mask"].shape == (B, S)
+    assert padded["input_ids"].shape == (B * 4, S + P)
+    assert padded["attention_mask"].shape == (B, S + P)
+    assert not padded["attention_mask"][:, :P].any() and padded["attention_mask"][:, P:].all()
+    plain = torch.randint(1, V, (B, S))
+    _, padded, mask = _checks._padded(built, {"input_ids": plain}, False, False)
+    assert mask.shape == (B, S) and padded["attention_mask"].shape == (B, S + P)

@@ -239,6 +239,20 @@ REPLACED = [
 ]
 
 
+def _under_installed_name(formula, model):
+    """The replaced formulas drew ``pixel_values``; a forward that takes its pixels under another
+    name (4.x Fuyu: ``image_patches``, ``context.PIXEL_NAMES``) gets the same draw there."""
+    from hftestgen.tiny.inputs.context import PIXEL_NAMES
+
+    sig = inspect.signature(model.forward).parameters
+    name = next((n for n in PIXEL_NAMES if n in sig), "pixel_values")
+    extra = formula.get("extra", {})
+    if name == "pixel_values" or "pixel_values" not in extra:
+        return formula
+    extra = {(name if k == "pixel_values" else k): v for k, v in extra.items()}
+    return dict(formula, extra=extra)
+
+
 def _draw(b, knobs, labels):
     b.input_knobs = dict(knobs)
     b._calib.clear()
@@ -249,6 +263,7 @@ def _draw(b, knobs, labels):
 def test_layout_draws_what_the_replaced_formula_drew(model_type, cls, layout, formula):
     b = build(model_type, cls)
     assert b.input_knobs == layout  # the record states the layout, not the shape
+    formula = _under_installed_name(formula, b.model)
     for labels in (False, True):
         new, old = _draw(b, layout, labels), _draw(b, formula, labels)
         assert list(new) == list(old)
@@ -272,3 +287,97 @@ def test_per_type_knowledge_is_data_not_code_in_every_input_module():
 
 def test_public_names_stay_importable():
     from hftestgen.tiny.inputs import make_inputs, safe_eval, special_ids  # noqa: F401
+
+
+# ---------------------------------------------------------------- placeholder calibration
+
+IMG = 9  # the toy image token id
+
+
+class _UncheckedMerge(torch.nn.Module):
+    """A 4.x-style merge (Idefics2 inputs_merger): features scattered into the placeholder
+    positions with no count check, so 1 placeholder per sample runs too."""
+
+    main_input_name = "input_ids"
+    per_image = 6
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(16, 4)
+
+    def get_image_features(self, pixel_values):
+        return pixel_values.new_ones(pixel_values.shape[0], self.per_image, 4)
+
+    def forward(self, input_ids, pixel_values=None):
+        e = self.emb(input_ids)
+        m = (input_ids == IMG).unsqueeze(-1).expand_as(e)
+        return e.masked_scatter(m, self.get_image_features(pixel_values))
+
+
+class _AppendsAfterFeatures(_UncheckedMerge):
+    """get_image_features returns 3 per image, forward appends one more (4.x LlavaOnevision's
+    video newline) and checks the count."""
+
+    per_image = 3
+
+    def forward(self, input_ids, pixel_values=None):
+        f = self.get_image_features(pixel_values)
+        f = torch.cat([f, f[:, :1]], dim=1).flatten(0, 1)
+        n = int((input_ids == IMG).sum())
+        if n != f.shape[0]:
+            raise ValueError(
+                f"Image features and image tokens do not match: tokens: {n}, features {f.shape[0]}"
+            )
+        return f
+
+
+class _OldPatchNames(torch.nn.Module):
+    """A forward that takes its images as ``image_patches`` (4.x Fuyu), no ``pixel_values``."""
+
+    main_input_name = "input_ids"
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(16, 4)
+
+    def get_image_features(self, image_patches):
+        return image_patches.new_ones(image_patches.shape[0], 4, 4)
+
+    def forward(self, input_ids, image_patches=None, **kwargs):
+        e = self.emb(input_ids)
+        if image_patches is not None:
+            f = self.get_image_features(image_patches).flatten(0, 1)
+            if int((input_ids == IMG).sum()) != f.shape[0]:
+                raise ValueError("Image features and image tokens do not match")
+        return e
+
+
+def _toy_inputs(model, knobs=None):
+    return _inputs(
+        model, knobs or {}, vocab_size=16, image_token_id=IMG, image_size=8, num_channels=3
+    )
+
+
+@pytest.mark.parametrize("model, per_image", [(_UncheckedMerge(), 6), (_AppendsAfterFeatures(), 4)])
+def test_placeholders_fill_the_features_the_model_merges(model, per_image):
+    # the old calibration kept 1 placeholder where the unchecked merge ran with it (each sample
+    # then reads the first sample's features), and the features count (3) where the forward
+    # still refused and its error said 4
+    ids = _toy_inputs(model)["input_ids"]
+    assert [int((row == IMG).sum()) for row in ids] == [per_image] * B
+    model(**_toy_inputs(model))
+
+
+def test_placeholder_error_names_its_kind_in_the_plural():
+    from hftestgen.tiny.inputs import _PLACEHOLDER_ERR
+
+    m = _PLACEHOLDER_ERR.search(
+        "Videos features and image tokens do not match: tokens: 64, features 66"
+    )
+    assert m and m.group(1) == "Video" and m.group(4) == "66"
+
+
+def test_pixels_go_under_the_name_forward_takes():
+    inp = _toy_inputs(_OldPatchNames())
+    assert "image_patches" in inp and "pixel_values" not in inp
+    assert [int((row == IMG).sum()) for row in inp["input_ids"]] == [4] * B

@@ -40,6 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a check may reach the
 NON_TEXT_INPUTS = (
     "pixel_values",
     "pixel_values_videos",
+    "image_patches",  # 4.x Fuyu's pixels (tiny.inputs.context.PIXEL_NAMES)
     "input_values",
     "input_features",
     "audio_values",
@@ -448,6 +449,19 @@ def _pad_fill(config: Any, ids: torch.Tensor) -> int:
     return 0
 
 
+def _mask_rows(ids: torch.Tensor) -> int:
+    """Rows of the attention mask made for ``ids`` (rule 'one mask row per sample'): one per
+    sample as forward documents it (``attention_mask (batch_size, sequence_length)``), also where
+    the token ids hold several rows per sample (MusicGen's decoder reads codebook tokens as
+    (batch * num_codebooks, seq)): ``tol.BATCH_SIZE`` rows when ids have a multiple of them.
+    4.x MusicGen adds a mask of one row per id row to a causal mask of one per sample and
+    fails; 5.x runs with either."""
+    rows = ids.shape[0]
+    if rows != tol.BATCH_SIZE and rows % tol.BATCH_SIZE == 0:
+        return tol.BATCH_SIZE
+    return rows
+
+
 def _padded(
     built: Any, inputs: dict[str, Any], left: bool, with_position_ids: bool, fill: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any], torch.Tensor]:
@@ -458,7 +472,7 @@ def _padded(
     P = tol.PAD_LEN
     mask = inputs.get("attention_mask")
     if mask is None:
-        mask = torch.ones_like(ids)
+        mask = torch.ones(_mask_rows(ids), S, dtype=ids.dtype)
     base_inputs = dict(inputs, attention_mask=mask)
     pad_id = _pad_fill(built.config, ids)
     if with_position_ids:
@@ -477,7 +491,7 @@ def _padded(
         if (
             isinstance(v, torch.Tensor)
             and v.ndim >= 2
-            and tuple(v.shape[:2]) == (B, S)
+            and (tuple(v.shape[:2]) == (B, S) or (k == "attention_mask" and v.shape[1] == S))
             and not k.startswith("decoder_")
             and k != "position_ids"
         ):

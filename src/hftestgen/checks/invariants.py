@@ -100,6 +100,8 @@ FIRST_CHUNK_ONLY = (
     "input_values",
     "image_sizes",
     "pixel_attention_mask",
+    "image_patches",  # 4.x Fuyu's pixels (FuyuForCausalLM.prepare_inputs_for_generation)
+    "image_patches_indices",
 )
 
 

@@ -30,7 +30,7 @@ Knobs (``inputs`` table of the TOML data) adjust the general rules for one type:
                              dataclass that forward() annotates ``name`` with when it is one
     label_extra = { name = {...} }   like extra, only in labelled inputs, after (and over) the
                              synthesized labels: adds label tensors or replaces ``labels``
-    pixel_key = "pixel_values"
+    pixel_key = "pixel_values"  (default: the first of context.PIXEL_NAMES forward takes)
     no_padding = true        attention mask all ones
     packed_pixels = false    keep images unpacked where forward takes target_sizes (else NaViT-packed
                              as (1, C, patch, n_patches*patch))
@@ -81,7 +81,7 @@ _PLACEHOLDER_ID_ERR = re.compile(
     r"Got (\d+) feature vectors for (\d+) placeholder tokens \(id (\d+)\)"
 )
 _PLACEHOLDER_ERR = re.compile(
-    r"(Image|Video|Audio)? ?features and (image|video|audio)? ?tokens do not match[,:]? tokens: (\d+),? features:? (\d+)",
+    r"(Image|Video|Audio)?s? ?features and (image|video|audio)? ?tokens do not match[,:]? tokens: (\d+),? features:? (\d+)",
     re.I,
 )
 
@@ -268,7 +268,7 @@ def _video_on(c: Ctx, main: str) -> bool:
 def _placeholder_count(c: Ctx, kind: str) -> int:
     if kind == "video" and not _video_on(c, main_input(c.b.model, c.sig)):
         return 0
-    if kind == "image" and not ("pixel_values" in c.sig and _has_vision(c.cfg, "input_ids")):
+    if kind == "image" and not (c.pixel_key() in c.sig and _has_vision(c.cfg, "input_ids")):
         return 0
     if kind == "audio" and not ("input_features" in c.sig or "input_values" in c.sig):
         return 0
@@ -339,34 +339,43 @@ def _error_total(c: Ctx, kind: str, msg: str) -> int | None:
 
 
 def _calibrate(c: Ctx, kind: str) -> int:
-    """Run the model once with 1 placeholder per sample; count what get_<kind>_features returns."""
+    """Run the model once with 1 placeholder per sample; count what get_<kind>_features returns.
+
+    Rule 'placeholders fill the features': the count follows the features the model computed,
+    also when the forward ran: a forward that scatters features into the placeholders without
+    checking their number (4.x ``masked_scatter`` merges: Idefics2, GraniteSpeech) runs with too
+    few placeholders, each sample then reading the first sample's features. A count the features
+    suggest but the model refuses falls back to the last one that ran. When the features already
+    match and the forward still refuses, the count its placeholder-mismatch error reports wins
+    (4.x LlavaOnevision appends a newline feature per video after get_video_features)."""
     seen: list = []
     patched = _spy_features(c.b.model, kind, seen)
     n = 1
+    ran: int | None = None
     outer = c.b._calib.get("calibrating")
     c.b._calib["calibrating"] = kind
     try:
-        for _ in range(3):
+        for _ in range(4):
             c.b._calib[(kind, c.B)] = n
             seen.clear()
             inp = _make(c.b, c.B, 0, False)
             try:
                 with torch.no_grad():
                     c.b.model(**inp)
-                return n
             except Exception as e:
                 total = _count_features(seen[0]) if seen else None
-                if total is None:
+                if total is None or (total % c.B == 0 and total // c.B == n):
                     total = _error_total(c, kind, str(e))
-                    if total is None:
-                        return n
-                if total % c.B:
-                    return n
-                new = total // c.B
-                if new == n:
-                    return n
-                n = new
-        return n
+                if total is None or total % c.B or total // c.B == n:
+                    return n if ran is None else ran
+                n = total // c.B
+                continue
+            ran = n
+            total = _count_features(seen[0]) if seen else None
+            if total is None or total % c.B or total // c.B == n:
+                return n
+            n = total // c.B
+        return n if ran is None else ran
     finally:
         if outer is None:
             c.b._calib.pop("calibrating", None)

@@ -31,6 +31,12 @@ VARIANTS = (
 """Knob sets the probe tries, in order, when the general layout does not run."""
 MAX_PROBES = 6
 
+PIXEL_NAMES = ("pixel_values", "image_patches")
+"""Names a forward takes its images under, the current one first (rule 'pixels under the
+installed name'): Transformers 4.x Fuyu's forward takes its pre-cut patches as
+``image_patches`` and has no ``pixel_values`` (5.x renamed it), so pixels passed as
+``pixel_values`` would vanish into its ``**kwargs``."""
+
 
 def _sig(model) -> dict[str, inspect.Parameter]:
     try:
@@ -58,13 +64,16 @@ class Ctx:
     def rand(self, shape):
         return torch.rand(tuple(shape), generator=self.g)
 
+    def pixel_key(self) -> str | None:
+        """The name the pixels go under: the ``pixel_key`` knob, else the first of
+        ``PIXEL_NAMES`` forward takes (None: it takes none)."""
+        return self.k.get("pixel_key") or next((n for n in PIXEL_NAMES if n in self.sig), None)
+
     def from_knobs(self, name: str) -> bool:
         """``name`` comes from the type's knobs: ``extra``, or ``pixel_layout`` for the pixels."""
         if name in (self.k.get("extra") or {}):
             return True
-        return bool(self.k.get("pixel_layout")) and name == (
-            self.k.get("pixel_key") or "pixel_values"
-        )
+        return bool(self.k.get("pixel_layout")) and name == (self.pixel_key() or "pixel_values")
 
     def dropped(self, name: str) -> bool:
         """The ``drop`` knob names ``name``: never pass it."""

@@ -165,7 +165,7 @@ def add_pixel_inputs(c: Ctx, main: str, out: dict) -> None:
     or ``grid_thw``, patchified with ``spatial_shapes``, else images/video), then image and
     target sizes."""
     sig, cfg = c.sig, c.cfg
-    pixel_key = c.k.get("pixel_key") or ("pixel_values" if "pixel_values" in sig else None)
+    pixel_key = c.pixel_key()
     if "image_grid_thw" in sig and (main == "pixel_values" or _has_vision(cfg, main)):
         out.update(_grid_pixels(c))
     elif "grid_thw" in sig and main in ("pixel_values", "hidden_states"):
@@ -258,7 +258,7 @@ def add_pixel_layout(c: Ctx, out: dict) -> None:
     if not layout:
         return
     shape, (gh, gw) = _layout_shape(c, layout)
-    out[c.k.get("pixel_key") or "pixel_values"] = c.randn(shape)
+    out[c.pixel_key() or "pixel_values"] = c.randn(shape)
     place = "pixel_position_ids" if layout == "image-patches" else "image_grid_hw"
     if place in c.sig and place not in out:
         if place == "image_grid_hw":
