@@ -244,3 +244,49 @@ def test_a_backend_fault_flips_exactly_its_cells(name):
 
     verdict = measure.measure_backend(faults.get(name))
     assert verdict.caught, (verdict.reason, verdict.message, verdict.run.cells)
+
+
+def _bert_records(sdpa_outcome: str, sdpa_cell: dict):
+    from hftestgen.report.results import Results
+
+    res = Results()
+    for check, param, outcome, cell in (
+        ("forward", "BertModel", "passed", None),
+        ("backend", "sdpa-BertModel", sdpa_outcome, sdpa_cell),
+    ):
+        rec = {
+            "event": "test",
+            "nodeid": f"gen/test_hf_bert.py::test_{check}[{param}]",
+            "file": "test_hf_bert.py",
+            "check": check,
+            "param": param,
+            "model_type": "bert",
+            "family": "encoder-only",
+            "outcome": outcome,
+            "mode": "real",
+            "duration_s": 0.1,
+            "message": None if outcome == "passed" else "BertModel on sdpa differs",
+        }
+        if cell:
+            rec["cell"] = cell
+        res.add(rec)
+    return res
+
+
+def test_diff_reports_a_cell_regression_from_reports_alone():
+    from hftestgen.report.coverage import build_coverage
+    from hftestgen.run.diff import diff_sides, regressed, render_text
+    from hftestgen.run.sides import from_coverage
+
+    before = build_coverage(_bert_records("passed", {"status": "pass"}), {})
+    after = build_coverage(_bert_records("failed", {"status": "mismatch"}), {})
+    a = from_coverage(json.loads(json.dumps(before)), Path("a.json"))
+    b = from_coverage(json.loads(json.dumps(after)), Path("b.json"))
+    d = diff_sides(a, b)
+    assert d["regressed"] == [] and d["tests"]["regressed"] == []  # the type still passed
+    assert [e["nodeid"] for e in d["cells"]["regressed"]] == [
+        "test_hf_bert.py::test_backend[sdpa-BertModel]"
+    ]
+    assert regressed(d)
+    assert "backend cells regressed: 1" in render_text(d, a, b)
+    assert not regressed(diff_sides(a, a))

@@ -478,6 +478,8 @@ def _cell_of(r: dict[str, Any]) -> dict[str, Any]:
     if c["status"] == "mismatch":
         c.setdefault("reason", r.get("message"))
     c["duration_s"] = round(float(r.get("duration_s") or 0.0), 4)
+    # the test behind the cell, so a report alone can be diffed cell by cell (``run.sides``)
+    c.update(nodeid=r.get("nodeid"), outcome=outcome, test_category=_category(r))
     return {k: v for k, v in c.items() if v is not None}
 
 

@@ -12,7 +12,9 @@ docs/coverage-schema.md). Groups, for types and for tests alike:
 
 and, for tests only, ``reason_changed``: the same state in both runs, but a different reason
 text (failure message, skip or xfail reason), compared ignoring whitespace and object
-addresses. ``--exit-code`` exits 1 when any type or test regressed.
+addresses. Backend-matrix cells (``test_backend``, one per backend and class) are compared the
+same way in their own groups (``cells``), beside the tests. ``--exit-code`` exits 1 when any
+type, test or backend cell regressed.
 """
 
 from __future__ import annotations
@@ -123,9 +125,16 @@ def diff_sides(a: Side, b: Side) -> dict[str, Any]:
     """The whole comparison, as ``hftestgen diff --format json`` prints it: ``a`` / ``b`` (the
     runs' facts), the per-type groups at the top level, ``tests`` (the per-test groups and
     ``reason_changed``) and ``summary`` (the count of each group)."""
+    from ..checks.table import MATRIX_CHECKS
+
     types = diff_types(a.types, b.types, a_complete=a.complete, b_complete=b.complete)
-    tests = diff_tests(a.tests, b.tests)
-    return {
+
+    def split(side: dict[str, dict[str, Any]], matrix: bool) -> dict[str, dict[str, Any]]:
+        return {k: t for k, t in side.items() if (t.get("check") in MATRIX_CHECKS) == matrix}
+
+    tests = diff_tests(split(a.tests, False), split(b.tests, False))
+    cells = diff_tests(split(a.tests, True), split(b.tests, True))
+    out = {
         "a": a.meta,
         "b": b.meta,
         **types,
@@ -135,10 +144,15 @@ def diff_sides(a: Side, b: Side) -> dict[str, Any]:
             "tests": {k: len(v) for k, v in tests.items()},
         },
     }
+    if any(cells.values()):  # the backend matrix: per (type, backend, class) cell
+        out["cells"] = cells
+        out["summary"]["cells"] = {k: len(v) for k, v in cells.items()}
+    return out
 
 
 def regressed(d: dict[str, Any]) -> bool:
-    return bool(d["regressed"] or d["tests"]["regressed"])
+    """Any type, test or backend cell that went from ok to bad."""
+    return bool(d["regressed"] or d["tests"]["regressed"] or d.get("cells", {}).get("regressed"))
 
 
 def _reason(text: str | None) -> str:
@@ -168,8 +182,16 @@ def render_text(d: dict[str, Any], a: Side, b: Side) -> list[str]:
             f"    was: {e['from_reason'] or ''}",
             f"    now: {e['to_reason'] or ''}",
         ]
+    cells = d.get("cells")
+    if cells:
+        for key in GROUPS:
+            lines.append(f"backend cells {key}: {len(cells[key])}")
+            lines += [f"  {e['nodeid']}: {_arrow(e)}{_reason(e['reason'])}" for e in cells[key]]
     types, tests_ = summary_counts(d["summary"])
     lines.append(f"summary: types {types}; tests {tests_}")
+    if cells:
+        counts = ", ".join(f"{d['summary']['cells'][k]} {k}" for k in GROUPS)
+        lines.append(f"backend cells: {counts}")
     return lines
 
 

@@ -109,6 +109,21 @@ def from_coverage(
         }
         for check, ch in (t.get("checks") or {}).items():
             records += [{**te, "model_type": mt, "check": check} for te in ch.get("tests") or []]
+    for mt, row in (cov.get("backends") or {}).items():  # the backend matrix's cells
+        for be, e in row.items():
+            for cls, c in (e.get("classes") or {}).items():
+                if c.get("nodeid"):
+                    records.append(
+                        {
+                            "nodeid": c["nodeid"],
+                            "model_type": mt,
+                            "check": "backend",
+                            "param": f"{be}-{cls}",
+                            "outcome": c.get("outcome"),
+                            "category": c.get("test_category"),
+                            "message": c.get("reason"),
+                        }
+                    )
     label = "report" if kind == "coverage" else "results"
     return Side(f"{label} {path}", meta, types, keyed_tests(records), complete)
 
