@@ -20,7 +20,7 @@ def test_checks_import_without_torch():
         "import sys, hftestgen.checks as c\n"
         "from hftestgen.checks import Case\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
-        "assert set(c.CHECKS) <= set(dir(c)) and c.ACCELERATORS == ('cuda', 'mps')\n"
+        "assert set(c.CHECKS) <= set(dir(c)) and 'device_parity' not in c.CHECKS\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -285,11 +285,22 @@ def test_head_without_labels_skips(toy_engine, monkeypatch):
         checks.train_step(TOY, CLS)
 
 
-@pytest.mark.parametrize("device", checks.ACCELERATORS)
-def test_device_parity_skips_without_device(toy_engine, monkeypatch, device):
-    monkeypatch.setattr(_checks, "_available", lambda d: False)
-    with pytest.raises(pytest.skip.Exception, match=f"{device} not available"):
-        checks.device_parity(TOY, CLS, device)
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_device_backend_cell_skips_as_no_device_without_the_device(toy_engine, monkeypatch, device):
+    """The backend matrix's device columns (they replaced device_parity): without the device the
+    cell is a no-device skip naming it, after the plain model ran (a model that cannot run on CPU
+    is its own failure), never a pass."""
+    from hftestgen.checks import matrix
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(pytest.skip.Exception) as e:
+        checks.backend(TOY, CLS, device)
+    assert e.value.msg == f"no-device: {device} not available"
+    cell = matrix.LAST_CELL
+    assert (cell["backend"], cell["class"], cell["status"]) == (device, CLS, "no-device")
+    assert cell["reason"] == f"{device} not available"
+    assert toy_engine["builds"] == 1
 
 
 def test_outputs_are_flattened_and_compared():
@@ -327,7 +338,7 @@ def test_auto_class_of_task(model_type, cls, tasks, auto):
 
 def test_tolerances_are_documented():
     doc = checks.tolerances.__doc__ + checks.__doc__
-    for name in ("DETERMINISM", "SAVE_LOAD", "BATCH", "PADDING", "GENERATE_LOGITS", "DEVICE"):
+    for name in ("DETERMINISM", "SAVE_LOAD", "BATCH", "PADDING", "GENERATE_LOGITS"):
         assert name in doc
     assert checks.tolerances.BATCH.atol == 1e-4 and checks.tolerances.EXACT.atol == 0
 

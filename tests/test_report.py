@@ -333,6 +333,7 @@ def test_a_type_whose_every_test_is_not_applicable_did_not_pass():
         for c in SEVEN
         for p in ("TModel", "TForX")
     ]
+    # device_parity: a check of runs before the backend matrix replaced it (its records still load)
     rs.append(typed("t", "device_parity", "cuda", "no-device: cuda not available"))
     t = _one_type(rs)["types"]["t"]
     assert t["status"] == "nothing-ran"
@@ -357,6 +358,7 @@ def test_not_applicable_checks_and_absent_devices_do_not_block_passed():
     rs = [rec("t", c, "TModel") for c in SEVEN[:5]]
     rs.append(typed("t", "train_step", "TModel", "not-applicable: TModel.forward takes no labels"))
     rs.append(typed("t", "generate", "TModel", "not-applicable: TModel cannot generate (...)"))
+    # device_parity: a check of runs before the backend matrix replaced it (its records still load)
     rs += [typed("t", "device_parity", d, f"no-device: {d} not available") for d in ("cuda", "mps")]
     c = _one_type(rs)
     assert (c["types"]["t"]["status"], c["types"]["t"]["reason"]) == ("passed", "")

@@ -276,14 +276,18 @@ def test_skip_sites_raise_their_category(registry, model_type, check, cls, categ
     assert category_of(e.value.msg) == category, e.value.msg
 
 
-def test_device_parity_without_the_device_is_no_device(registry, monkeypatch):
-    pytest.importorskip("torch")
+def test_a_device_backend_without_the_device_is_no_device(registry, monkeypatch):
+    """The backend matrix's cuda column on a real tiny type, without CUDA: a no-device skip."""
+    torch = pytest.importorskip("torch")
     from hftestgen import checks
-    from hftestgen.checks import _checks
+    from hftestgen.checks import matrix
     from hftestgen.render.files import case_fields
 
-    monkeypatch.setattr(_checks, "_available", lambda d: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     case = Case(**case_fields(registry["bert"]))
+    checks.clear_cache()
     with pytest.raises(pytest.skip.Exception) as e:
-        checks.device_parity(case, "BertModel", "cuda")
+        checks.backend(case, "BertModel", "cuda")
     assert e.value.msg == "no-device: cuda not available"
+    assert category_of(e.value.msg) == NO_DEVICE
+    assert matrix.LAST_CELL["status"] == "no-device"

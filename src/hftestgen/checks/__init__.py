@@ -51,9 +51,6 @@ generate(case, cls)
     first new token == its argmax (or the argmax of the processed scores when a logits processor
     of the model's generation config changed step 0); identical tokens, and step logits within
     ``GENERATE_LOGITS``, with ``use_cache=False``.
-device_parity(case, cls, device)
-    For each of ``ACCELERATORS``: skips "<device> not available"; otherwise forward on the
-    device (TF32 off) vs. CPU within ``DEVICE``.
 causality, chunked_prefill, position_sensitivity, weight_tying (case, cls)
     Model invariants, in ``hftestgen.checks.invariants`` (its docstring says what each asserts
     and where it applies), compared in float64 where the model runs in float64.
@@ -76,7 +73,6 @@ save_load outputs  1e-12, 1e-12        1e-6        1e-6
 batch_independence 1e-6, 1e-7          1e-4        1e-4
 padding            1e-6, 1e-7          1e-4        1e-4
 generate (logits)  3e-5, 3e-5          1e-4        1e-4        token ids compared exactly
-device_parity      (float32 only)      1e-4        1e-4
 =================  ==================  ==========  ==========
 """
 
@@ -87,7 +83,7 @@ from typing import Any
 from ..registry.records import CHECK_FAILURE, Known, Matcher
 from . import tolerances
 from .case import Case
-from .table import ACCELERATORS, BY_NAME, CHECKS, CHECKS_TABLE, Check, checks_for
+from .table import BY_NAME, CHECKS, CHECKS_TABLE, Check, checks_for
 
 
 def _impl(module: str = "_checks") -> Any:
@@ -146,10 +142,10 @@ def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
 
 
 def _wrapper(c: Check) -> Any:
-    if c.params in ("accelerators", "backend_params"):
+    if c.params == "backend_params":
 
-        def check(case: Case, model_class: str | None, device: str) -> None:
-            _run(c.name, case, model_class, device)
+        def check(case: Case, model_class: str | None, backend: str) -> None:
+            _run(c.name, case, model_class, backend)
 
     else:
 
@@ -184,7 +180,6 @@ def clear_cache() -> None:
 
 
 __all__ = [
-    "ACCELERATORS",
     "BY_NAME",
     "CHECKS",
     "CHECKS_TABLE",

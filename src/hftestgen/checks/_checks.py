@@ -17,7 +17,6 @@ from ..configs import cfg_int, placeholder_ids, special_ids, text_config, token_
 from . import _support as S
 from . import tolerances as tol
 from ._support import (
-    compare_all,
     describe,
     diff,
     fail,
@@ -32,7 +31,7 @@ from ._support import (
     tensors,
 )
 from .case import GENERATIVE_TASKS, Case
-from .skips import no_device, not_applicable, not_covered
+from .skips import not_applicable, not_covered
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in a check may reach the network
 
@@ -1393,43 +1392,3 @@ def _generate_on(
                 f"{model_class}: step {i} logits differ with use_cache=False ({diff(a, b)}, {where})"
             )
     cmp.verdict(f"{model_class}: generate")
-
-
-# ----------------------------------------------------------------------------------------
-# device parity
-
-
-def _available(device: str) -> bool:
-    if device == "cuda":
-        return torch.cuda.is_available()
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        return bool(mps is not None and mps.is_available())
-    return False
-
-
-def device_parity(case: Case, model_class: str | None, device: str) -> None:
-    """Forward on ``device`` matches CPU within ``DEVICE`` (TF32 off for the comparison)."""
-    if not _available(device):
-        no_device(f"{device} not available")
-    built = get_forward_model(case, model_class)
-    inputs = make_inputs(case, built)
-    cpu = floating(tensors(run(built.model, inputs)))
-    model = copy.deepcopy(built.model).to(device)
-    moved = {k: _nested(v, lambda t: t.to(device)) for k, v in inputs.items()}
-    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
-    cudnn_tf32 = torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        dev = floating(tensors(run(model, moved)))
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
-        torch.backends.cudnn.allow_tf32 = cudnn_tf32
-    dev = {k: v.cpu() for k, v in dev.items()}
-    bad = compare_all(cpu, dev, tol.DEVICE)
-    if bad:
-        fail(
-            f"{model_class}: {device} outputs differ from CPU "
-            f"(atol={tol.DEVICE.atol}, rtol={tol.DEVICE.rtol}): {'; '.join(bad[:6])}"
-        )

@@ -18,7 +18,8 @@ not-covered       ``not-covered: ``      the check applies, but hftestgen could 
 missing-package   ``missing package: ``  an optional package the model needs is not installed
 unsupported       ``unsupported: ``      a declared unsupported build (overrides ``skip``, a
                                          ``TinyError("unsupported")``)
-no-device         ``no-device: ``        the accelerator of ``device_parity`` is absent
+no-device         ``no-device: ``        the accelerator of a device backend of the backend
+                                         matrix (``cuda``, ``mps``) is absent
 known-bug         (``xfail``)            a known upstream bug that still reproduces
 ================  =====================  =====================================================
 
@@ -99,7 +100,7 @@ def category_of(reason: str | None) -> str | None:
 LEGACY: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (c, re.compile(p))
     for c, p in (
-        (NO_DEVICE, r"^(cuda|mps) not available$"),
+        (NO_DEVICE, r"^(cuda|mps) not available$"),  # the removed device_parity check
         (NOT_APPLICABLE, r"^no attention_mask in forward$"),
         (NOT_APPLICABLE, r"^\S+\.forward takes no labels$"),
         (NOT_APPLICABLE, r"^\S+ cannot generate \(can_generate\(\) is False\)$"),

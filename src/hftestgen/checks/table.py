@@ -21,8 +21,6 @@ from ..registry.families import (
     OTHER,
 )
 
-ACCELERATORS = ("cuda", "mps")
-
 # Families whose models take token sequences with an attention mask / that can generate text.
 TEXT_FAMILIES = frozenset({ENCODER_ONLY, DECODER_ONLY, ENCODER_DECODER, MULTIMODAL, AUDIO})
 GENERATIVE_FAMILIES = frozenset({DECODER_ONLY, ENCODER_DECODER, MULTIMODAL, AUDIO})
@@ -41,9 +39,9 @@ class Check:
     """The check, its test function (``test_<name>``) and its wrapper ``checks.<name>``."""
     params: str
     """What the test is parametrized over: a ``Case`` property naming model classes
-    (``class_params``, ``head_params``, ``generative_params``, ``primary_params``), or ``accelerators``
-    (one test per device, run on the type's primary class), or ``backend_params`` ((backend,
-    class) pairs of the backends a run selects, ``hftestgen.checks.backends.params``)."""
+    (``class_params``, ``head_params``, ``generative_params``, ``primary_params``), or
+    ``backend_params`` ((backend, class) pairs of the backends a run selects,
+    ``hftestgen.checks.backends.params``; the device backends ``cuda`` / ``mps`` among them)."""
     families: frozenset[str]
     """Families whose generated files include the test."""
     asserts: str
@@ -55,9 +53,7 @@ class Check:
 
     @property
     def param_name(self) -> str:
-        return {"accelerators": "device", "backend_params": "backend"}.get(
-            self.params, "model_class"
-        )
+        return "backend" if self.params == "backend_params" else "model_class"
 
     def applies_to(self, family: str) -> bool:
         return family in self.families
@@ -106,12 +102,6 @@ CHECKS_TABLE: tuple[Check, ...] = (
         GENERATIVE_FAMILIES,
         "greedy `max_new_tokens=k`: k tokens unless EOS, deterministic, first token = argmax of a "
         "plain forward, same tokens and same per-step logits with/without KV cache",
-    ),
-    Check(
-        "device_parity",
-        "accelerators",
-        ALL,
-        "per `cuda` / `mps`: forward matches CPU (skipped, saying so, where absent)",
     ),
     Check(
         "causality",
