@@ -62,14 +62,17 @@ def _padded_inputs(case: Case, built: Any, inputs: dict) -> tuple[dict, Any]:
 
 def _real(x: torch.Tensor, mask: Any) -> torch.Tensor:
     """``x`` at real positions: the first axis after the batch whose length is the padded
-    sequence's (a hidden state, logits, a key cache's position axis)."""
-    if mask is None or x.ndim < 2 or x.shape[0] != mask.shape[0]:
+    sequence's (a hidden state, logits, a key cache's position axis). An output without that
+    axis (pooled, per-sample) is kept for the samples without padding only: a pooler may read a
+    masked position (CLIP pools the first EOS, position 0 where there is none), and what an
+    attention kernel leaves at a masked position is its own choice."""
+    if mask is None or x.ndim < 1 or x.shape[0] != mask.shape[0]:
         return x
     L = mask.shape[1]
     for d in range(1, x.ndim):
         if x.shape[d] == L:
             return x.movedim(d, 1)[mask]
-    return x
+    return x[mask.all(dim=-1)]
 
 
 def _plain(model: Any) -> Any:
