@@ -265,11 +265,20 @@ def check(
     ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
+    hash_only: bool = typer.Option(
+        False,
+        "--hash-only",
+        help="Only detect hand edits, from the banner hashes: imports neither Transformers nor "
+        "torch (for pre-commit hooks and environments without the model stack).",
+    ),
 ) -> None:
     """Verify generated files equal what the generator produces now. Writes nothing."""
     from .render.sync import check as do_check
 
     settings = _settings()
+    if hash_only:
+        _check_hash_only(out or settings.out, overrides, plugin)
+        return
     reg = _registry(overrides, plugin, settings)
     out_dir = out or settings.out
     problems = do_check(reg, out_dir)
@@ -287,6 +296,35 @@ def check(
         + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items()))
         + ". Fix: 'hftestgen generate --all' (hand-edited files need their change moved into "
         "a template or the overrides file, then --force)."
+    )
+    raise typer.Exit(1)
+
+
+def _check_hash_only(out_dir: Path, overrides: Optional[Path], plugin: Optional[list[str]]) -> None:
+    """``check --hash-only``: the banner hashes of the files in ``out_dir``, no registry."""
+    from .render.sync import check_hashes, count_generated
+
+    if overrides is not None or plugin:
+        flag = "--overrides" if overrides is not None else "--plugin"
+        raise UsageError(
+            f"--hash-only reads no registry: {flag} does not apply (run 'hftestgen check' "
+            "to compare with the generator)"
+        )
+    if not out_dir.is_dir():
+        raise UsageError(f"output folder {str(out_dir)!r} does not exist")
+    problems = check_hashes(out_dir)
+    if not problems:
+        n = count_generated(out_dir)
+        out_console.print(
+            f"ok: {n} generated files in {out_dir} match their banner hashes (hash-only: "
+            "run 'hftestgen check' for stale, missing or orphaned files)"
+        )
+        return
+    for p in problems:
+        out_console.print(p.line())
+    out_console.print(
+        f"{len(problems)} hand-edited generated file(s). Fix: move the change into a template, "
+        "the type's record or the overrides file, then run 'hftestgen generate' with --force."
     )
     raise typer.Exit(1)
 

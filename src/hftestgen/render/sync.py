@@ -14,6 +14,7 @@ hand-edited file unless forced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from .._io import atomic_write_text
 from ..registry import ModelSpec, Registry
 from .files import (
     CONFTEST,
+    HASH_PREFIX,
     expected_files,
     parse_generated,
     regenerate_command,
@@ -160,3 +162,67 @@ def generate(
             path.unlink()
             res.deleted.append(path)
     return res
+
+
+# --------------------------------------------------------------------------------------
+# hash-only check: no registry, so no Transformers (or torch) import
+
+
+_BANNER_WHAT = re.compile(r"for model type '([^']+)'")
+_BANNER_COMMAND = re.compile(r"^#\s+(hftestgen generate\b.*)$", re.MULTILINE)
+
+
+def _banner_fix(text: str) -> tuple[str | None, str]:
+    """The model type and the regenerate command that a file's own banner names."""
+    head = text[: text.find("\n" + HASH_PREFIX) + 1] if HASH_PREFIX in text else text[:400]
+    what = _BANNER_WHAT.search(head)
+    command = _BANNER_COMMAND.search(head)
+    model_type = what.group(1) if what else None
+    cmd = command.group(1).strip() if command else "hftestgen generate --all"
+    return model_type, cmd
+
+
+def is_generated_name(name: str) -> bool:
+    """A file name the generator writes (``conftest.py`` or ``test_hf_<type>.py``)."""
+    return name == CONFTEST or (name.startswith("test_hf_") and name.endswith(".py"))
+
+
+def check_hashes(out: Path) -> list[Problem]:
+    """Hand edits found from the banner hashes alone (the ``hand-edited`` kind of ``check``).
+
+    Reads only the files in ``out``: it needs neither the registry nor Transformers, so it runs
+    where the model stack is not installed (a pre-commit hook, a lint job). It cannot see stale,
+    missing or orphaned files; ``check`` does. A file with a generated name (``conftest.py``,
+    ``test_hf_*.py``) but no banner counts as hand-edited, as in ``check``.
+    """
+    problems = []
+    for p in sorted(out.glob("*.py")):
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+        parsed = parse_generated(text) if text is not None else None
+        if parsed is not None and parsed.generated:
+            if not parsed.hand_edited:
+                continue
+            model_type, cmd = _banner_fix(text)
+            fix = (
+                "move the change into the template, the type's record or the overrides file, "
+                f"then run '{cmd} --force' (restores the generated file)"
+            )
+            problems.append(Problem(HAND_EDITED, p, model_type, fix))
+        elif is_generated_name(p.name):
+            problems.append(
+                Problem(
+                    HAND_EDITED,
+                    p,
+                    None,
+                    "no hftestgen banner (or unreadable): run 'hftestgen generate --all --force'",
+                )
+            )
+    return problems
+
+
+def count_generated(out: Path) -> int:
+    """Files in ``out`` that carry the generator's banner."""
+    return len(_generated_files(out))
