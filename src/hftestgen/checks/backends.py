@@ -65,12 +65,15 @@ class MissingPackage(Exception):
 
 # Categories of a cell that fails to run, shared by every backend; a backend's own come first.
 COMMON_CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("dtype-unsupported-op", r"not implemented for '(?:Half|BFloat16)'"),
+    (
+        "dtype-unsupported-op",
+        r"not implemented for '(?:Half|BFloat16)'|Unsupported dtype (?:Half|BFloat16)",
+    ),
     (
         "dtype-mismatch",
         r"expected (?:scalar type|m1 and m2 to have the same dtype|both|mat1 and mat2)|"
         r"must have the same dtype|dtype mismatch|Input type \(.*\) and (?:weight|bias) type|"
-        r"expected .* to have the same dtype|found dtype",
+        r"expected .* to have the same dtype|found dtype|mixed dtype",
     ),
     (
         "data-dependent",

@@ -471,12 +471,12 @@ def _cell_of(r: dict[str, Any]) -> dict[str, Any]:
                 MISSING_PACKAGE: "missing-package",
             }.get(cat, "not-applicable")
         c.setdefault("reason", _strip(r.get("message") or r.get("skip_reason"), cat or ""))
-    elif c.get("status") not in ("mismatch", "fails-to-run"):
-        c["status"] = "fails-to-run"
-        c.setdefault("category", r.get("category") or "error")
-        c.setdefault("reason", r.get("message"))
-    if c["status"] == "mismatch":
-        c.setdefault("reason", r.get("message"))
+    else:  # failed / error
+        if c.get("status") not in ("mismatch", "fails-to-run"):
+            c["status"] = "fails-to-run"  # a crash or timeout: the check recorded nothing
+            c.setdefault("category", r.get("category") or "error")
+        if not c.get("reason"):
+            c["reason"] = r.get("message")
     c["duration_s"] = round(float(r.get("duration_s") or 0.0), 4)
     # the test behind the cell, so a report alone can be diffed cell by cell (``run.sides``)
     c.update(nodeid=r.get("nodeid"), outcome=outcome, test_category=_category(r))
