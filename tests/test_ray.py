@@ -69,7 +69,9 @@ def test_units_longest_first_and_actor_env(tmp_path):
     units = ray_exec.plan_units(files, {files[0]: 2.0, files[1]: 30.0})
     assert [u.name for u in units] == ["test_hf_b.py", "test_hf_a.py", "test_hf_c.py"]
     assert units[0].text == "# b\n" and units[0].attempt == 1
-    env = ray_exec.actor_env({"HFTESTGEN_BACKENDS": "sdpa", "HOME": "/root", "OMP_NUM_THREADS": "4"})
+    env = ray_exec.actor_env(
+        {"HFTESTGEN_BACKENDS": "sdpa", "HOME": "/root", "OMP_NUM_THREADS": "4"}
+    )
     assert env["HFTESTGEN_BACKENDS"] == "sdpa" and "HOME" not in env
     assert env["OMP_NUM_THREADS"] == "4" and env["MKL_NUM_THREADS"] == "1"
     assert ray_exec.needs_gpu({"HFTESTGEN_BACKENDS": "sdpa,cuda"})
@@ -338,9 +340,7 @@ def test_ray_run_equals_local_run_per_test(tmp_path):
         )
         assert r.returncode in (0, 1), r.stdout + r.stderr
         outcomes[name] = {
-            r["nodeid"]: (r["outcome"], r["category"])
-            for r in records(rep)
-            if r["event"] == "test"
+            r["nodeid"]: (r["outcome"], r["category"]) for r in records(rep) if r["event"] == "test"
         }
         cov = json.loads((rep / "coverage.json").read_text())
         outcomes[name + "-status"] = {mt: cov["types"][mt]["status"] for mt in REAL_TYPES}

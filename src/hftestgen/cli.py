@@ -406,8 +406,8 @@ def run(
         "--ray",
         metavar="[ADDRESS]",
         help="Run on Ray: alone, a local cluster of -n CPUs; 'auto' or an address "
-        "(ray://HOST:10001, HOST:6379) connects to a running one (default: [tool.hftestgen] "
-        "ray). Needs: pip install 'hftestgen[ray]'.",
+        "(ray://HOST:10001, HOST:6379) connects to a running one (default: the pyproject "
+        "setting 'ray'). Needs the extra 'ray' of hftestgen.",
     ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,

@@ -52,7 +52,17 @@ LOCAL = "local"  # --ray without an address: start a local cluster
 DEFAULT_MEMORY_MB = 2048  # declared per actor; HFTESTGEN_RAY_MEMORY_MB overrides
 MEMORY_ENV = "HFTESTGEN_RAY_MEMORY_MB"
 DEVICE_BACKENDS = ("cuda",)  # backend columns that need one GPU per actor
-PRELOAD = ("torch", "transformers", "transformers.modeling_utils", "safetensors.torch")
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.modeling_utils",
+    "safetensors.torch",
+    "pytest",
+    "hftestgen.run.pytest_plugin",
+    "hftestgen.checks",
+)
+"""What an actor imports before its first unit (an actor lives for one run, so unlike the warm
+server it may import hftestgen itself)."""
 PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "TOKENIZERS_PARALLELISM")
 
 
@@ -134,6 +144,7 @@ class SuiteWorker:
     generated file per call with ``pytest.main`` in this process."""
 
     def __init__(self, conftest: str, timeout: float, preload: Sequence[str] = PRELOAD):
+        import gc
         import importlib
 
         t0 = time.monotonic()
@@ -147,6 +158,12 @@ class SuiteWorker:
                 importlib.import_module(name)
             except ImportError:  # an optional piece: the tests skip (or fail) on it themselves
                 pass
+        # The imported modules live as long as the process: move them out of the collector's
+        # way. pytest collects garbage several times per session (its unraisable-exception
+        # check at unconfigure); over the whole torch + Transformers heap that is ~0.15 s a
+        # time, about half of a small type's run.
+        gc.collect()
+        gc.freeze()
         self.ready_s = round(time.monotonic() - t0, 3)
 
     def where(self) -> dict[str, Any]:
@@ -198,17 +215,19 @@ class SuiteWorker:
         log = io.StringIO()
         t0 = time.monotonic()
         old_cwd = os.getcwd()
+        freeze = gc.freeze
         try:
             os.chdir(self.dir)
+            # The plugin freezes the heap at unconfigure, for a fast interpreter exit; this
+            # process lives on, and this unit's garbage must stay collectable.
+            gc.freeze = lambda: None
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 rc = int(pytest.main(args))
         finally:
+            gc.freeze = freeze
             os.chdir(old_cwd)
             # The next unit must import its own test module, not find this one's.
             sys.modules.pop(path.stem, None)
-            # The plugin freezes the heap at unconfigure (for a fast interpreter exit); this
-            # process lives on, so let the collector see this unit's objects again.
-            gc.unfreeze()
             gc.collect()
         records = []
         if results.is_file():
