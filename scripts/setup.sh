@@ -12,6 +12,6 @@ stamp="$VENV/.hftestgen-installed"
 want="$(cat constraints.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[models,extras,onnx,dev]"
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[models,extras,onnx,ray,dev]"
     echo "$want" > "$stamp"
 fi

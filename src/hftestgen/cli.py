@@ -439,6 +439,14 @@ def run(
     matrix_only: bool = typer.Option(
         False, "--matrix-only", help="Run the backend cells only (with --backends)."
     ),
+    ray: Optional[str] = typer.Option(
+        None,
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Run on Ray: alone, a local cluster of -n CPUs; 'auto' or an address "
+        "(ray://HOST:10001, HOST:6379) connects to a running one (default: the pyproject "
+        "setting 'ray'). Needs the extra 'ray' of hftestgen.",
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -452,6 +460,8 @@ def run(
         _use_snapshot(against)
     settings = _settings()
     _use_backends(backends, backend_plugin, backend_classes, settings, matrix_only)
+    if transformers and ray is not None:
+        raise UsageError("--ray runs this environment's Transformers; not with --transformers yet")
     if transformers:
         raise typer.Exit(
             _run_versions(
@@ -474,6 +484,12 @@ def run(
         )
     if torch is not None:
         raise UsageError("--torch goes with --transformers")
+    ray = ray if ray is not None else settings.ray
+    if ray is not None:
+        from .run.ray_exec import check_address, require_ray
+
+        check_address(ray)
+        require_ray()
     reg = _registry(overrides, plugin, settings)
     specs = select_specs(reg, model_types, all_, family)
     report_dir = report or settings.report
@@ -491,6 +507,7 @@ def run(
         console=out_console,
         err_console=err_console,
         warm=warm,
+        ray=ray,
     )
     raise typer.Exit(code)
 
@@ -969,10 +986,27 @@ def _click_error_line(e: Exception) -> str | None:
     return f"error: {msg}{hint}"
 
 
+def optional_ray_value(args: list[str]) -> list[str]:
+    """``--ray`` takes an optional address (the parser has no optional values): a bare
+    ``--ray`` (last, or before an option or a model type) becomes ``--ray local``."""
+    from .run.ray_exec import LOCAL, looks_like_address
+
+    out: list[str] = []
+    for i, a in enumerate(args):
+        out.append(a)
+        if a == "--" or "--" in args[:i]:
+            continue
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if a == "--ray" and (nxt is None or not looks_like_address(nxt)):
+            out.append(LOCAL)
+    return out
+
+
 def main() -> None:
     # no command: the help, and exit 2 whatever the parser's version returns for it (typer 0.29
     # raises a usage error, typer 0.13 under click 8.5 returns 0)
     no_command = not sys.argv[1:]
+    sys.argv[1:] = optional_ray_value(sys.argv[1:])
     try:
         rc = app(standalone_mode=False)
     except HftestgenError as e:

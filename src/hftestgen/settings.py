@@ -11,6 +11,7 @@ Keys (all optional; paths are relative to the pyproject's folder)::
     timeout = 120                            # per-test time limit, seconds
     snapshots = "snapshots/5.24"             # golden outputs the 'golden' check compares with
     backends = ["sdpa", "bfloat16"]          # backend-matrix columns 'hftestgen run' adds
+    ray = "local"                            # run on Ray: "local" (start one), "auto", ADDRESS
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ KEYS = {
     "timeout": int,
     "snapshots": str,
     "backends": list,
+    "ray": str,
 }
 
 
@@ -51,6 +53,7 @@ class Settings:
     pyproject: Path | None = None
     snapshots: Path | None = None
     backends: list[str] = field(default_factory=list)
+    ray: str | None = None
 
     @property
     def history_path(self) -> Path:
@@ -110,4 +113,5 @@ def load_settings(start: Path | None = None) -> Settings:
         pyproject=pp,
         snapshots=(root / tbl["snapshots"]).resolve() if "snapshots" in tbl else None,
         backends=list(tbl.get("backends", [])),
+        ray=tbl.get("ray"),
     )

@@ -9,7 +9,9 @@ database is broken.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,13 @@ def run_command(
     console: Console,
     err_console: Console,
     warm: bool = False,
+    ray: str | None = None,
 ) -> int:
     """Run the generated tests of ``specs``; returns the exit code (0 ok, 1 failures, 130
-    interrupted)."""
+    interrupted). ``ray``: run them on a Ray cluster instead (``run/ray_exec.py``): "local"
+    starts one, else the address to connect to."""
+    if ray is not None and warm:
+        raise UsageError("--ray and --warm do not go together (Ray workers are warm already)")
     workers_s, shard_kn = _check_options(workers, shard, timeout, min_coverage, warm)
     out_dir = Path(out_dir).resolve()
     # pytest runs with the suite folder as cwd: every path handed to it must be absolute.
@@ -69,6 +75,7 @@ def run_command(
         "out": str(out_dir),
         "workers": workers_s,
         "warm": warm,
+        "ray": ray,
         "timeout_s": timeout,
         "shard": f"{shard_kn[0]}/{shard_kn[1]}" if shard_kn else None,
         "min_coverage": min_coverage,
@@ -78,7 +85,18 @@ def run_command(
     if os.environ.get("HFTESTGEN_ENV"):  # run --transformers V: the environment's name
         run_meta["env"] = os.environ["HFTESTGEN_ENV"]
     report_dir.mkdir(parents=True, exist_ok=True)
-    results = _execute(files, out_dir, report_dir, run_meta, err_console)
+    if ray is not None:
+        weights = _type_weights(spec_by_type, history_path, err_console, "ordering")
+        results = _execute_ray(
+            files,
+            out_dir,
+            report_dir,
+            run_meta,
+            err_console,
+            {f: weights.get(mt, 1.0) for mt, f in zip(selected, files, strict=True)},
+        )
+    else:
+        results = _execute(files, out_dir, report_dir, run_meta, err_console)
     cov = build_coverage(results, universe_from_registry(registry), selected, run_meta, versions())
     code = _exit_code(cov, results, run_meta, bool(files), report_dir, err_console)
     return _finish(cov, code, min_coverage, report_dir, history_path, console, err_console)
@@ -148,19 +166,26 @@ def _shard_part(
     err_console: Console,
 ) -> list[str]:
     """The types of shard K of N, weighted by recorded durations where the history has them."""
+    k, n = shard_kn
+    return plan_shards(_type_weights(spec_by_type, history_path, err_console), n)[k - 1]
+
+
+def _type_weights(
+    spec_by_type: dict[str, Any], history_path: Path, err_console: Console, use: str = "sharding"
+) -> dict[str, float]:
+    """Expected seconds per type: the history's latest duration, else an estimate from the
+    class count (``shards.shard_weights``)."""
     from .history import History, HistoryError
 
-    k, n = shard_kn
     durations: dict[str, float] = {}
     if history_path.exists():
         try:
             durations = History(history_path).type_durations()
         except HistoryError as e:
-            err_console.print(f"warning: sharding by class counts: {e}", markup=False)
-    weights = shard_weights(
+            err_console.print(f"warning: {use} by class counts: {e}", markup=False)
+    return shard_weights(
         {mt: len(spec.all_classes()) for mt, spec in spec_by_type.items()}, durations
     )
-    return plan_shards(weights, n)[k - 1]
 
 
 def _files_for(selected: list[str], spec_by_type: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -218,6 +243,68 @@ def _execute(
         interrupted=outcome.interrupted,
     )
     return outcome.results
+
+
+def _execute_ray(
+    files: list[Path],
+    out_dir: Path,
+    report_dir: Path,
+    run_meta: dict[str, Any],
+    err_console: Console,
+    weights: dict[Path, float],
+) -> Results:
+    """Like ``_execute``, on Ray: records stream into ``results.jsonl`` as units finish."""
+    from .ray_exec import plan_units, require_ray, run_on_ray
+
+    require_ray()  # before any file is touched: exit 2 with the install line
+    results = Results()
+    results_path = report_dir / RESULTS_FILE
+    started = now_iso()
+    if not files:
+        return _execute(files, out_dir, report_dir, run_meta, err_console)
+    conftest = out_dir / "conftest.py"
+    conftest_text = conftest.read_text(encoding="utf-8") if conftest.is_file() else ""
+    with (
+        open(results_path, "w", encoding="utf-8") as rf,
+        open(report_dir / LOG_FILE, "w", encoding="utf-8") as log,
+        LiveProgress(err_console) as live,
+    ):
+
+        def emit(rec: dict[str, Any]) -> None:
+            rf.write(json.dumps(rec, sort_keys=True) + "\n")
+            rf.flush()
+            results.add(rec)
+            live(rec, results)
+
+        def write_log(text: str) -> None:
+            log.write(text)
+            log.flush()
+
+        log.write(f"$ {run_meta['command']}  (on Ray: {run_meta['ray']})\n")
+        emit({"event": "start", "time": time.time(), "pid": os.getpid()})
+        outcome = run_on_ray(
+            plan_units(files, weights),
+            address=run_meta["ray"],
+            workers=run_meta["workers"],
+            timeout=run_meta["timeout_s"],
+            conftest=conftest_text,
+            emit=emit,
+            log=write_log,
+            note=lambda m: err_console.print(f"ray: {m}", markup=False),
+        )
+        if not outcome.interrupted:
+            emit({"event": "finish", "exitstatus": outcome.returncode, "time": time.time()})
+    run_meta.update(
+        started_at=started,
+        finished_at=now_iso(),
+        wall_s=outcome.wall_s,
+        pytest_exit_code=outcome.returncode,
+        interrupted=outcome.interrupted,
+        ray_actors=outcome.actors,
+        ray_retried=outcome.retried,
+        ray_lost=outcome.lost,
+    )
+    return results
 
 
 def _exit_code(
