@@ -185,34 +185,38 @@ def test_no_backend_selected_collects_no_backend_test(tmp_path):
     assert "test_backend" not in proc.stdout
 
 
+def _record(check, param, outcome, cell=None, folder=""):
+    """A synthetic results record of bert (what the pytest plugin writes)."""
+    rec = {
+        "event": "test",
+        "nodeid": f"{folder}test_hf_bert.py::test_{check}[{param}]",
+        "file": "test_hf_bert.py",
+        "check": check,
+        "param": param,
+        "model_type": "bert",
+        "family": "encoder-only",
+        "outcome": outcome,
+        "mode": "real",
+        "duration_s": 0.1,
+    }
+    if cell:
+        rec["cell"] = cell
+    if outcome == "skipped":
+        rec["skip_reason"] = f"not-applicable: {param}: no reason"
+        rec["category"] = "not-applicable"
+    elif outcome == "failed":
+        rec["message"] = f"{param} differs"
+    return rec
+
+
 def test_a_failing_cell_does_not_change_the_type_status():
     from hftestgen.report.coverage import build_coverage
     from hftestgen.report.results import Results
 
     res = Results()
-    for check, param, outcome, cell in (
-        ("forward", "BertModel", "passed", None),
-        ("backend", "sdpa-BertModel", "failed", {"status": "mismatch", "max_rel_diff": 0.5}),
-        ("backend", "float16-BertModel", "skipped", None),
-    ):
-        rec = {
-            "event": "test",
-            "nodeid": f"test_hf_bert.py::test_{check}[{param}]",
-            "file": "test_hf_bert.py",
-            "check": check,
-            "param": param,
-            "model_type": "bert",
-            "family": "encoder-only",
-            "outcome": outcome,
-            "mode": "real",
-            "duration_s": 0.1,
-        }
-        if cell:
-            rec["cell"] = cell
-        if outcome == "skipped":
-            rec["skip_reason"] = "not-applicable: float16: no reason"
-            rec["category"] = "not-applicable"
-        res.add(rec)
+    res.add(_record("forward", "BertModel", "passed"))
+    res.add(_record("backend", "sdpa-BertModel", "failed", {"status": "mismatch"}))
+    res.add(_record("backend", "float16-BertModel", "skipped"))
     cov = build_coverage(res, {})
     assert cov["types"]["bert"]["status"] == "passed"
     assert cov["totals"]["tests"]["failed"] == 0
@@ -250,26 +254,8 @@ def _bert_records(sdpa_outcome: str, sdpa_cell: dict):
     from hftestgen.report.results import Results
 
     res = Results()
-    for check, param, outcome, cell in (
-        ("forward", "BertModel", "passed", None),
-        ("backend", "sdpa-BertModel", sdpa_outcome, sdpa_cell),
-    ):
-        rec = {
-            "event": "test",
-            "nodeid": f"gen/test_hf_bert.py::test_{check}[{param}]",
-            "file": "test_hf_bert.py",
-            "check": check,
-            "param": param,
-            "model_type": "bert",
-            "family": "encoder-only",
-            "outcome": outcome,
-            "mode": "real",
-            "duration_s": 0.1,
-            "message": None if outcome == "passed" else "BertModel on sdpa differs",
-        }
-        if cell:
-            rec["cell"] = cell
-        res.add(rec)
+    res.add(_record("forward", "BertModel", "passed", folder="gen/"))
+    res.add(_record("backend", "sdpa-BertModel", sdpa_outcome, sdpa_cell, folder="gen/"))
     return res
 
 

@@ -46,21 +46,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .warm import PRELOAD as WARM_PRELOAD
 
 INSTALL_HINT = "pip install 'hftestgen[ray]'"
 LOCAL = "local"  # --ray without an address: start a local cluster
 DEFAULT_MEMORY_MB = 2048  # declared per actor; HFTESTGEN_RAY_MEMORY_MB overrides
 MEMORY_ENV = "HFTESTGEN_RAY_MEMORY_MB"
 DEVICE_BACKENDS = ("cuda",)  # backend columns that need one GPU per actor
-PRELOAD = (
-    "torch",
-    "transformers",
-    "transformers.modeling_utils",
-    "safetensors.torch",
-    "pytest",
-    "hftestgen.run.pytest_plugin",
-    "hftestgen.checks",
-)
+PRELOAD = (*WARM_PRELOAD, "hftestgen.run.pytest_plugin", "hftestgen.checks")
 """What an actor imports before its first unit (an actor lives for one run, so unlike the warm
 server it may import hftestgen itself)."""
 PASS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "TOKENIZERS_PARALLELISM")
