@@ -4,9 +4,11 @@
 inputs every other check uses), runs it plainly (eager attention, float32, CPU, not compiled) and
 through the backend (``hftestgen.checks.backends``), and compares every floating output at real
 positions: where the inputs hold a 2-D token sequence and ``forward`` takes ``attention_mask``,
-both sides get the same inputs padded by ``PAD_LEN`` masked positions (left with ``position_ids``
-for causal stacks that take them, right otherwise; the attention implementations' mask handling
-is what differs most between backends) and padded positions are left out of the comparison.
+both sides get the same inputs grown by ``PAD_LEN`` positions (left with ``position_ids`` for
+causal stacks that take them, right otherwise): masked padding in every sample but the first,
+real tokens in the first (``_padded_inputs``; the attention implementations' mask handling is
+what differs most between backends). Padded positions are left out of the comparison, and so is
+every output element that depends on the content under the mask (``_masked_dependence``).
 
 A cell's verdict, recorded for the report in ``LAST_CELL`` (the pytest plugin attaches it to the
 test's record as ``cell``):
@@ -44,8 +46,14 @@ LAST_CELL: dict[str, Any] | None = None
 
 
 def _padded_inputs(case: Case, built: Any, inputs: dict) -> tuple[dict, Any]:
-    """(inputs, the real-position mask over the token axis or None)."""
-    from ._checks import _causal, _padded
+    """(inputs, the real-position mask over the token axis or None).
+
+    Every sample gets ``PAD_LEN`` more positions; the first sample's are real tokens (plain ids,
+    unmasked), the others' are masked padding. So the batch holds a padded sample (the
+    attention implementations' mask handling differs most there) and, where the built inputs
+    left the first sample unpadded, a sample without padding, on which outputs without a token
+    axis (pooled) can be compared (``_real``)."""
+    from ._checks import _causal, _padded, _random_plain_ids
 
     ids = inputs.get("input_ids")
     params = S.forward_params(built.model)
@@ -57,22 +65,59 @@ def _padded_inputs(case: Case, built: Any, inputs: dict) -> tuple[dict, Any]:
         _, padded, _ = _padded(built, inputs, left, left)
     except Exception:  # pragma: no cover - inputs the padding helper cannot handle
         return inputs, None
-    return padded, padded["attention_mask"].bool()
+    L, P = ids.shape[1], tol.PAD_LEN
+    added = slice(0, P) if left else slice(L, L + P)
+    new_ids = padded["input_ids"].clone()
+    gen = torch.Generator().manual_seed(0)
+    new_ids[0, added] = _random_plain_ids(built.config, ids, (P,), gen).to(new_ids.dtype)
+    mask = padded["attention_mask"].clone()
+    mask[0, added] = 1
+    padded = dict(padded, input_ids=new_ids, attention_mask=mask)
+    if left:
+        padded["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    return padded, mask.bool()
 
 
 def _real(x: torch.Tensor, mask: Any) -> torch.Tensor:
     """``x`` at real positions: the first axis after the batch whose length is the padded
-    sequence's (a hidden state, logits, a key cache's position axis). An output without that
-    axis (pooled, per-sample) is kept for the samples without padding only: a pooler may read a
-    masked position (CLIP pools the first EOS, position 0 where there is none), and what an
-    attention kernel leaves at a masked position is its own choice."""
-    if mask is None or x.ndim < 1 or x.shape[0] != mask.shape[0]:
+    sequence's (a hidden state, logits, a key cache's position axis)."""
+    if mask is None or x.ndim < 2 or x.shape[0] != mask.shape[0]:
         return x
     L = mask.shape[1]
     for d in range(1, x.ndim):
         if x.shape[d] == L:
             return x.movedim(d, 1)[mask]
-    return x[mask.all(dim=-1)]
+    return x
+
+
+def _masked_dependence(
+    built: Any, plain: Any, inputs: dict, mask: Any, ref: dict[str, torch.Tensor], flat: bool
+) -> dict[str, torch.Tensor]:
+    """Per output, the elements that change when the token ids under the mask change (the plain
+    model run again with other plain ids there). What a kernel leaves at masked positions, and
+    any output read from one (a pooler taking position 0 of a left-padded sample where no EOS
+    is present, CLIP's), is its own choice: those elements are not compared. Elements at real
+    positions do not depend on masked content in a model that honours its mask (the
+    ``attention_mask_padding`` check holds the plain model to that), so a backend whose mask
+    handling leaks is still compared, and caught, there."""
+    from ._checks import _random_plain_ids
+
+    if mask is None:
+        return {}
+    ids = inputs["input_ids"]
+    hidden = ~mask
+    if not bool(hidden.any()):
+        return {}
+    alt_ids = ids.clone()
+    gen = torch.Generator().manual_seed(1)
+    alt_ids[hidden] = _random_plain_ids(built.config, ids, (int(hidden.sum()),), gen).to(ids.dtype)
+    other = _outputs(run(plain, dict(inputs, input_ids=alt_ids)), ref, flat)
+    dep = {}
+    for k, a in ref.items():
+        b = other.get(k)
+        if b is not None and b.shape == a.shape:
+            dep[k] = (a.double() - b.double()).abs() > 0
+    return dep
 
 
 def _plain(model: Any) -> Any:
@@ -112,9 +157,14 @@ def _flat_leaves(out: Any) -> list[torch.Tensor]:
 
 
 def _compare(
-    ref: dict[str, torch.Tensor], got: dict[str, torch.Tensor], mask: Any, tolerance: float
+    ref: dict[str, torch.Tensor],
+    got: dict[str, torch.Tensor],
+    mask: Any,
+    tolerance: float,
+    dependent: dict[str, torch.Tensor] | None = None,
 ) -> tuple[list[str], float, float, str, int]:
-    """(differences, worst relative move, its absolute size, worst path, outputs compared)."""
+    """(differences, worst relative move, its absolute size, worst path, outputs compared);
+    ``dependent``: per output, elements left out (``_masked_dependence``)."""
     bad: list[str] = []
     worst, worst_abs, worst_key, n = 0.0, 0.0, "", 0
     for k, a in ref.items():
@@ -125,8 +175,12 @@ def _compare(
         if tuple(a.shape) != tuple(b.shape):
             bad.append(f"{k}: shape {tuple(a.shape)} vs {tuple(b.shape)}")
             continue
-        a = _real(a.detach().to("cpu", torch.float64), mask)
-        b = _real(b.detach().to("cpu", torch.float64), mask)
+        a = a.detach().to("cpu", torch.float64)
+        b = b.detach().to("cpu", torch.float64)
+        dep = (dependent or {}).get(k)
+        if dep is not None and dep.shape == a.shape:
+            a, b = a.masked_fill(dep, 0.0), b.masked_fill(dep, 0.0)
+        a, b = _real(a, mask), _real(b, mask)
         fin = torch.isfinite(a)
         if not bool(fin.any()):
             continue  # nothing finite to compare (the forward check reports non-finite outputs)
@@ -215,7 +269,8 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
         cell["graph_breaks"] = int(breaks)
     got = _outputs(out, ref, flat)
     t = float(be.tolerance)
-    bad, worst, worst_abs, worst_key, n = _compare(ref, got, mask, t)
+    dependent = _masked_dependence(built, plain, inputs, mask, ref, flat)
+    bad, worst, worst_abs, worst_key, n = _compare(ref, got, mask, t, dependent)
     cell.update(
         max_rel_diff=worst, max_abs_diff=worst_abs, worst=worst_key, compared=n, tolerance=t
     )
