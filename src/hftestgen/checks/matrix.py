@@ -65,12 +65,19 @@ def _padded_inputs(case: Case, built: Any, inputs: dict) -> tuple[dict, Any]:
         _, padded, _ = _padded(built, inputs, left, left)
     except Exception:  # pragma: no cover - inputs the padding helper cannot handle
         return inputs, None
+    mask = padded["attention_mask"]
+    rows = ids.shape[0]
+    if mask.shape[0] != rows:
+        # several token rows per sample (a codebook per row): one mask row per sample
+        if mask.ndim != 2 or rows % mask.shape[0]:
+            return inputs, None
+        return padded, mask.bool().repeat_interleave(rows // mask.shape[0], dim=0)
     L, P = ids.shape[1], tol.PAD_LEN
     added = slice(0, P) if left else slice(L, L + P)
     new_ids = padded["input_ids"].clone()
     gen = torch.Generator().manual_seed(0)
     new_ids[0, added] = _random_plain_ids(built.config, ids, (P,), gen).to(new_ids.dtype)
-    mask = padded["attention_mask"].clone()
+    mask = mask.clone()
     mask[0, added] = 1
     padded = dict(padded, input_ids=new_ids, attention_mask=mask)
     if left:
@@ -106,7 +113,7 @@ def _masked_dependence(
         return {}
     ids = inputs["input_ids"]
     hidden = ~mask
-    if not bool(hidden.any()):
+    if hidden.shape != ids.shape or not bool(hidden.any()):
         return {}
     alt_ids = ids.clone()
     gen = torch.Generator().manual_seed(1)
