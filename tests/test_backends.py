@@ -276,3 +276,26 @@ def test_diff_reports_a_cell_regression_from_reports_alone():
     assert regressed(d)
     assert "backend cells regressed: 1" in render_text(d, a, b)
     assert not regressed(diff_sides(a, a))
+
+
+def test_a_known_entry_can_name_one_backend_column():
+    from hftestgen.registry.records import RecordError, parse_record
+
+    text = (
+        '[[known]]\nchecks = ["backend:sdpa"]\nkind = "upstream-bug"\nreason = "r"\n'
+        'match = { message = "differs" }\n'
+    )
+    rec = parse_record("x", "types/x.toml", text)
+    assert rec.known[0].applies("backend:sdpa", "XModel")
+    assert not rec.known[0].applies("backend", "XModel")
+    with pytest.raises(RecordError, match="'backend:tensorrt' is not a check"):
+        parse_record("x", "types/x.toml", text.replace("backend:sdpa", "backend:tensorrt"))
+
+
+def test_a_column_entry_xfails_that_column_only(tmp_path):
+    """phi4_multimodal_vision's record names `backend:sdpa` (its vision attention is causal
+    under sdpa only): the sdpa cell is a known bug, the bfloat16 cell is judged as usual."""
+    cells = _cells(tmp_path, ["phi4_multimodal_vision"], ["sdpa", "bfloat16"])
+    sdpa = cells["sdpa-Phi4MultimodalVisionModel"]
+    assert sdpa["outcome"] == "skipped" and sdpa["category"] == "known-bug", sdpa
+    assert cells["bfloat16-Phi4MultimodalVisionModel"]["category"] != "known-bug"

@@ -268,11 +268,17 @@ class _Validator:
         checks = table.get("checks")
         if not isinstance(checks, list) or not checks:
             raise self.fail(line, "[[known]] needs checks = [...] (one or more check names)")
-        from ..checks.table import CHECKS
+        from ..checks.backends import BUILTIN
+        from ..checks.table import CHECKS, MATRIX_CHECKS
 
+        cells = {f"{m}:{b.name}" for m in MATRIX_CHECKS for b in BUILTIN}
         for c in checks:
-            if c not in CHECKS:
-                raise self.fail(line, f"{c!r} is not a check; one of: {', '.join(CHECKS)}")
+            if c not in CHECKS and c not in cells:
+                raise self.fail(
+                    line,
+                    f"{c!r} is not a check; one of: {', '.join(CHECKS)} (or one backend-matrix "
+                    f"column, e.g. 'backend:sdpa')",
+                )
         kind = table.get("kind")
         if kind not in KINDS:
             raise self.fail(line, f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
