@@ -299,3 +299,27 @@ def test_a_column_entry_xfails_that_column_only(tmp_path):
     sdpa = cells["sdpa-Phi4MultimodalVisionModel"]
     assert sdpa["outcome"] == "skipped" and sdpa["category"] == "known-bug", sdpa
     assert cells["bfloat16-Phi4MultimodalVisionModel"]["category"] != "known-bug"
+
+
+def test_compile_that_captures_no_graph_is_not_a_pass():
+    import torch
+
+    class Disabled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        @torch._dynamo.disable
+        def forward(self, x):
+            return self.lin(x)
+
+    class Plain(Disabled):
+        def forward(self, x):
+            return self.lin(x)
+
+    x = torch.randn(2, 3)
+    fn = B.get("compile").prepare(Plain().eval(), {"x": x})
+    assert fn(x=x).shape == (2, 2) and fn.graph_breaks == 0
+    fn = B.get("compile").prepare(Disabled().eval(), {"x": x})
+    with pytest.raises(B.NotApplicable, match="captured no graph"):
+        fn(x=x)

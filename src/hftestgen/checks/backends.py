@@ -245,17 +245,26 @@ def _export(model: Any, inputs: dict) -> Callable[..., Any]:
 
 
 def _compile(model: Any, inputs: dict) -> Callable[..., Any]:
+    """``torch.compile`` (inductor) from a clean dynamo state, so the graphs and graph breaks
+    counted are this model's; a forward from which dynamo captured no graph at all (a
+    ``torch._dynamo.disable``-d forward, every frame skipped) ran eagerly: not applicable, never
+    a pass."""
     import torch
 
+    torch._dynamo.reset()
     compiled = torch.compile(model, backend="inductor")
 
     def fn(**kw: Any) -> Any:
         from torch._dynamo.utils import counters
 
-        counters["graph_break"].clear()
+        counters.clear()
         out = compiled(**kw)
-        breaks = sum(counters["graph_break"].values())
-        fn.graph_breaks = breaks  # type: ignore[attr-defined]
+        fn.graph_breaks = sum(counters["graph_break"].values())  # type: ignore[attr-defined]
+        if not counters["stats"]["unique_graphs"]:
+            raise NotApplicable(
+                f"torch.compile captured no graph of {type(model).__name__}'s forward (it ran "
+                "eagerly: every frame skipped or disabled)"
+            )
         return out
 
     return fn
