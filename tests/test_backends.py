@@ -89,6 +89,12 @@ def test_failures_are_categorized():
             "unsupported-output"
         ),
         "ConversionError: Failed to convert the exported program to an ONNX model": "other",
+        "RuntimeError: The tensor has a non-zero number of elements, but its data is not "
+        "allocated yet": "data-dependent",
+        "ValueError: Attention mask should be of size (2, 1, 2, 2), but is (2, 1, 4, 4)": (
+            "shape-error"
+        ),
+        "CppCompileError: C++ compile error": "compiler-error",
         "ZeroDivisionError: division by zero": "other",
     }
     for text, want in cases.items():

@@ -78,10 +78,11 @@ COMMON_CATEGORIES: tuple[tuple[str, str], ...] = (
     (
         "data-dependent",
         r"data.dependent|GuardOnDataDependentSymNode|Could not guard on|"
-        r"Could not extract specialized integer|unbacked",
+        r"Could not extract specialized integer|unbacked|data is not allocated yet",
     ),
     ("unsupported-op", r"Unsupported|not supported|NotImplementedError|has no attribute"),
-    ("shape-error", r"size of tensor|shape|dimension|reshape|view size"),
+    ("shape-error", r"size of tensor|shape|dimension|reshape|view size|should be of size"),
+    ("compiler-error", r"CppCompileError|InductorError|BackendCompilerFailed"),
     ("out-of-memory", r"out of memory|OutOfMemory"),
 )
 
