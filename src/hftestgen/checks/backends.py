@@ -110,19 +110,22 @@ class Backend:
 # built-in backends (prepare functions import torch)
 
 
-def _float_cast(inputs: dict, dtype: Any) -> dict:
+def _map_tensors(v: Any, fn: Callable[[Any], Any]) -> Any:
+    """``v`` with ``fn`` applied to every tensor inside it (lists, tuples, dicts walked)."""
     import torch
 
-    def cast(v: Any) -> Any:
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            return v.to(dtype)
-        if isinstance(v, (list, tuple)):
-            return type(v)(cast(x) for x in v)
-        if isinstance(v, dict):
-            return {k: cast(x) for k, x in v.items()}
-        return v
+    if isinstance(v, torch.Tensor):
+        return fn(v)
+    if isinstance(v, (list, tuple)):
+        return type(v)(_map_tensors(x, fn) for x in v)
+    if isinstance(v, dict):
+        return {k: _map_tensors(x, fn) for k, x in v.items()}
+    return v
 
-    return {k: cast(v) for k, v in inputs.items()}
+
+def _float_cast(inputs: dict, dtype: Any) -> dict:
+    """Floating tensors of ``inputs`` in ``dtype``; ids and masks untouched."""
+    return _map_tensors(inputs, lambda t: t.to(dtype) if t.is_floating_point() else t)
 
 
 def _attention(impl: str, op: str | None) -> Callable[[Any, dict], Callable[..., Any]]:
@@ -301,20 +304,14 @@ def _device(name: str) -> Callable[[Any, dict], Callable[..., Any]]:
         if not ok:
             raise NotApplicable(f"no-device: {name} not available")
         model = model.to(name)
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-
-        def move(v: Any) -> Any:
-            if isinstance(v, torch.Tensor):
-                return v.to(name)
-            if isinstance(v, (list, tuple)):
-                return type(v)(move(x) for x in v)
-            if isinstance(v, dict):
-                return {k: move(x) for k, x in v.items()}
-            return v
 
         def fn(**kw: Any) -> Any:
-            return model(**{k: move(v) for k, v in kw.items()})
+            tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+            try:  # float32 matmuls, not TF32: the comparison is with float32 on the CPU
+                return model(**_map_tensors(kw, lambda t: t.to(name)))
+            finally:
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
 
         return fn
 
