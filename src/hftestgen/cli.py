@@ -694,6 +694,40 @@ def _use_snapshot(path: Path) -> None:
 
 
 @app.command()
+def tiny(
+    model_type: str = typer.Argument(..., help="A model type, e.g. bert or llava."),
+    class_name: Optional[str] = typer.Option(
+        None, "--class", help="Model class (default: the type's primary class)."
+    ),
+    save: Path = typer.Option(..., "--save", help="New folder for the checkpoint."),
+    overrides: Optional[Path] = OverridesOpt,
+    plugin: Optional[list[str]] = PluginOpt,
+) -> None:
+    """Write a tiny random checkpoint (config + safetensors weights) that
+    AutoModel*.from_pretrained(DIR) loads offline: the model the generated suite tests."""
+    from .tiny.checkpoint import save_tiny
+
+    reg = _registry(overrides, plugin)
+    spec = select_specs(reg, [model_type], False, None)[0]
+    classes = spec.all_classes()
+    name = class_name or (classes[0] if classes else None)
+    if name is None or name not in classes:
+        raise UsageError(
+            f"{spec.model_type!r} has no model class {class_name!r}; its classes: "
+            f"{', '.join(classes) or 'none'}"
+        )
+    saved = save_tiny(spec.model_type, name, save, tiny=dict(spec.tiny or {}))
+    out_console.print(
+        f"{saved.class_name} ({saved.parameters:,} parameters) -> {saved.path}: "
+        f"{', '.join(saved.files)}",
+        markup=False,
+    )
+    err_console.print(
+        "preprocessing files (tokenizer / processor) are not synthesized yet", markup=False
+    )
+
+
+@app.command()
 def snapshot(
     model_types: Optional[list[str]] = typer.Argument(None, help="Model types to record."),
     all_: bool = typer.Option(False, "--all", help="Every testable model type."),
