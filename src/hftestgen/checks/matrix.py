@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ..configs import is_config, sub_configs
 from . import _support as S
 from . import backends as B
 from . import tolerances as tol
@@ -141,26 +142,25 @@ def _plain(model: Any) -> Any:
         except Exception:
             pass
     seen: set[int] = set()
-    for m in plain.modules():
-        cfg = getattr(m, "config", None)
-        stack = [cfg] if cfg is not None else []
-        while stack:
-            c = stack.pop()
-            if id(c) in seen or not hasattr(c, "to_dict"):
-                continue
-            seen.add(id(c))
-            if getattr(c, "use_cache", None):
-                c.use_cache = False
-            for key in getattr(c, "sub_configs", None) or ():
-                if isinstance(key, str):
-                    stack.append(getattr(c, key, None))
+    stack = [getattr(m, "config", None) for m in plain.modules()]
+    while stack:
+        c = stack.pop()
+        if not is_config(c) or id(c) in seen:
+            continue
+        seen.add(id(c))
+        if getattr(c, "use_cache", None):
+            c.use_cache = False
+        stack.extend(sub_configs(c).values())
     return plain
 
 
-def _flat_leaves(out: Any) -> list[torch.Tensor]:
+def _flat(out: Any) -> dict[str, torch.Tensor]:
+    """The tensor leaves of an output in pytree order, keyed ``output.<i>``: how a backend that
+    returns flat outputs (ONNX) and the plain model's output are matched."""
     import torch.utils._pytree as pytree
 
-    return [x for x in pytree.tree_leaves(out) if isinstance(x, torch.Tensor)]
+    leaves = [x for x in pytree.tree_leaves(out) if isinstance(x, torch.Tensor)]
+    return {f"output.{i}": x for i, x in enumerate(leaves)}
 
 
 def _compare(
@@ -209,8 +209,7 @@ def _compare(
 def _outputs(out: Any, ref: dict[str, torch.Tensor], flat: bool) -> dict[str, torch.Tensor]:
     if not flat:
         return floating(tensors(out))
-    # the flattened tensor leaves, keyed by position like the plain side's (``backend``)
-    return {f"output.{i}": x for i, x in enumerate(_flat_leaves(out)) if f"output.{i}" in ref}
+    return {k: x for k, x in _flat(out).items() if k in ref}
 
 
 def backend(case: Case, model_class: str | None, name: str) -> None:
@@ -259,8 +258,7 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
             fn = be.prepare(model, inputs)
             flat = bool(getattr(fn, "flat", False))
             if flat:
-                ref = {f"output.{i}": x for i, x in enumerate(_flat_leaves(ref_out))}
-                ref = {k: v for k, v in ref.items() if v.is_floating_point()}
+                ref = {k: v for k, v in _flat(ref_out).items() if v.is_floating_point()}
             cell["prepare_s"] = round(time.perf_counter() - t0, 4)
             stage = "run"
             t1 = time.perf_counter()
@@ -310,4 +308,4 @@ def backend(case: Case, model_class: str | None, name: str) -> None:
     cell["status"] = "pass"
 
 
-__all__ = ["LAST_CELL", "backend", "tol"]
+__all__ = ["LAST_CELL", "backend"]
