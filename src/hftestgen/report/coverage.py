@@ -491,14 +491,11 @@ def build_matrix(cells: dict[str, list[dict[str, Any]]], family_of: dict[str, st
         return {}
     order = {s: i for i, s in enumerate(CELL_STATUSES)}
     matrix: dict[str, dict[str, Any]] = {}
-    names: list[str] = []
     for mt in sorted(cells):
         per: dict[str, list[dict[str, Any]]] = {}
         for r in sorted(cells[mt], key=lambda r: r.get("nodeid") or ""):
             c = _cell_of(r)
             per.setdefault(c["backend"], []).append(c)
-            if c["backend"] not in names:
-                names.append(c["backend"])
         row = {}
         for be, cs in per.items():
             worst = min(cs, key=lambda c: order.get(c["status"], 0))
@@ -516,35 +513,35 @@ def build_matrix(cells: dict[str, list[dict[str, Any]]], family_of: dict[str, st
                 entry["graph_breaks"] = sum(breaks)
             row[be] = {k: v for k, v in entry.items() if v is not None}
         matrix[mt] = row
-    summary: dict[str, Any] = {"backends": {}, "families": {}}
+    per_backend: dict[str, dict[str, Any]] = {}
+    per_family: dict[str, dict[str, dict[str, int]]] = {}
     for mt, row in matrix.items():
         fam = family_of.get(mt, "other")
         for be, e in row.items():
-            for key, table in ((be, summary["backends"]), (fam, summary["families"])):
-                slot = table.setdefault(key, {}) if table is summary["families"] else table
-                if table is summary["families"]:
-                    slot = slot.setdefault(be, {s: 0 for s in CELL_STATUSES})
-                else:
-                    slot = slot.setdefault(
-                        be, {s: 0 for s in CELL_STATUSES} | {"categories": {}, "duration_s": 0.0}
-                    )
-                    slot["duration_s"] = round(slot["duration_s"] + e["duration_s"], 3)
-                    if e.get("category"):
-                        cats = slot["categories"]
-                        cats[e["category"]] = cats.get(e["category"], 0) + 1
-                slot[e["status"]] += 1
+            counts = {s: 0 for s in CELL_STATUSES}
+            b = per_backend.setdefault(be, counts | {"categories": {}, "duration_s": 0.0})
+            b[e["status"]] += 1
+            b["duration_s"] = round(b["duration_s"] + e["duration_s"], 3)
+            if e.get("category"):
+                b["categories"][e["category"]] = b["categories"].get(e["category"], 0) + 1
+            per_family.setdefault(fam, {}).setdefault(be, dict(counts))[e["status"]] += 1
     from ..checks.backends import BUILTIN
 
     rank = {b.name: i for i, b in enumerate(BUILTIN)}  # built-ins in table order, then plugins
-    names.sort(key=lambda b: (rank.get(b, len(rank)), b))
-    ordered = {b: summary["backends"][b] for b in names if b in summary["backends"]}
+    names = sorted(per_backend, key=lambda b: (rank.get(b, len(rank)), b))
     return {
         "backends": matrix,
         "backend_summary": {
-            "backends": ordered,
-            "families": dict(sorted(summary["families"].items())),
+            "backends": {b: per_backend[b] for b in names},
+            "families": dict(sorted(per_family.items())),
         },
     }
+
+
+def top_categories(summary_row: dict[str, Any]) -> str:
+    """A backend's failure categories, most frequent first: ``"data-dependent 96, ..."``."""
+    cats = sorted((summary_row.get("categories") or {}).items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v}" for k, v in cats)
 
 
 def failed(cov: dict[str, Any]) -> bool:

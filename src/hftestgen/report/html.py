@@ -107,6 +107,12 @@ JS = """
 """
 
 
+def _select(ident: str, everything: str, options: list[tuple[str, str]]) -> str:
+    """A filter ``<select>``: the empty value (``everything``), then (value, label) options."""
+    items = "".join(f"<option value='{escape(v)}'>{escape(label)}</option>" for v, label in options)
+    return f"<select id='{ident}'><option value=''>{escape(everything)}</option>{items}</select>"
+
+
 def _cell_title(mt: str, check: str, ch: dict[str, Any]) -> str:
     parts = [f"{mt} / {check}: {ch.get('verdict', ch['outcome'])} ({ch['duration_s']:.2f}s)"]
     for t in ch["tests"][:12]:
@@ -237,13 +243,9 @@ def render_html(cov: dict[str, Any]) -> str:
         "<h2>Model types \u00d7 checks</h2><p style='margin:0;color:#555;font-size:12px'>Failed first, then incomplete, known-issue, skipped, nothing-ran, passed, not run, components, not testable. Cells: a check's verdict for the type (hover for its tests); \u2713 passed, ! known-issue, ? not covered, \u2013 skipped, \u00b7 not applicable, \u25cb no device. Open <i>checks</i> in the reason column for the reasons.</p><div class='controls'>"
     )
     w("<input id='q' type='search' placeholder='filter: model type, family, reason...' autofocus>")
-    w("<select id='status'><option value=''>all statuses</option>")
-    for s in STATUSES:
-        w(f"<option value='{escape(s)}'>{escape(s)} ({bs.get(s, 0)})</option>")
-    w("</select><select id='family'><option value=''>all families</option>")
-    for fam in fams:
-        w(f"<option value='{escape(fam)}'>{escape(fam)}</option>")
-    w("</select><span id='count'></span></div>")
+    w(_select("status", "all statuses", [(s, f"{s} ({bs.get(s, 0)})") for s in STATUSES]))
+    w(_select("family", "all families", [(f, f) for f in fams]))
+    w("<span id='count'></span></div>")
 
     w("<div class='wrap'><table id='matrix'><thead><tr><th>model type</th><th>family</th>")
     w("<th>status</th>")
@@ -355,7 +357,7 @@ def _matrix_title(mt: str, be: str, e: dict[str, Any]) -> str:
 
 def render_matrix_html(cov: dict[str, Any]) -> str:
     """The backend matrix section (types x backends), empty without backend cells."""
-    from .coverage import CELL_STATUSES, CELL_SYMBOLS
+    from .coverage import CELL_STATUSES, CELL_SYMBOLS, top_categories
 
     matrix = cov.get("backends") or {}
     if not matrix:
@@ -377,24 +379,17 @@ def render_matrix_html(cov: dict[str, Any]) -> str:
         w(f"<th>{escape(s)}</th>")
     w("<th>time</th><th>top failure categories</th></tr></thead><tbody>")
     for be, row in summary.items():
-        cats = ", ".join(
-            f"{k} {v}" for k, v in sorted(row.get("categories", {}).items(), key=lambda kv: -kv[1])
-        )
+        cats = top_categories(row)
         w(f"<tr><td class='mt'>{escape(be)}</td>")
         for s in CELL_STATUSES:
             w(f"<td>{row.get(s, 0)}</td>")
         w(f"<td>{row.get('duration_s', 0):.0f}s</td><td>{escape(cats[:200])}</td></tr>")
     w("</tbody></table><div class='controls'>")
-    w("<select id='bfam'><option value=''>all families</option>")
-    for fam in sorted({types.get(mt, {}).get("family", "other") for mt in matrix}):
-        w(f"<option value='{escape(fam)}'>{escape(fam)}</option>")
-    w("</select><select id='bbackend'><option value=''>any backend</option>")
-    for be in names:
-        w(f"<option value='{escape(be)}'>{escape(be)}</option>")
-    w("</select><select id='bstatus'><option value=''>any status</option>")
-    for s in CELL_STATUSES:
-        w(f"<option value='{escape(s)}'>{escape(s)}</option>")
-    w("</select><span id='bcount'></span></div>")
+    families = sorted({types.get(mt, {}).get("family", "other") for mt in matrix})
+    w(_select("bfam", "all families", [(f, f) for f in families]))
+    w(_select("bbackend", "any backend", [(b, b) for b in names]))
+    w(_select("bstatus", "any status", [(s, s) for s in CELL_STATUSES]))
+    w("<span id='bcount'></span></div>")
     w("<div class='wrap'><table id='backends'><thead><tr><th>model type</th><th>family</th>")
     for be in names:
         w(f"<th class='chk'>{escape(be)}</th>")

@@ -240,7 +240,7 @@ def _checks_per_family(cov: dict[str, Any]) -> list[str]:
 def backend_matrix_markdown(cov: dict[str, Any]) -> list[str]:
     """The backend matrix: per backend (cells by status, time, top failure categories), per
     family x backend (pass / cells that ran), and the non-passing cells."""
-    from .coverage import CELL_STATUSES
+    from .coverage import CELL_STATUSES, top_categories
 
     summary = cov.get("backend_summary") or {}
     per_backend = summary.get("backends") or {}
@@ -259,9 +259,7 @@ def backend_matrix_markdown(cov: dict[str, Any]) -> list[str]:
         "|---|" + "---:|" * len(CELL_STATUSES) + "---:|---|",
     ]
     for be, row in per_backend.items():
-        cats = ", ".join(
-            f"{k} {v}" for k, v in sorted(row.get("categories", {}).items(), key=lambda kv: -kv[1])
-        )
+        cats = top_categories(row)
         lines.append(
             f"| {be} | "
             + " | ".join(str(row.get(s, 0)) for s in CELL_STATUSES)
