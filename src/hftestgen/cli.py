@@ -676,7 +676,7 @@ def _use_backends(
     if matrix_only and not chosen:
         raise UsageError("--matrix-only needs backends: --backends sdpa,bfloat16,...")
     if matrix_only:
-        os.environ["HFTESTGEN_MATRIX_ONLY"] = "1"
+        os.environ[B.MATRIX_ONLY_ENV] = "1"
     if chosen:
         err_console.print(f"backends: {', '.join(chosen)}", markup=False)
 

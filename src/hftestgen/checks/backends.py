@@ -51,6 +51,7 @@ from .tolerances import BACKEND as _TOL
 BACKENDS_ENV = "HFTESTGEN_BACKENDS"
 PLUGINS_ENV = "HFTESTGEN_BACKEND_PLUGINS"
 CLASSES_ENV = "HFTESTGEN_BACKEND_CLASSES"  # "all": every class for primary-scoped backends
+MATRIX_ONLY_ENV = "HFTESTGEN_MATRIX_ONLY"  # "1": run the backend cells only (run --matrix-only)
 ENTRY_POINT_GROUP = "hftestgen.backends"
 _NAME = re.compile(r"^[a-z0-9_]+$")
 

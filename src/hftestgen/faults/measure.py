@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..checks.backends import BACKENDS_ENV
 from . import ENV, Fault
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -103,11 +104,11 @@ def run_file(
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in (ENV, "HFTESTGEN_RESULTS", "PYTEST_CURRENT_TEST", "HFTESTGEN_BACKENDS")
+        if k not in (ENV, "HFTESTGEN_RESULTS", "PYTEST_CURRENT_TEST", BACKENDS_ENV)
         and not k.startswith("PYTEST_XDIST_")
     }
     if backends:
-        env["HFTESTGEN_BACKENDS"] = ",".join(backends)
+        env[BACKENDS_ENV] = ",".join(backends)
     if fault:
         env[ENV] = fault
     src = str(ROOT / "src")

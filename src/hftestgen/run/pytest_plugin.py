@@ -422,7 +422,6 @@ def _snapshot_dir(config: pytest.Config) -> str | None:
 
 
 BACKEND_TEST = "test_backend"
-MATRIX_ONLY_ENV = "HFTESTGEN_MATRIX_ONLY"  # "1": run the backend cells only (run --matrix-only)
 
 
 def _backends_configured(config: pytest.Config) -> bool:
@@ -446,10 +445,11 @@ def _backends_configured(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    from hftestgen.checks.backends import BACKENDS_ENV, MATRIX_ONLY_ENV
+
     drop: set[str] = set()
-    if not any(getattr(i, "originalname", None) == BACKEND_TEST for i in items):
-        pass
-    elif not os.environ.get("HFTESTGEN_BACKENDS", "").strip():
+    backend_tests = any(getattr(i, "originalname", None) == BACKEND_TEST for i in items)
+    if backend_tests and not os.environ.get(BACKENDS_ENV, "").strip():
         drop.add(BACKEND_TEST)  # no backend selected: the empty parameter set's placeholder
     golden = any(getattr(i, "originalname", None) == GOLDEN_TEST for i in items)
     if golden and _snapshot_dir(config) is None:

@@ -112,7 +112,9 @@ def actor_env(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def needs_gpu(environ: dict[str, str] | None = None) -> bool:
-    backends = (environ if environ is not None else os.environ).get("HFTESTGEN_BACKENDS", "")
+    from ..checks.backends import BACKENDS_ENV
+
+    backends = (environ if environ is not None else os.environ).get(BACKENDS_ENV, "")
     return any(b.strip() in DEVICE_BACKENDS for b in backends.split(","))
 
 
