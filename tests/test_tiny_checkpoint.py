@@ -10,9 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(env or os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+def _cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "hftestgen", *args],
         cwd=REPO,
@@ -23,9 +21,9 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_saved_tiny_checkpoint_loads_offline_and_is_the_suite_model(tmp_path):
+def test_a_saved_tiny_checkpoint_loads_offline_and_is_the_suite_model(tmp_path, cli_env):
     out = tmp_path / "bert-mlm"
-    proc = _cli("tiny", "bert", "--class", "BertForMaskedLM", "--save", str(out))
+    proc = _cli(cli_env, "tiny", "bert", "--class", "BertForMaskedLM", "--save", str(out))
     assert proc.returncode == 0, proc.stderr
     assert {"config.json", "model.safetensors"} <= {p.name for p in out.iterdir()}
     assert not list(out.glob("*.bin"))  # safetensors only
@@ -58,18 +56,18 @@ def test_a_saved_tiny_checkpoint_loads_offline_and_is_the_suite_model(tmp_path):
     assert f"(1, 5, {built.config.vocab_size})" in shape
 
 
-def test_an_existing_folder_is_never_overwritten(tmp_path):
+def test_an_existing_folder_is_never_overwritten(tmp_path, cli_env):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    proc = _cli("tiny", "bert", "--save", str(out))
+    proc = _cli(cli_env, "tiny", "bert", "--save", str(out))
     assert proc.returncode == 2
     assert "not an empty folder" in proc.stderr and "nothing was written" in proc.stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
-def test_an_unknown_class_is_a_usage_error(tmp_path):
-    proc = _cli("tiny", "bert", "--class", "GPT2Model", "--save", str(tmp_path / "x"))
+def test_an_unknown_class_is_a_usage_error(tmp_path, cli_env):
+    proc = _cli(cli_env, "tiny", "bert", "--class", "GPT2Model", "--save", str(tmp_path / "x"))
     assert proc.returncode == 2
     assert "has no model class 'GPT2Model'" in proc.stderr
     assert not (tmp_path / "x").exists()

@@ -458,16 +458,26 @@ def test_a_named_backbone_without_a_backbone_config_is_left_alone():
     assert cfg.backbone == "resnet50" and cfg.use_timm_backbone is True
 
 
+def _chunked_prefill_on_fresh_models(registry, model_type, class_name):
+    """``checks.chunked_prefill`` with the tiny-model cache emptied before and after (a patched
+    forward must not meet a model cached by another test, nor leave one behind)."""
+    from hftestgen import checks
+    from hftestgen.checks import Case
+    from hftestgen.render.files import case_fields
+
+    checks.clear_cache()
+    try:
+        checks.chunked_prefill(Case(**case_fields(registry[model_type])), class_name)
+    finally:
+        checks.clear_cache()
+
+
 def test_forward_chunks_get_their_cache_position_where_the_forward_takes_it(registry, monkeypatch):
     """4.x Mamba-style forwards refuse a cache without ``cache_position`` ("You have to specify
     the `cache_position` manually ..."): chunked_prefill's forward path gives each chunk its
     absolute positions where the forward takes them (old: the second chunk went without, a
     ValueError on 4.57.6 mamba/mamba2/falcon_mamba)."""
     from transformers.models.llama import modeling_llama as m
-
-    from hftestgen import checks
-    from hftestgen.checks import Case
-    from hftestgen.render.files import case_fields
 
     orig = m.LlamaModel.forward
     seen = []
@@ -496,11 +506,7 @@ def test_forward_chunks_get_their_cache_position_where_the_forward_takes_it(regi
         )
 
     monkeypatch.setattr(m.LlamaModel, "forward", forward)
-    checks.clear_cache()
-    try:
-        checks.chunked_prefill(Case(**case_fields(registry["llama"])), "LlamaModel")
-    finally:
-        checks.clear_cache()
+    _chunked_prefill_on_fresh_models(registry, "llama", "LlamaModel")
     assert [0, 1, 2] in seen and [3, 4, 5, 6] in seen, seen
 
 
@@ -510,10 +516,6 @@ def test_a_placed_chunk_gets_the_other_per_position_inputs_whole(registry, monke
     MllamaModel.forward indexes ``cross_attention_mask[:, :, cache_position]`` (old: the check
     cut it to the chunk, an IndexError on 4.57.6 once the chunk got its cache_position)."""
     from transformers.models.mllama import modeling_mllama as m
-
-    from hftestgen import checks
-    from hftestgen.checks import Case
-    from hftestgen.render.files import case_fields
 
     orig = m.MllamaModel.forward
     seen = []
@@ -548,9 +550,5 @@ def test_a_placed_chunk_gets_the_other_per_position_inputs_whole(registry, monke
         )
 
     monkeypatch.setattr(m.MllamaModel, "forward", forward)
-    checks.clear_cache()
-    try:
-        checks.chunked_prefill(Case(**case_fields(registry["mllama"])), "MllamaModel")
-    finally:
-        checks.clear_cache()
+    _chunked_prefill_on_fresh_models(registry, "mllama", "MllamaModel")
     assert len(seen) == 2 and seen[1][0] == seen[1][1][-1] + 1, seen
