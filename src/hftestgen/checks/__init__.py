@@ -113,9 +113,13 @@ def _run(check: str, case: Case, model_class: str | None, *args: Any) -> None:
     """Run one check, honouring the type's known entries (``case.known``): a not-applicable
     entry skips with its reason; an upstream-bug entry expects a failure its matcher matches
     (xfail), fails on any other failure, and fails when the check passes (fixed upstream)."""
-    # a backend-matrix cell: an entry for its column ("backend:sdpa") before one for them all
-    column = case.known_for(f"{check}:{args[0]}", model_class) if BY_NAME[check].matrix else None
-    entry = column or case.known_for(check, model_class)
+    row = BY_NAME[check]
+    # one column of a parametrized check: an entry for the column ("backend:sdpa",
+    # "pipeline:fill-mask") before one for them all; the class is the one the column stands for
+    value = args[0] if row.params == "backend_params" else model_class
+    subject = case.subject_of(row.params, model_class)
+    column = case.known_for(f"{check}:{value}", subject) if row.columns else None
+    entry = column or case.known_for(check, subject)
     fn = _function(check)
     if entry is None:
         fn(case, model_class, *args)

@@ -42,6 +42,11 @@ class Case:
     """Per model class, record data over ``data`` (shared class records, ``[classes.X]``)."""
     known: tuple[Known, ...] = ()
     """Known exceptions to the checks (``[[known]]``), each with its kind, reason and matcher."""
+    preprocessing: dict[str, str] = field(default_factory=dict)
+    """Preprocessing kind (tokenizer, image_processor, feature_extractor, video_processor,
+    processor) -> the class the installed Transformers maps the type to."""
+    pipelines: dict[str, str] = field(default_factory=dict)
+    """Pipeline task -> the model class the task's Auto class maps the type to."""
     checkpoint: str | None = None
     skip: str | None = None
 
@@ -116,6 +121,32 @@ class Case:
             "no-generative-classes",
             "has no class in a generative task (" + ", ".join(GENERATIVE_TASKS) + ")",
         )
+
+    @property
+    def preprocessing_params(self) -> list[Any]:
+        """The preprocessing kinds the type maps (``preprocessing``)."""
+        return self._params(
+            list(self.preprocessing),
+            "no-preprocessing",
+            "maps to no tokenizer, image processor, feature extractor, video processor or "
+            "processor",
+        )
+
+    @property
+    def pipeline_params(self) -> list[Any]:
+        """The pipeline tasks of the type (``pipelines``)."""
+        return self._params(
+            list(self.pipelines), "no-pipeline-task", "has no class in a pipeline task's mapping"
+        )
+
+    def subject_of(self, params: str, arg: str | None) -> str | None:
+        """The class a test's parameter stands for: a model class, or for a preprocessing kind
+        its preprocessing class, for a pipeline task its model class."""
+        if params == "preprocessing_params":
+            return self.preprocessing.get(arg or "")
+        if params == "pipeline_params":
+            return self.pipelines.get(arg or "")
+        return arg
 
     def _params(self, names: list[str], empty_id: str, why: str) -> list[Any]:
         if names:

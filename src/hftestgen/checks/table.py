@@ -53,7 +53,15 @@ class Check:
 
     @property
     def param_name(self) -> str:
-        return "backend" if self.params == "backend_params" else "model_class"
+        return {"backend_params": "backend", "preprocessing_params": "kind"}.get(
+            self.params, "task" if self.params == "pipeline_params" else "model_class"
+        )
+
+    @property
+    def columns(self) -> bool:
+        """Known entries may name one value of the parameter (``backend:sdpa``,
+        ``pipeline:fill-mask``, ``preprocessing:tokenizer``)."""
+        return self.params in ("backend_params", "preprocessing_params", "pipeline_params")
 
     def applies_to(self, family: str) -> bool:
         return family in self.families
@@ -138,6 +146,27 @@ CHECKS_TABLE: tuple[Check, ...] = (
         "`tie_word_embeddings` says so (a composite's text sub-config agreeing), after "
         "construction and after a safetensors save / `from_pretrained`",
         "invariants",
+    ),
+    Check(
+        "preprocessing",
+        "preprocessing_params",
+        ALL,
+        "per preprocessing kind the type maps (tokenizer, image processor, feature extractor, "
+        "video processor, processor): synthesized offline and sized to the tiny config, "
+        "`save_pretrained` → Auto `from_pretrained` gives the same outputs, a tokenizer's ids "
+        "lie in the vocab with the config's special ids and decode to the text it encoded, and "
+        "its output for raw input runs through every model class of the type",
+        "pipelines",
+    ),
+    Check(
+        "pipeline",
+        "pipeline_params",
+        ALL,
+        "per pipeline task of the type: `transformers.pipeline(task)` on raw text / image / "
+        "audio returns the task's structure (labels from `id2label`, scores in range and "
+        "ordered, generated text a string, ...) and agrees with the same model called by hand "
+        "on the preprocessing's output, unbatched and batched",
+        "pipelines",
     ),
     Check(
         "golden",

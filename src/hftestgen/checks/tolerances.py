@@ -116,6 +116,13 @@ GENERATE_LOGITS = Tol(1e-4, 1e-4)
 PADDING64 = Tol(1e-6, 1e-7)
 SAVE_LOAD64 = Tol(1e-12, 1e-12)
 GENERATE_LOGITS64 = Tol(3e-5, 3e-5)
+PIPELINE = Tol(1e-5, 1e-5)
+"""A pipeline's scores / features vs. the same model called by hand on the same preprocessing
+output, float32: the same operations on the same tensors, so only the pipeline's own float32
+post-processing (softmax in float32 after a float32 -> float64 round trip) can move them."""
+PIPELINE_BATCH = PADDING
+"""A pipeline's result for an input in a batch of two vs. alone: the batch pads the shorter
+input, the attention_mask_padding tolerance."""
 
 #: the tolerance of each self-consistency check that runs on a float64 copy of the model
 #: (``checks._support.precise``), by the precision it ran in

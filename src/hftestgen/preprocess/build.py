@@ -1,9 +1,18 @@
-"""``preprocessing_for(model_type, config)``: all of a type's tiny preprocessing, cached."""
+"""``preprocessing_for(model_type, config)``: all of a type's tiny preprocessing, cached.
+
+The order is the dependency order: the processor's special tokens (image / audio / video
+placeholders at the tiny config's ids) go into the tokenizer, the tokenizer and the image /
+audio / video parts into the composite processor. A kind that cannot be built here is a named
+skip (``skipped``: a package, torchvision); one that should have been built and was not is an
+error (``errors``), which the ``preprocessing`` check reports as a failure."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import KINDS, PreprocessError, PreprocessSkip
 
 
 @dataclass
@@ -18,6 +27,107 @@ class Preprocessing:
     feature_extractor: Any = None
     video_processor: Any = None
     processor: Any = None
+    names: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     config_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def parts(self) -> dict[str, Any]:
+        """The built kinds, kind -> instance."""
+        return {k: getattr(self, k) for k in KINDS if getattr(self, k) is not None}
+
+    def problem(self, kind: str) -> str | None:
+        return self.skipped.get(kind) or self.errors.get(kind)
+
+    def pipeline_kwargs(self) -> dict[str, Any]:
+        """What ``transformers.pipeline`` takes beside the model."""
+        out = {}
+        for kind in ("tokenizer", "image_processor", "feature_extractor", "processor"):
+            if getattr(self, kind) is not None:
+                out[kind] = getattr(self, kind)
+        return out
+
+
+def _short(e: BaseException) -> str:
+    s = f"{type(e).__name__}: {e}"
+    return s if len(s) < 300 else s[:297] + "..."
+
+
+def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None) -> Preprocessing:
+    """Build every preprocessing kind ``names`` maps (default: the installed Transformers'
+    mapping for ``model_type``), sized to ``config``. Never raises for one kind: a kind's
+    failure is recorded and the kinds that do not depend on it are still built."""
+    from .mapping import spec_for
+
+    spec = spec_for(model_type)
+    names = dict(spec.as_dict() if names is None else names)
+    out = Preprocessing(model_type, names=names)
+    tv = set(spec.torchvision_only)
+
+    def attempt(kind: str, make) -> None:
+        name = names.get(kind)
+        if not name:
+            return
+        if name in tv:
+            out.skipped[kind] = (
+                f"{name} has only a torchvision backend; torchvision cannot load its ops with "
+                "this CPU torch"
+            )
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                setattr(out, kind, make(name))
+        except PreprocessSkip as e:
+            out.skipped[kind] = e.reason
+        except (PreprocessError, Exception) as e:  # recorded, reported by the check
+            out.errors[kind] = _short(e)
+
+    from . import processors, tokenizers, vision_audio
+
+    extra = {}
+    if names.get("processor"):
+        try:
+            extra = processors.processor_special_tokens(names["processor"], config)
+        except Exception as e:  # the processor's build below reports it
+            extra = {}
+            out.errors.setdefault("processor", _short(e))
+
+    def make_tokenizer(name):
+        tok, overrides = tokenizers.synthesize_tokenizer(name, config, extra_special_tokens=extra)
+        out.config_overrides.update(overrides)
+        return tok
+
+    attempt("tokenizer", make_tokenizer)
+    attempt("image_processor", lambda n: vision_audio.synthesize_image_processor(n, config))
+    attempt("feature_extractor", lambda n: vision_audio.synthesize_feature_extractor(n, config))
+    attempt("video_processor", lambda n: vision_audio.synthesize_video_processor(n, config))
+    if names.get("processor") and "processor" not in out.errors:
+        missing = [k for k in KINDS[:-1] if names.get(k) and getattr(out, k) is None]
+        if missing:
+            why = "; ".join(f"{k}: {out.problem(k)}" for k in missing)
+            if all(k in out.skipped for k in missing):
+                out.skipped["processor"] = f"needs {', '.join(missing)}, skipped ({why})"
+            else:
+                out.errors["processor"] = f"needs {', '.join(missing)}, which failed ({why})"
+        else:
+            attempt(
+                "processor",
+                lambda n: processors.synthesize_processor(n, config, out.parts()),
+            )
+    return out
+
+
+_CACHE: dict[tuple[str, int], tuple[Any, Preprocessing]] = {}
+
+
+def preprocessing_for(model_type: str, config: Any) -> Preprocessing:
+    """``synthesize`` once per (type, config object) in this process (the config is held with
+    the entry, so its id is not reused while cached)."""
+    key = (model_type, id(config))
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] is not config:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        hit = _CACHE[key] = (config, synthesize(model_type, config))
+    return hit[1]

@@ -65,6 +65,8 @@ class ModelSpec:
     tiny: dict[str, Any] = field(default_factory=dict)
     overridden: tuple[str, ...] = ()  # which fields the user's overrides set
     plugin: str | None = None  # the module that registers a plugin type (generated files load it)
+    preprocessing: dict[str, str] = field(default_factory=dict)  # kind -> class (preprocess/)
+    pipelines: dict[str, str] = field(default_factory=dict)  # pipeline task -> model class
 
     @property
     def testable(self) -> bool:
@@ -90,6 +92,8 @@ class ModelSpec:
         d["classes"] = {k: tuple(v) for k, v in d["classes"].items()}
         d["parents"] = tuple(d.get("parents", ()))
         d["overridden"] = tuple(d.get("overridden", ()))
+        d["preprocessing"] = dict(d.get("preprocessing") or {})
+        d["pipelines"] = dict(d.get("pipelines") or {})
         return cls(**d)
 
 
@@ -327,6 +331,7 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
         if mt in config_errors and status == TESTABLE:
             # Still testable: the tiny engine builds its own config and may succeed.
             reason = config_errors[mt]
+        kinds, pipes = _end_to_end(mt, tasks) if status == TESTABLE else ({}, {})
         specs.append(
             {
                 "model_type": mt,
@@ -340,9 +345,22 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
                 "status": status,
                 "reason": reason,
                 "parents": par,
+                "preprocessing": kinds,
+                "pipelines": pipes,
             }
         )
     return specs
+
+
+def _end_to_end(model_type: str, tasks: dict[str, list[str]]) -> tuple[dict, dict]:
+    """The type's preprocessing classes (kind -> class) and pipeline tasks (task -> class)."""
+    from ..preprocess.mapping import spec_for
+    from ..preprocess.tasks import pipeline_tasks
+
+    kinds = spec_for(model_type).as_dict()
+    classes = [c for names in tasks.values() for c in names]
+    base = (tasks.get(BASE_TASK) or [None])[0]
+    return kinds, pipeline_tasks(model_type, classes, kinds, base)
 
 
 def _modality(family: str, s: families.Structure) -> str:
@@ -408,7 +426,13 @@ def _installed_transformers() -> tuple[str, str]:
 def _code_fingerprint() -> str:
     h = hashlib.sha256(__version__.encode())
     here = Path(__file__).parent
-    for path in (here / "derive.py", here / "families.py", here.parent / "configs.py"):
+    for path in (
+        here / "derive.py",
+        here / "families.py",
+        here.parent / "configs.py",
+        here.parent / "preprocess" / "mapping.py",
+        here.parent / "preprocess" / "tasks.py",
+    ):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

@@ -60,6 +60,14 @@ TYPES_DIR = ROOT / "types"
 CLASSES_DIR = ROOT / "classes"
 
 KINDS = ("upstream-bug", "not-applicable")
+PREPROCESSING_KINDS = (
+    "tokenizer",
+    "image_processor",
+    "feature_extractor",
+    "video_processor",
+    "processor",
+)  # hftestgen.preprocess.KINDS, without importing it here
+PIPELINE_COLUMN = re.compile(r"pipeline:[a-z][a-z-]*")
 CHECK_FAILURE = "CheckFailure"
 """``match.exception`` for a check's own verdict (the check ran and found a violated property),
 as opposed to an exception the model code raised."""
@@ -272,12 +280,13 @@ class _Validator:
         from ..checks.table import CHECKS, MATRIX_CHECKS
 
         cells = {f"{m}:{b.name}" for m in MATRIX_CHECKS for b in BUILTIN}
+        cells |= {f"preprocessing:{k}" for k in PREPROCESSING_KINDS}
         for c in checks:
-            if c not in CHECKS and c not in cells:
+            if c not in CHECKS and c not in cells and not PIPELINE_COLUMN.fullmatch(c):
                 raise self.fail(
                     line,
-                    f"{c!r} is not a check; one of: {', '.join(CHECKS)} (or one backend-matrix "
-                    f"column, e.g. 'backend:sdpa')",
+                    f"{c!r} is not a check; one of: {', '.join(CHECKS)} (or one column: "
+                    f"'backend:sdpa', 'pipeline:fill-mask', 'preprocessing:tokenizer')",
                 )
         kind = table.get("kind")
         if kind not in KINDS:

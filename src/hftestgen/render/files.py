@@ -204,6 +204,8 @@ def case_fields(spec: ModelSpec) -> dict[str, Any]:
         "data": records.type_data(spec.model_type),
         "class_data": class_data,
         "known": records.known_for(spec.model_type, class_names),
+        "preprocessing": dict(spec.preprocessing),
+        "pipelines": dict(spec.pipelines),
         "checkpoint": spec.checkpoint,
         "skip": spec.reason if spec.status == "skipped" else None,
     }

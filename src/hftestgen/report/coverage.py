@@ -386,6 +386,7 @@ def build_coverage(
         }
 
     backends = build_matrix(cells, {mt: t["family"] for mt, t in types.items()})
+    end_to_end = build_end_to_end(types)
     by_status = Counter(t["status"] for t in types.values())
     ran = [t for t in types.values() if t["status"] in RAN_STATUSES]
     runnable = [t for t in types.values() if t["registry_status"] in ("testable", "skipped")]
@@ -421,8 +422,33 @@ def build_coverage(
         "types": types,
         "collect_errors": list(results.collect_errors),
         "workers": list(results.workers),
+        "end_to_end": end_to_end,
         **backends,
     }
+
+
+#: the checks whose parameter is a preprocessing kind / a pipeline task, not a model class
+END_TO_END_CHECKS = {"preprocessing": "kinds", "pipeline": "tasks"}
+
+
+def build_end_to_end(types: dict[str, Any]) -> dict[str, Any]:
+    """Per preprocessing kind and per pipeline task: how many types passed, failed, were a
+    known bug or skipped (by skip category), with each failed type and its message."""
+    out: dict[str, Any] = {key: {} for key in END_TO_END_CHECKS.values()}
+    for mt, ty in sorted(types.items()):
+        for check, key in END_TO_END_CHECKS.items():
+            for t in (ty["checks"].get(check) or {}).get("tests", []):
+                if not t["param"] or t["param"].startswith("no-"):
+                    continue
+                row = out[key].setdefault(t["param"], {"types": 0, "by_outcome": {}, "failed": {}})
+                row["types"] += 1
+                b = _bucket(t)
+                row["by_outcome"][b] = row["by_outcome"].get(b, 0) + 1
+                if b == FAILED:
+                    row["failed"][mt] = " ".join((t.get("message") or "").split())[:300]
+    for key in out:
+        out[key] = dict(sorted(out[key].items(), key=lambda kv: (-kv[1]["types"], kv[0])))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

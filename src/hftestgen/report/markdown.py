@@ -6,6 +6,7 @@ from typing import Any
 
 from .coverage import (
     CHECK_ORDER,
+    FAILED,
     NOT_RUN,
     PASSED,
     RAN_STATUSES,
@@ -68,6 +69,7 @@ def render_markdown(cov: dict[str, Any]) -> str:
 
     lines += _checks_per_family(cov)
     lines += _per_check(cov)
+    lines += end_to_end_markdown(cov)
 
     bad = [(mt, ty) for mt, ty in cov["types"].items() if ty["status"] not in (PASSED, NOT_RUN)]
     not_run = sorted(mt for mt, ty in cov["types"].items() if ty["status"] == NOT_RUN)
@@ -120,6 +122,37 @@ def render_markdown(cov: dict[str, Any]) -> str:
             lines.append(f"- `{e.get('file')}`: {_cell(e.get('message'))}")
     lines += _checks_per_type(cov)
     return "\n".join(lines) + "\n"
+
+
+def end_to_end_markdown(cov: dict[str, Any]) -> list[str]:
+    """Per preprocessing kind and per pipeline task: types passed / failed / skipped."""
+    e2e = cov.get("end_to_end") or {}
+    lines: list[str] = []
+    for key, title, col in (
+        ("kinds", "Preprocessing, per kind", "kind"),
+        ("tasks", "Pipelines, per task", "task"),
+    ):
+        rows = e2e.get(key) or {}
+        if not rows:
+            continue
+        buckets = sorted({b for r in rows.values() for b in r["by_outcome"]} - {PASSED, FAILED})
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            f"| {col} | types | passed | failed | "
+            + " | ".join(buckets)
+            + (" |" if buckets else "|"),
+            "|---|---:|---:|---:|" + "---:|" * len(buckets),
+        ]
+        for name, r in rows.items():
+            c = r["by_outcome"]
+            lines.append(
+                f"| {_cell(name)} | {r['types']} | {c.get(PASSED, 0)} | {c.get(FAILED, 0)} | "
+                + " | ".join(str(c.get(b, 0)) for b in buckets)
+                + (" |" if buckets else "|")
+            )
+    return lines
 
 
 def _per_check(cov: dict[str, Any]) -> list[str]:

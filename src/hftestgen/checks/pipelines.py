@@ -1,0 +1,845 @@
+"""End to end from raw input: the ``preprocessing`` and ``pipeline`` checks.
+
+Both use the type's tiny model (``get_built``, the same cached model every other check uses) and
+its tiny preprocessing (``hftestgen.preprocess.build.preprocessing_for``, synthesized offline and
+sized to that model's config, once per type and process).
+
+preprocessing(case, kind)
+    The kind's class was synthesized (a named skip where a package is missing); ``save_pretrained``
+    then the Auto class's ``from_pretrained`` gives the same class and the same outputs for the
+    same raw input; a tokenizer's ids lie inside the model's vocabulary, the config's special ids
+    are the tokenizer's special tokens, and ``decode(encode(text))`` gives the text back (modulo
+    the normalization its backend declares). The type's most complete kind (the processor, else
+    the only one) feeds its output for raw input to every model class of the type: finite outputs.
+pipeline(case, task)
+    ``transformers.pipeline(task, model=<tiny model>, <preprocessing>)`` on raw input returns the
+    task's structure and agrees with the model called by hand on the preprocessing's output
+    (``PIPELINE`` tolerance, float32), one input at a time and in a batch of two
+    (``PIPELINE_BATCH``: the batch pads one of them). Tasks are specified in ``TASKS``; a task
+    without a specification is a named skip (not covered).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import tolerances as tol
+from ._support import Comparison, fail, get_built, skip_if_missing_package
+from .case import Case
+from .skips import missing_package, not_applicable, not_covered, unsupported
+
+TEXTS = ("hello world, the quick brown fox", "a small model reads this")
+"""Raw text inputs: words of the shipped corpus, two lengths (a batch pads one)."""
+SEED = 0
+
+
+# --------------------------------------------------------------------------------------
+# shared
+
+
+def _prep(case: Case):
+    """(preprocessing, config) of the type, from the primary class's tiny model."""
+    from ..preprocess.build import preprocessing_for
+
+    built = get_built(case, case.primary_class)
+    return preprocessing_for(case.model_type, built.config), built.config
+
+
+def _built_for(case: Case, class_name: str, overrides: dict) -> Any:
+    """The tiny model of ``class_name``; rebuilt with the preprocessing's config overrides
+    (a fixed-vocabulary tokenizer larger than the tiny vocab) where there are any."""
+    if not overrides:
+        return get_built(case, class_name)
+    from dataclasses import replace
+
+    return get_built(replace(case, tiny={**case.tiny, **overrides}), class_name)
+
+
+def _require(prep, kind: str) -> Any:
+    obj = getattr(prep, kind, None)
+    if obj is not None:
+        return obj
+    why = prep.skipped.get(kind)
+    if why is not None:
+        low = why.lower()
+        if "torchvision" in low:
+            unsupported(why)
+        pkg = _package_in(why)
+        if pkg:
+            missing_package(pkg)
+        unsupported(why)
+    err = prep.errors.get(kind)
+    if err is not None:
+        fail(f"cannot synthesize the tiny {kind} ({prep.names.get(kind)}): {err}")
+    not_applicable(f"{prep.model_type} maps no {kind}")
+
+
+def _package_in(reason: str) -> str | None:
+    import re
+
+    m = re.search(r"(?:install|package|needs|requires)[: ]+`?([A-Za-z0-9_.-]+)`?", reason)
+    return m.group(1) if m else None
+
+
+def image(seed: int, size: tuple[int, int]):
+    """A seeded RGB PIL image (width, height)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+
+
+IMAGE_SIZES = ((40, 48), (56, 44))
+"""Two image sizes, neither square nor the tiny config's: the image processor must resize."""
+
+
+def sampling_rate(prep) -> int:
+    fe = prep.feature_extractor
+    if fe is None and prep.processor is not None:
+        fe = getattr(prep.processor, "feature_extractor", None)
+    return int(getattr(fe, "sampling_rate", 16000) or 16000)
+
+
+def waveform(seed: int, seconds: float, rate: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32)
+
+
+AUDIO_SECONDS = (0.5, 0.7)
+
+
+def _tensors(d: Any) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in dict(d).items() if isinstance(v, torch.Tensor)}
+
+
+def _forward(model: Any, inputs: dict) -> Any:
+    torch.manual_seed(SEED)
+    with torch.no_grad():
+        return model(**inputs)
+
+
+# --------------------------------------------------------------------------------------
+# preprocessing
+
+
+def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
+    """The kind's output for the raw inputs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "tokenizer":
+            return _tensors(obj(list(TEXTS), padding=True, return_tensors="pt"))
+        if kind == "image_processor":
+            return _tensors(obj([image(SEED, IMAGE_SIZES[0])], return_tensors="pt"))
+        if kind == "feature_extractor":
+            rate = getattr(obj, "sampling_rate", 16000)
+            wave = waveform(SEED, AUDIO_SECONDS[0], rate)
+            return _tensors(obj(wave, sampling_rate=rate, return_tensors="pt"))
+        if kind == "video_processor":
+            frames = [np.asarray(image(SEED + i, IMAGE_SIZES[0])) for i in range(4)]
+            return _tensors(obj([frames], return_tensors="pt"))
+        return _tensors(_processor_call(obj, prep))
+
+
+def _processor_call(proc: Any, prep) -> Any:
+    """A composite processor on raw input: text with the inputs its parts take."""
+    kwargs: dict[str, Any] = {"return_tensors": "pt"}
+    text = TEXTS[0]
+    if prep.image_processor is not None:
+        kwargs["images"] = [image(SEED, IMAGE_SIZES[0])]
+        token = getattr(proc, "image_token", None)
+        if token and prep.tokenizer is not None:
+            text = f"{token} {text}"
+    if prep.feature_extractor is not None:
+        rate = sampling_rate(prep)
+        kwargs["audio"] = [waveform(SEED, AUDIO_SECONDS[0], rate)]
+        kwargs["sampling_rate"] = rate
+        token = getattr(proc, "audio_token", None)
+        if token and prep.tokenizer is not None:
+            text = f"{token} {text}"
+    if prep.tokenizer is not None:
+        kwargs["text"] = [text]
+    return proc(**kwargs)
+
+
+def _auto_class(kind: str):
+    import transformers
+
+    return getattr(
+        transformers,
+        {
+            "tokenizer": "AutoTokenizer",
+            "image_processor": "AutoImageProcessor",
+            "feature_extractor": "AutoFeatureExtractor",
+            "video_processor": "AutoVideoProcessor",
+            "processor": "AutoProcessor",
+        }[kind],
+    )
+
+
+def _top_kind(case: Case) -> str:
+    """The kind that feeds the model: the processor, else the only or first mapped kind."""
+    kinds = list(case.preprocessing)
+    return "processor" if "processor" in kinds else kinds[0]
+
+
+def preprocessing(case: Case, kind: str | None) -> None:
+    if kind is None:
+        not_applicable(f"{case.model_type}: no preprocessing kind")
+    prep, config = _prep(case)
+    obj = _require(prep, kind)
+    cmp = Comparison("preprocessing")
+    ours = _raw_call(kind, obj, prep)
+    if not ours:
+        fail(f"{type(obj).__name__} returned no tensors for raw input")
+
+    # save_pretrained -> Auto from_pretrained
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj.save_pretrained(d)
+        loaded = _auto_class(kind).from_pretrained(d, local_files_only=True)
+        if type(loaded).__name__ != type(obj).__name__:
+            cmp.flag(f"Auto from_pretrained gave {type(loaded).__name__}, not {type(obj).__name__}")
+        cmp.outputs(ours, _raw_call(kind, loaded, prep), tol.EXACT)
+
+    if kind == "tokenizer":
+        _tokenizer_facts(cmp, obj, config, ours)
+    cmp.verdict(f"{kind} {type(obj).__name__}")
+
+    if kind == _top_kind(case):
+        _through_models(case, prep, ours)
+
+
+def _tokenizer_facts(cmp: Comparison, tok: Any, config: Any, ours: dict) -> None:
+    from ..preprocess import tokenizers as toks
+
+    vocab = toks.model_vocab_size(config)
+    ids = ours.get("input_ids")
+    if ids is not None and vocab:
+        cmp.compared.append("input_ids < vocab_size")
+        if int(ids.max()) >= vocab:
+            cmp.flag(f"input_ids reach {int(ids.max())}, past the config's vocab_size {vocab}")
+    for problem in toks.special_id_mismatches(tok, config):
+        cmp.flag(problem)
+    cmp.compared.append("special ids")
+    for text in TEXTS:
+        back = tok.decode(tok(text)["input_ids"], skip_special_tokens=True)
+        want = toks.normalize_for_roundtrip(tok, text)
+        cmp.compared.append(f"decode(encode({text!r}))")
+        if toks.normalize_for_roundtrip(tok, back) != want:
+            cmp.flag(f"decode(encode({text!r})) gave {back!r}, expected {want!r}")
+
+
+MULTIPLE_CHOICE = "multiple_choice"
+
+
+def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
+    """Every model class of the type takes the preprocessing's output: finite outputs.
+    Multiple-choice heads take (batch, choices, ...) inputs: the rule repeats the output over
+    the config's choices; seq2seq classes start their decoder at the decoder start token."""
+    from ._support import floating, nonfinite, tensors
+
+    bad = []
+    for cls in case.class_names:
+        built = _built_for(case, cls, prep.config_overrides)
+        model = built.model
+        feed = dict(inputs)
+        if MULTIPLE_CHOICE in built.tasks:
+            feed = {k: v.unsqueeze(1).expand(-1, 2, *v.shape[1:]) for k, v in feed.items()}
+        if getattr(built.config, "is_encoder_decoder", False) and "decoder_input_ids" not in feed:
+            start = getattr(built.config, "decoder_start_token_id", None)
+            if start is None:
+                start = getattr(built.config, "pad_token_id", 0) or 0
+            n = next(iter(feed.values())).shape[0]
+            feed["decoder_input_ids"] = torch.full((n, 1), int(start))
+        try:
+            out = _forward(model, feed)
+        except Exception as e:
+            skip_if_missing_package(e)
+            bad.append(f"{cls}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            continue
+        ts = floating(tensors(out))
+        if not ts:
+            bad.append(f"{cls}: no floating outputs")
+        elif nonfinite(ts):
+            bad.append(f"{cls}: non-finite {', '.join(nonfinite(ts))}")
+    if bad:
+        fail("raw-input output of the preprocessing does not run: " + "; ".join(bad[:4]))
+
+
+# --------------------------------------------------------------------------------------
+# pipelines
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How one pipeline task is checked: its raw inputs, the call's options, the structure of
+    one result, and the same result computed by hand from the preprocessing's output."""
+
+    inputs: Callable[[Any], list]
+    options: Callable[[Any, Any], dict]
+    structure: Callable[[Any, Any, Any, Any], list[str]]
+    manual: Callable[[Any, Any, Any, Any], Any]
+    compare: Callable[[Comparison, str, Any, Any, tol.Tol], None]
+    needs: tuple[str, ...] = ("tokenizer",)
+
+
+def _softmax_or_sigmoid(logits: torch.Tensor, config: Any) -> torch.Tensor:
+    """The classification pipelines' default: sigmoid for one label or multi-label, softmax
+    otherwise (``ClassificationFunction`` in transformers.pipelines)."""
+    if config.problem_type == "multi_label_classification" or config.num_labels == 1:
+        return logits.sigmoid()
+    return logits.softmax(-1)
+
+
+def _scores_by_label(result: list[dict]) -> dict[str, float]:
+    return {r["label"]: float(r["score"]) for r in result}
+
+
+def _labels_structure(result: Any, config: Any) -> list[str]:
+    bad = []
+    if not isinstance(result, list) or not result or not all(isinstance(r, dict) for r in result):
+        return [f"expected a non-empty list of {{label, score}} dicts, got {type(result).__name__}"]
+    labels = set(config.id2label.values())
+    for r in result:
+        if r.get("label") not in labels:
+            bad.append(f"label {r.get('label')!r} is not in config.id2label")
+        s = r.get("score")
+        if not isinstance(s, float) or not 0.0 <= s <= 1.0:
+            bad.append(f"score {s!r} is not a float in [0, 1]")
+    scores = [r.get("score", 0) for r in result]
+    if scores != sorted(scores, reverse=True):
+        bad.append(f"scores are not in descending order: {scores}")
+    return bad
+
+
+def _compare_scores(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    g, w = _scores_by_label(got), _scores_by_label(want)
+    if set(g) != set(w):
+        cmp.compared.append(name)
+        cmp.flag(f"{name}: labels {sorted(g)} != {sorted(w)}")
+        return
+    keys = sorted(g)
+    cmp.close(name, torch.tensor([g[k] for k in keys]), torch.tensor([w[k] for k in keys]), t)
+
+
+def _classification_manual(logits_of: Callable[[Any, Any, Any], torch.Tensor]):
+    def manual(model, prep, x, config):
+        probs = _softmax_or_sigmoid(logits_of(model, prep, x)[0], config)
+        return sorted(
+            ({"label": config.id2label[i], "score": float(p)} for i, p in enumerate(probs)),
+            key=lambda r: -r["score"],
+        )
+
+    return manual
+
+
+def _text_logits(model, prep, x):
+    enc = prep.tokenizer(x, return_tensors="pt")
+    return _forward(model, _tensors(enc)).logits
+
+
+def _image_inputs(prep, x):
+    proc = prep.image_processor
+    return _tensors(proc(images=x, return_tensors="pt"))
+
+
+def _audio_inputs(prep, x):
+    fe = prep.feature_extractor
+    return _tensors(fe(x["raw"], sampling_rate=x["sampling_rate"], return_tensors="pt"))
+
+
+def _texts(prep) -> list:
+    return list(TEXTS)
+
+
+def _images(prep) -> list:
+    return [image(SEED + i, s) for i, s in enumerate(IMAGE_SIZES)]
+
+
+def _audios(prep) -> list:
+    rate = sampling_rate(prep)
+    return [
+        {"raw": waveform(SEED + i, s, rate), "sampling_rate": rate}
+        for i, s in enumerate(AUDIO_SECONDS)
+    ]
+
+
+def _no_options(prep, config) -> dict:
+    return {}
+
+
+def _all_labels(prep, config) -> dict:
+    return {"top_k": None}
+
+
+def _fill_mask_inputs(prep) -> list:
+    mask = prep.tokenizer.mask_token
+    if mask is None:
+        not_applicable(f"{type(prep.tokenizer).__name__} has no mask token")
+    return [f"hello {mask} world", f"the quick {mask} fox jumps"]
+
+
+def _fill_mask_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, list) or not result:
+        return ["expected a non-empty list of predictions"]
+    bad = []
+    vocab = config.get_text_config().vocab_size
+    for r in result:
+        if not 0 <= int(r["token"]) < vocab:
+            bad.append(f"token {r['token']} outside the vocab")
+        if not 0.0 <= float(r["score"]) <= 1.0:
+            bad.append(f"score {r['score']} not in [0, 1]")
+        if not isinstance(r.get("sequence"), str) or not isinstance(r.get("token_str"), str):
+            bad.append("sequence / token_str are not strings")
+    scores = [r["score"] for r in result]
+    if scores != sorted(scores, reverse=True):
+        bad.append("scores are not in descending order")
+    return bad
+
+
+FILL_MASK_TOP_K = 3
+
+
+def _fill_mask_manual(model, prep, x, config):
+    enc = prep.tokenizer(x, return_tensors="pt")
+    at = (enc["input_ids"][0] == prep.tokenizer.mask_token_id).nonzero()[0, 0]
+    probs = _forward(model, _tensors(enc)).logits[0, at].softmax(-1)
+    top = probs.topk(FILL_MASK_TOP_K)
+    return [
+        {"token": int(i), "score": float(p)} for p, i in zip(top.values, top.indices, strict=False)
+    ]
+
+
+def _compare_tokens(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    cmp.equal(
+        f"{name} tokens",
+        torch.tensor([r["token"] for r in got]),
+        torch.tensor([r["token"] for r in want]),
+    )
+    cmp.close(
+        f"{name} scores",
+        torch.tensor([float(r["score"]) for r in got]),
+        torch.tensor([float(r["score"]) for r in want]),
+        t,
+    )
+
+
+def _token_class_structure(result, config, prep, x) -> list[str]:
+    bad = []
+    labels = set(config.id2label.values())
+    for r in result:
+        if r["entity"] not in labels:
+            bad.append(f"entity {r['entity']!r} not in config.id2label")
+        if not 0.0 <= float(r["score"]) <= 1.0:
+            bad.append(f"score {r['score']} not in [0, 1]")
+        s, e = r.get("start"), r.get("end")
+        if s is not None and not 0 <= s <= e <= len(x):
+            bad.append(f"span {s}..{e} outside the input of length {len(x)}")
+    if [r["index"] for r in result] != sorted(r["index"] for r in result):
+        bad.append("entities are not in token order")
+    return bad
+
+
+def _token_class_manual(model, prep, x, config):
+    tok = prep.tokenizer
+    enc = tok(x, return_tensors="pt", return_special_tokens_mask=True)
+    special = enc.pop("special_tokens_mask")[0]
+    probs = _forward(model, _tensors(enc)).logits[0].softmax(-1)
+    out = []
+    for i in range(probs.shape[0]):
+        if special[i]:
+            continue
+        j = int(probs[i].argmax())
+        out.append({"index": i, "entity": config.id2label[j], "score": float(probs[i, j])})
+    return out
+
+
+def _compare_entities(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    g = [(r["index"], r["entity"]) for r in got]
+    w = [(r["index"], r["entity"]) for r in want]
+    cmp.compared.append(f"{name} entities")
+    if g != w:
+        cmp.flag(f"{name}: entities {g} != {w}")
+        return
+    cmp.close(
+        f"{name} scores",
+        torch.tensor([float(r["score"]) for r in got]),
+        torch.tensor([float(r["score"]) for r in want]),
+        t,
+    )
+
+
+NEW_TOKENS = tol.NEW_TOKENS
+
+
+def _generation_options(prep, config) -> dict:
+    return {
+        "max_new_tokens": NEW_TOKENS,
+        "do_sample": False,
+        "return_full_text": False,
+        "return_tensors": True,
+    }
+
+
+def _generation_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, list) or not result:
+        return ["expected a list with one generation"]
+    ids = result[0].get("generated_token_ids")
+    if ids is None:
+        return ["no generated_token_ids in the result (return_tensors=True)"]
+    ids = list(ids)
+    eos = config.get_text_config().eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos]) - {None}
+    if len(ids) != NEW_TOKENS and not (ids and ids[-1] in eos):
+        return [f"{len(ids)} new tokens, expected {NEW_TOKENS} (or fewer ending at EOS)"]
+    return []
+
+
+def _generation_manual(model, prep, x, config):
+    enc = prep.tokenizer(x, return_tensors="pt", add_special_tokens=False)
+    torch.manual_seed(SEED)
+    with torch.no_grad():
+        out = model.generate(**_tensors(enc), max_new_tokens=NEW_TOKENS, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1] :] if not config.is_encoder_decoder else out[0]
+    return [{"generated_token_ids": [int(i) for i in new]}]
+
+
+def _compare_generation(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    g = [int(i) for i in got[0]["generated_token_ids"]]
+    w = [int(i) for i in want[0]["generated_token_ids"]]
+    n = min(len(g), len(w))
+    cmp.compared.append(f"{name} tokens")
+    if g[-n:] != w[-n:] or abs(len(g) - len(w)) > 1:
+        cmp.flag(f"{name}: generated {g}, by hand {w}")
+
+
+def _features_options(prep, config) -> dict:
+    return {"return_tensors": True}
+
+
+def _features_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, torch.Tensor) or result.dim() < 2:
+        return [f"expected a tensor of features, got {type(result).__name__}"]
+    return []
+
+
+def _text_features_manual(model, prep, x, config):
+    enc = prep.tokenizer(x, return_tensors="pt")
+    return _forward(model, _tensors(enc))[0]
+
+
+def _image_features_manual(model, prep, x, config):
+    return _forward(model, _image_inputs(prep, x))[0]
+
+
+def _compare_features(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    cmp.close(name, got.reshape(want.shape) if got.numel() == want.numel() else got, want, t)
+
+
+def _asr_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, dict) or not isinstance(result.get("text"), str):
+        return [f"expected {{'text': str}}, got {result!r}"[:200]]
+    return []
+
+
+def _asr_manual(model, prep, x, config):
+    inputs = _audio_inputs(prep, x)
+    tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
+    if config.is_encoder_decoder or hasattr(model, "generate") and not hasattr(model, "lm_head"):
+        with torch.no_grad():
+            ids = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
+        return {"text": tok.decode(ids[0], skip_special_tokens=True)}
+    ids = _forward(model, inputs).logits.argmax(-1)[0]
+    return {"text": tok.decode(ids)}
+
+
+def _compare_text(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    cmp.compared.append(name)
+    if got.get("text") != want.get("text"):
+        cmp.flag(f"{name}: pipeline {got.get('text')!r}, by hand {want.get('text')!r}")
+
+
+def _zs_image_options(prep, config) -> dict:
+    return {"candidate_labels": ["fox", "world"]}
+
+
+def _zs_image_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, list) or {r["label"] for r in result} != {"fox", "world"}:
+        return [f"expected one score per candidate label, got {result!r}"[:200]]
+    scores = [r["score"] for r in result]
+    bad = [] if scores == sorted(scores, reverse=True) else ["scores not descending"]
+    if abs(sum(scores) - 1) > 1e-4:
+        bad.append(f"scores sum to {sum(scores)}, not 1")
+    return bad
+
+
+ZS_TEMPLATE = "This is a photo of {}."
+
+
+def _zs_image_manual(model, prep, x, config):
+    labels = ["fox", "world"]
+    proc = prep.processor
+    enc = proc(
+        text=[ZS_TEMPLATE.format(c) for c in labels], images=[x], return_tensors="pt", padding=True
+    )
+    probs = _forward(model, _tensors(enc)).logits_per_image[0].softmax(-1)
+    return sorted(
+        ({"label": c, "score": float(p)} for c, p in zip(labels, probs, strict=False)),
+        key=lambda r: -r["score"],
+    )
+
+
+def _box_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, list):
+        return [f"expected a list of detections, got {type(result).__name__}"]
+    bad = []
+    w, h = x.size
+    labels = set(config.id2label.values())
+    for r in result:
+        b = r["box"]
+        if r["label"] not in labels:
+            bad.append(f"label {r['label']!r} not in config.id2label")
+        if not 0.0 <= float(r["score"]) <= 1.0:
+            bad.append(f"score {r['score']} not in [0, 1]")
+        if not (-1 <= b["xmin"] <= b["xmax"] <= w + 1 and -1 <= b["ymin"] <= b["ymax"] <= h + 1):
+            bad.append(f"box {b} outside the {w}x{h} image")
+    return bad[:4]
+
+
+def _detection_options(prep, config) -> dict:
+    return {"threshold": 0.0}
+
+
+def _detection_manual(model, prep, x, config):
+    out = _forward(model, _image_inputs(prep, x))
+    w, h = x.size
+    res = prep.image_processor.post_process_object_detection(
+        out, threshold=0.0, target_sizes=[(h, w)]
+    )[0]
+    return [
+        {"score": float(s), "label": config.id2label[int(lab)], "box": [float(v) for v in box]}
+        for s, lab, box in zip(res["scores"], res["labels"], res["boxes"], strict=False)
+    ]
+
+
+def _compare_detections(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    cmp.compared.append(f"{name} count")
+    if len(got) != len(want):
+        cmp.flag(f"{name}: {len(got)} detections, by hand {len(want)}")
+        return
+    if not got:
+        return
+    key = lambda r: (r["label"], round(float(r["score"]), 4))  # noqa: E731
+    g, w = sorted(got, key=key), sorted(want, key=key)
+    cmp.close(
+        f"{name} scores",
+        torch.tensor([float(r["score"]) for r in g]),
+        torch.tensor([float(r["score"]) for r in w]),
+        t,
+    )
+
+
+def _itt_inputs(prep) -> list:
+    return [
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "image": image(SEED + i, s)},
+                    {"type": "text", "text": TEXTS[i]},
+                ],
+            }
+        ]
+        for i, s in enumerate(IMAGE_SIZES)
+    ]
+
+
+def _itt_options(prep, config) -> dict:
+    return {
+        "max_new_tokens": NEW_TOKENS,
+        "do_sample": False,
+        "return_full_text": False,
+    }
+
+
+def _itt_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, list) or not isinstance(result[0].get("generated_text"), str):
+        return [f"expected [{{'generated_text': str}}], got {result!r}"[:200]]
+    return []
+
+
+def _itt_manual(model, prep, x, config):
+    proc = prep.processor
+    enc = proc.apply_chat_template(
+        x, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+    )
+    enc = _tensors(enc)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)
+    new = out[0, enc["input_ids"].shape[1] :]
+    return [{"generated_text": proc.decode(new, skip_special_tokens=True)}]
+
+
+def _compare_generated_text(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+    cmp.compared.append(name)
+    if got[0]["generated_text"] != want[0]["generated_text"]:
+        cmp.flag(
+            f"{name}: pipeline {got[0]['generated_text']!r}, by hand {want[0]['generated_text']!r}"
+        )
+
+
+TASKS: dict[str, TaskSpec] = {
+    "text-classification": TaskSpec(
+        _texts,
+        _all_labels,
+        lambda r, c, p, x: _labels_structure(r, c),
+        _classification_manual(_text_logits),
+        _compare_scores,
+    ),
+    "fill-mask": TaskSpec(
+        _fill_mask_inputs,
+        lambda p, c: {"top_k": FILL_MASK_TOP_K},
+        _fill_mask_structure,
+        _fill_mask_manual,
+        _compare_tokens,
+    ),
+    "token-classification": TaskSpec(
+        _texts, _no_options, _token_class_structure, _token_class_manual, _compare_entities
+    ),
+    "text-generation": TaskSpec(
+        _texts, _generation_options, _generation_structure, _generation_manual, _compare_generation
+    ),
+    "feature-extraction": TaskSpec(
+        _texts, _features_options, _features_structure, _text_features_manual, _compare_features
+    ),
+    "image-classification": TaskSpec(
+        _images,
+        _all_labels,
+        lambda r, c, p, x: _labels_structure(r, c),
+        _classification_manual(lambda m, p, x: _forward(m, _image_inputs(p, x)).logits),
+        _compare_scores,
+        needs=("image_processor",),
+    ),
+    "image-feature-extraction": TaskSpec(
+        _images,
+        _features_options,
+        _features_structure,
+        _image_features_manual,
+        _compare_features,
+        needs=("image_processor",),
+    ),
+    "audio-classification": TaskSpec(
+        _audios,
+        _all_labels,
+        lambda r, c, p, x: _labels_structure(r, c),
+        _classification_manual(lambda m, p, x: _forward(m, _audio_inputs(p, x)).logits),
+        _compare_scores,
+        needs=("feature_extractor",),
+    ),
+    "automatic-speech-recognition": TaskSpec(
+        _audios,
+        lambda p, c: (
+            {"generate_kwargs": {"max_new_tokens": NEW_TOKENS, "do_sample": False}}
+            if c.is_encoder_decoder
+            else {}
+        ),
+        _asr_structure,
+        _asr_manual,
+        _compare_text,
+        needs=("feature_extractor", "tokenizer"),
+    ),
+    "zero-shot-image-classification": TaskSpec(
+        _images,
+        _zs_image_options,
+        _zs_image_structure,
+        _zs_image_manual,
+        _compare_scores,
+        needs=("processor",),
+    ),
+    "object-detection": TaskSpec(
+        _images,
+        _detection_options,
+        _box_structure,
+        _detection_manual,
+        _compare_detections,
+        needs=("image_processor",),
+    ),
+    "image-text-to-text": TaskSpec(
+        _itt_inputs,
+        _itt_options,
+        _itt_structure,
+        _itt_manual,
+        _compare_generated_text,
+        needs=("processor",),
+    ),
+}
+
+
+def _make_pipeline(task: str, model: Any, prep) -> Any:
+    import transformers
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return transformers.pipeline(task, model=model, device="cpu", **prep.pipeline_kwargs())
+
+
+def _call(pipe: Any, x: Any, options: dict) -> Any:
+    torch.manual_seed(SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
+            return pipe(text=x, **options)
+        return pipe(x, **options)
+
+
+def _batch(pipe: Any, xs: list, options: dict) -> list:
+    torch.manual_seed(SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if isinstance(xs[0], list) and xs[0] and isinstance(xs[0][0], dict):
+            return list(pipe(text=xs, batch_size=len(xs), **options))
+        return list(pipe(xs, batch_size=len(xs), **options))
+
+
+def pipeline(case: Case, task: str | None) -> None:
+    if task is None:
+        not_applicable(f"{case.model_type}: no pipeline task")
+    spec = TASKS.get(task)
+    if spec is None:
+        not_covered(f"hftestgen has no pipeline check for the task {task!r} yet")
+    prep, _ = _prep(case)
+    for kind in spec.needs:
+        if kind == "tokenizer" and prep.tokenizer is None and prep.processor is not None:
+            continue
+        _require(prep, kind)
+    built = _built_for(case, case.pipelines[task], prep.config_overrides)
+    model, config = built.model, built.config
+    xs = spec.inputs(prep)
+    options = spec.options(prep, config)
+    try:
+        pipe = _make_pipeline(task, model, prep)
+        singles = [_call(pipe, x, options) for x in xs]
+    except Exception as e:
+        skip_if_missing_package(e)
+        raise
+    cmp = Comparison("pipeline")
+    for i, (x, got) in enumerate(zip(xs, singles, strict=False)):
+        for problem in spec.structure(got, config, prep, x):
+            cmp.flag(f"input {i}: {problem}")
+        want = spec.manual(model, prep, x, config)
+        spec.compare(cmp, f"input {i} pipeline vs by hand", got, want, tol.PIPELINE)
+    batched = _batch(pipe, xs, options)
+    cmp.compared.append("batch length")
+    if len(batched) != len(xs):
+        cmp.flag(f"a batch of {len(xs)} gave {len(batched)} results")
+    for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
+        spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH)
+    cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")
