@@ -6,6 +6,9 @@ processors to {backend: name} dicts ("pil", "torchvision")."""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,59 +26,123 @@ class PreprocessingSpec:
     torchvision_only: tuple[str, ...] = ()
     """Mapped classes that exist only with a torchvision backend (skipped here)."""
 
-    def as_dict(self) -> dict[str, str]:
+    def classes(self) -> dict[str, str]:
+        """Kind -> class name of every mapped kind (``KINDS`` order), the torchvision-only
+        ones (``torchvision_only``) included: they are a named skip here, not unmapped."""
         from . import KINDS
 
         return {k: getattr(self, k) for k in KINDS if getattr(self, k)}
 
-
-def _pick(value: Any, prefer: tuple[str, ...]) -> tuple[str | None, bool]:
-    """One class name from a mapping value: a name, a (slow, fast) pair or a {backend: name}
-    dict. Returns (name, torchvision_only)."""
-    if value is None:
-        return None, False
-    if isinstance(value, str):
-        return value, False
-    if isinstance(value, dict):
-        for k in prefer:
-            if value.get(k):
-                return value[k], False
-        tv = value.get("torchvision")
-        return (tv, True) if tv else (None, False)
-    names = [v for v in value if v]
-    return (names[-1] if names else None), False  # 4.x (slow, fast): the fast class
+    as_dict = classes
 
 
-def _mappings() -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    from importlib import import_module
+AUTO_MAPPINGS = {
+    "tokenizer": ("tokenization_auto", "TOKENIZER_MAPPING_NAMES"),
+    "image_processor": ("image_processing_auto", "IMAGE_PROCESSOR_MAPPING_NAMES"),
+    "feature_extractor": ("feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
+    "video_processor": ("video_processing_auto", "VIDEO_PROCESSOR_MAPPING_NAMES"),
+    "processor": ("processing_auto", "PROCESSOR_MAPPING_NAMES"),
+}
+"""Kind -> (module under ``transformers.models.auto``, mapping name). The modules are imported
+with ``importlib``: ``from transformers.models.auto import video_processing_auto`` hands back a
+dummy placeholder without torchvision, while the module itself imports (it only maps names)."""
 
-    for kind, (module, attr) in {
-        "tokenizer": ("tokenization_auto", "TOKENIZER_MAPPING_NAMES"),
-        "image_processor": ("image_processing_auto", "IMAGE_PROCESSOR_MAPPING_NAMES"),
-        "feature_extractor": ("feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
-        "video_processor": ("video_processing_auto", "VIDEO_PROCESSOR_MAPPING_NAMES"),
-        "processor": ("processing_auto", "PROCESSOR_MAPPING_NAMES"),
-    }.items():
+PIL_BACKEND = "pil"
+TORCHVISION_BACKEND = "torchvision"
+
+_MAPPINGS: dict[str, Mapping[str, Any]] = {}
+
+
+def auto_mapping(kind: str) -> Mapping[str, Any]:
+    """The installed Transformers' model type -> class name(s) mapping for ``kind`` (empty where
+    the module or mapping is missing: an older Transformers without video processors)."""
+    if kind not in _MAPPINGS:
+        module, name = AUTO_MAPPINGS[kind]
+        before = _pristine(name) if f"{_AUTO}.{module}" not in sys.modules else {}
         try:
-            out[kind] = dict(getattr(import_module(f"transformers.models.auto.{module}"), attr))
-        except (ImportError, AttributeError):  # a release without that kind of class
-            out[kind] = {}
-    return out
+            mod = importlib.import_module(f"{_AUTO}.{module}")
+            mapping = getattr(mod, name)
+        except (ImportError, AttributeError):
+            mapping = {}
+        mapping = dict(mapping) if isinstance(mapping, Mapping) else {}
+        for mt, value in mapping.items():
+            if isinstance(value, Mapping) and not any(value.values()):
+                # video_processing_auto blanks torchvision names when torchvision is missing
+                # ({"torchvision": None}, the dicts mutated in place): the name from before the
+                # import, else a stand-in naming the type
+                old = before.get(mt)
+                mapping[mt] = {
+                    TORCHVISION_BACKEND: (old or {}).get(TORCHVISION_BACKEND) or f"{mt}:{kind}"
+                }
+        _MAPPINGS[kind] = mapping
+    return _MAPPINGS[kind]
 
 
-_CACHE: list[dict[str, dict]] = []
+_AUTO = "transformers.models.auto"
+
+
+def _pristine(name: str) -> dict[str, Any]:
+    """A copy of ``auto_mappings.<name>`` (Transformers 5) taken before the auto module that
+    post-processes it is imported; empty where there is none."""
+    try:
+        mod = importlib.import_module(f"{_AUTO}.auto_mappings")
+    except ImportError:
+        return {}
+    src = getattr(mod, name, None)
+    if not isinstance(src, Mapping):
+        return {}
+    return {k: dict(v) if isinstance(v, Mapping) else v for k, v in src.items()}
+
+
+def pick(kind: str, value: Any) -> tuple[str | None, str | None]:
+    """(the class to build here, a class that exists only for torchvision) of one mapping value.
+
+    * a str / None (5.x tokenizers, feature extractors, processors): that name;
+    * a {backend: name} dict (5.x image / video processors): the "pil" class; a dict whose only
+      class is a torchvision one gives (None, that class);
+    * a (slow, fast) tuple (4.x tokenizers, image processors): image processors prefer the slow
+      class (PIL / numpy), the fast one needs torchvision; tokenizers prefer the fast one (the
+      synthesized tokenizers are ``tokenizers`` ones), else the slow one."""
+    if value is None or isinstance(value, str):
+        return value or None, None
+    if isinstance(value, Mapping):
+        pil = value.get(PIL_BACKEND)
+        if pil:
+            return pil, None
+        others = [v for v in value.values() if v]
+        tv = value.get(TORCHVISION_BACKEND) or (others[0] if others else None)
+        return None, tv
+    if isinstance(value, (tuple, list)):
+        slow = value[0] if len(value) > 0 else None
+        fast = value[1] if len(value) > 1 else None
+        if kind == "tokenizer":
+            return fast or slow, None
+        if slow:
+            return slow, None
+        return None, fast
+    return None, None
 
 
 def spec_for(model_type: str) -> PreprocessingSpec:
-    if not _CACHE:
-        _CACHE.append(_mappings())
-    maps = _CACHE[0]
+    """The preprocessing classes the installed Transformers maps ``model_type`` to."""
     names: dict[str, str | None] = {}
     tv_only: list[str] = []
-    for kind, mapping in maps.items():
-        name, tv = _pick(mapping.get(model_type), ("pil", "slow"))
-        names[kind] = name
-        if tv and name:
-            tv_only.append(name)
-    return PreprocessingSpec(model_type, torchvision_only=tuple(tv_only), **names)
+    for kind in AUTO_MAPPINGS:
+        mapping = auto_mapping(kind)
+        if model_type not in mapping:
+            names[kind] = None
+            continue
+        name, tv = pick(kind, mapping[model_type])
+        names[kind] = name or tv
+        if tv and not name:
+            tv_only.append(tv)
+    return PreprocessingSpec(model_type=model_type, torchvision_only=tuple(tv_only), **names)
+
+
+def all_specs(registry: Any = None) -> dict[str, PreprocessingSpec]:
+    """``spec_for`` of every model type of the registry (the loaded one by default)."""
+    if registry is None:
+        from ..registry import load_registry
+
+        registry = load_registry()
+    return {mt: spec_for(mt) for mt in registry}

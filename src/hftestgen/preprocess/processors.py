@@ -1,0 +1,534 @@
+"""Composite processors assembled from synthesized parts, consistent with the tiny config.
+
+``synthesize_processor(class_name, config, parts)`` hands the processor class its sub-processors
+(``get_attributes()``: tokenizer, image processor, feature extractor, video processor) and the
+``__init__`` values the tiny model depends on, found by field name in the tiny config
+(``CONFIG_PARAMS``: patch size, vision feature select strategy, tokens per image, ...), plus the
+per-class oddities of ``CLASS_VALUES`` (data, each with its reason). Placeholder tokens: a
+processor's ``image_token`` string must encode to ``config.image_token_id``;
+``processor_special_tokens`` tells the tokenizer synthesizer which strings to put at which config
+ids. Processors that take a chat template get ``chat_template_for`` (minimal Jinja inserting the
+processor's placeholder tokens).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..configs import find_attr, is_config, is_int, token_ids
+from . import KINDS, PreprocessError, PreprocessSkip
+from .vision_audio import package_of, resolve_class
+
+# ---------------------------------------------------------------------------------------------
+# which part goes to which processor attribute
+
+
+PART_FOR_ATTRIBUTE: tuple[tuple[str, str], ...] = (
+    ("video_processor", "video_processor"),
+    ("image_processor", "image_processor"),
+    ("feature_extractor", "feature_extractor"),
+    ("audio_processor", "feature_extractor"),
+    ("tokenizer", "tokenizer"),
+)
+"""Processor attribute (suffix) -> the part kind that fills it (``qformer_tokenizer``,
+``protein_tokenizer`` -> the tokenizer; ``audio_processor`` -> the feature extractor), first match
+wins."""
+
+
+def part_kind(attribute: str) -> str | None:
+    """The part kind (``KINDS``) that fills a processor attribute."""
+    for suffix, kind in PART_FOR_ATTRIBUTE:
+        if attribute.endswith(suffix):
+            return kind
+    return None
+
+
+def processor_attributes(cls: type) -> list[str]:
+    """The sub-processor attributes of a processor class (5.x ``get_attributes()``, 4.x
+    ``attributes``)."""
+    get = getattr(cls, "get_attributes", None)
+    if callable(get):
+        return list(get())
+    return list(getattr(cls, "attributes", ()) or ())
+
+
+# ---------------------------------------------------------------------------------------------
+# __init__ values from the config
+
+
+@dataclass(frozen=True)
+class ConfigParam:
+    """A processor ``__init__`` parameter read from the tiny config."""
+
+    param: str
+    fields: tuple[str, ...]
+    """Config fields, first set wins (the vision sub-config searched first)."""
+    reason: str
+
+
+CONFIG_PARAMS: tuple[ConfigParam, ...] = (
+    ConfigParam(
+        "patch_size",
+        ("patch_size",),
+        "tokens per image = (image side / patch size)^2: the tower's patch size",
+    ),
+    ConfigParam(
+        "vision_feature_select_strategy",
+        ("vision_feature_select_strategy",),
+        "'default' drops the CLS feature: one token fewer per image",
+    ),
+    ConfigParam(
+        "image_seq_length",
+        ("image_seq_length", "num_image_tokens", "mm_tokens_per_image", "image_seq_len"),
+        "placeholder tokens per image must equal the image features the model scatters",
+    ),
+    ConfigParam(
+        "num_image_tokens",
+        ("num_image_tokens", "image_seq_length", "mm_tokens_per_image"),
+        "placeholder tokens per image must equal the image features the model scatters",
+    ),
+    ConfigParam(
+        "image_seq_len",
+        ("image_seq_len", "image_seq_length", "num_image_tokens"),
+        "placeholder tokens per image must equal the image features the model scatters",
+    ),
+    ConfigParam(
+        "num_query_tokens",
+        ("num_query_tokens",),
+        "Q-Former models put one placeholder per query token",
+    ),
+    ConfigParam(
+        "spatial_merge_size",
+        ("spatial_merge_size",),
+        "tokens per image = patches / merge_size^2",
+    ),
+    ConfigParam("downsample_ratio", ("downsample_ratio",), "pixel shuffle shrinks the tokens"),
+    ConfigParam(
+        "pixel_shuffle_ratio", ("pixel_shuffle_ratio",), "pixel shuffle shrinks the tokens"
+    ),
+    ConfigParam("image_size", ("image_size",), "tokens per image follow the tower's image size"),
+    ConfigParam("img_size", ("image_size", "img_size"), "tokens per image follow the image size"),
+    ConfigParam(
+        "subsampling_factor",
+        ("subsampling_factor",),
+        "audio tokens per frame follow the encoder's subsampling",
+    ),
+    ConfigParam("conv_kernel", ("conv_kernel",), "audio frames per token follow the conv stack"),
+    ConfigParam("conv_stride", ("conv_stride",), "audio frames per token follow the conv stack"),
+)
+"""Processor ``__init__`` parameter <- config field(s), with why."""
+
+VISION_PREFER = ("vision_config", "vision_encoder_config", "image_config")
+
+
+def config_values(cls: type, config: Any) -> dict[str, Any]:
+    """``__init__`` values of ``cls`` read from the tiny config by ``CONFIG_PARAMS`` (only params
+    the class takes, only values of the default's type, ints for ints)."""
+    params = inspect.signature(cls.__init__).parameters
+    out: dict[str, Any] = {}
+    for cp in CONFIG_PARAMS:
+        p = params.get(cp.param)
+        if p is None:
+            continue
+        v = find_attr(config, cp.fields, prefer=VISION_PREFER)
+        if v is None or is_config(v) or callable(v):
+            continue
+        d = p.default
+        if d is not inspect.Parameter.empty and d is not None and type(d) is not type(v):
+            if not (is_int(d) and isinstance(v, (list, tuple)) is False and _intlike(v)):
+                continue
+            v = int(v)
+        out[cp.param] = list(v) if isinstance(v, tuple) and isinstance(d, list) else v
+    return out
+
+
+def _intlike(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()
+
+
+@dataclass(frozen=True)
+class ClassValues:
+    """``__init__`` values one processor class needs beyond ``CONFIG_PARAMS`` (data)."""
+
+    class_name: str
+    values: Mapping[str, Any]
+    reason: str
+
+
+CLASS_VALUES: tuple[ClassValues, ...] = (
+    ClassValues(
+        "LlavaProcessor",
+        {"num_additional_image_tokens": 1},
+        "Llava's vision tower (CLIP) prepends a CLS feature; the llava-hf processor configs "
+        "set 1 (the class default 0 gives one placeholder fewer than the image features)",
+    ),
+    ClassValues(
+        "LlavaNextProcessor",
+        {"num_additional_image_tokens": 1},
+        "CLIP tower with a CLS feature, as LlavaProcessor",
+    ),
+    ClassValues(
+        "LlavaOnevisionProcessor",
+        {"num_additional_image_tokens": 1},
+        "SigLIP tower counted with one extra feature, as the llava-hf processor configs",
+    ),
+    ClassValues(
+        "LlavaNextVideoProcessor",
+        {"num_additional_image_tokens": 1},
+        "CLIP tower with a CLS feature, as LlavaProcessor",
+    ),
+    ClassValues(
+        "VideoLlavaProcessor",
+        {"num_additional_image_tokens": 1},
+        "CLIP tower with a CLS feature, as LlavaProcessor",
+    ),
+)
+"""Per-class oddities of composite processors."""
+
+
+# ---------------------------------------------------------------------------------------------
+# placeholder tokens
+
+
+TOKEN_PARAM = re.compile(r"^(?P<stem>\w+?)_token$")
+"""A processor ``__init__`` parameter holding a special token string (``image_token``)."""
+
+
+def _id_fields(stem: str) -> tuple[str, ...]:
+    """Config fields that may hold the id of a ``<stem>_token`` (``image_token`` ->
+    ``image_token_id``, ``image_token_index``)."""
+    return (f"{stem}_token_id", f"{stem}_token_index", f"{stem}_id")
+
+
+TOKENIZER_ATTR = re.compile(
+    r"\btokenizer\.(?!add_)(?P<stem>[a-z][a-z0-9_]*?)_token(?:_id)?\b(?!\s*=[^=])"
+)
+"""A processor reading a special token off its tokenizer (``tokenizer.image_token``,
+``tokenizer.boi_token_id``): the tokenizer must carry it (``extra_special_tokens``). Assignments
+(``tokenizer.add_bos_token = False``) and ``add_*`` flags are no tokens."""
+
+VOCAB_LOOKUP = re.compile(r"\bvocab\[\s*[\"'](?P<token>[^\"']+)[\"']\s*\]")
+"""A processor looking a token up in its tokenizer's vocabulary (Fuyu: ``vocab["|SPEAKER|"]``)."""
+
+
+def tokenizer_vocab_tokens(class_name: str) -> list[str]:
+    """Tokens a processor looks up in its tokenizer's vocabulary by string: the tokenizer
+    synthesizer must put them in the vocabulary."""
+    try:
+        src = inspect.getsource(resolve_class(class_name))
+    except (PreprocessSkip, PreprocessError, OSError, TypeError):
+        return []
+    return sorted({m.group("token") for m in VOCAB_LOOKUP.finditer(src)})
+
+
+def _token_strings(cls: type) -> dict[str, str]:
+    """``<stem>_token`` -> token string a processor class uses: its ``__init__`` defaults
+    (``image_token="<image>"``), and ``<stem>`` -> ``"<stem>"`` for the tokens its source reads
+    off the tokenizer without a default."""
+    out: dict[str, str] = {}
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if TOKEN_PARAM.match(name) and isinstance(p.default, str) and p.default:
+            out[name] = p.default
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        src = ""
+    for m in TOKENIZER_ATTR.finditer(src):
+        out.setdefault(f"{m.group('stem')}_token", f"<{m.group('stem')}>")
+    return out
+
+
+def tokenizer_special_tokens(class_name: str) -> dict[str, str]:
+    """Tokenizer attribute -> token string a processor reads off its tokenizer
+    (``{"image_token": "<image>", "boi_token": "<boi>"}``): the ``extra_special_tokens`` the
+    tokenizer synthesizer gives the tokenizer; ``{}`` for a class that does not import."""
+    try:
+        cls = resolve_class(class_name)
+        src = inspect.getsource(cls)
+        strings = _token_strings(cls)
+    except (PreprocessSkip, PreprocessError, OSError, TypeError, ValueError):
+        return {}
+    wanted = {f"{m.group('stem')}_token" for m in TOKENIZER_ATTR.finditer(src)}
+    return {k: v for k, v in strings.items() if k in wanted}
+
+
+def processor_special_tokens(class_name: str, config: Any) -> dict[str, str]:
+    """Config id field -> token string a processor inserts, for the tokenizer synthesizer to put
+    at the config's ids (``{"image_token_index": "<image>"}`` for Llava). Only tokens whose id
+    field the config sets; ``{}`` for a class that does not import."""
+    try:
+        cls = resolve_class(class_name)
+        strings = _token_strings(cls)
+    except (PreprocessSkip, PreprocessError, TypeError, ValueError):
+        return {}
+    ids = token_ids(config)
+    out: dict[str, str] = {}
+    for name, tok in strings.items():
+        stem = TOKEN_PARAM.match(name).group("stem")
+        for f in _id_fields(stem):
+            if f in ids and ids[f] >= 0:
+                out.setdefault(f, tok)
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# chat template
+
+
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{ message['role'] }}: "
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{ IMAGE }}"
+    "{%- elif part['type'] == 'video' -%}{{ VIDEO }}"
+    "{%- elif part['type'] == 'audio' -%}{{ AUDIO }}"
+    "{%- else -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}\n"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}assistant: {%- endif -%}"
+)
+"""Minimal chat template: "role: content" lines, each image / video / audio part written as the
+processor's placeholder token, and "assistant: " for a generation prompt."""
+
+
+def chat_template_for(processor: Any) -> str:
+    """``CHAT_TEMPLATE`` with the processor's placeholder strings filled in."""
+    out = CHAT_TEMPLATE
+    for kind in ("image", "video", "audio"):
+        tok = getattr(processor, f"{kind}_token", None)
+        lit = _jinja_literal(tok) if isinstance(tok, str) and tok else "''"
+        out = out.replace("{{ " + kind.upper() + " }}", "{{ " + lit + " }}")
+    return out
+
+
+def _jinja_literal(s: str) -> str:
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any]) -> Any:
+    """The composite processor ``class_name`` built from ``parts`` (kind -> instance; a kind that
+    was skipped may be given as its ``PreprocessSkip``), consistent with the tiny config."""
+    cls = resolve_class(class_name)
+    try:
+        attrs = processor_attributes(cls)
+    except Exception as e:
+        pkg = package_of(e)
+        if pkg:
+            raise PreprocessSkip(f"needs {pkg} ({class_name})", package=pkg) from e
+        raise PreprocessError(f"{class_name}: {type(e).__name__}: {e}") from e
+    kwargs: dict[str, Any] = {}
+    for attr in attrs:
+        kind = part_kind(attr)
+        part = parts.get(kind) if kind else None
+        if isinstance(part, PreprocessSkip):
+            raise PreprocessSkip(f"its {kind} is skipped: {part.reason}", package=part.package)
+        if part is None:
+            raise PreprocessSkip(f"{class_name} needs a {attr} and none was built")
+        kwargs[attr] = part
+    kwargs.update(config_values(cls, config))
+    for entry in CLASS_VALUES:
+        if entry.class_name == class_name:
+            kwargs.update(entry.values)
+    takes_template = "chat_template" in inspect.signature(cls.__init__).parameters
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            proc = cls(**kwargs)
+        except PreprocessSkip:
+            raise
+        except Exception as e:
+            pkg = package_of(e)
+            if pkg:
+                raise PreprocessSkip(f"needs {pkg} ({class_name})", package=pkg) from e
+            raise PreprocessError(f"{class_name}: {type(e).__name__}: {str(e)[:300]}") from e
+    if takes_template or any(getattr(proc, f"{k}_token", None) for k in ("image", "video")):
+        proc.chat_template = chat_template_for(proc)
+    return proc
+
+
+# ---------------------------------------------------------------------------------------------
+# a stand-in tokenizer (development and the survey, until tokenizers.synthesize_tokenizer)
+
+
+TOY_WORDS = ("user", "assistant", ":", "a", "photo", "of", "cat", "describe", "the", "image")
+
+
+def toy_tokenizer(
+    config: Any,
+    special: Mapping[str, str] | None = None,
+    extra_special_tokens: Mapping[str, str] | None = None,
+    vocab_tokens: list[str] | None = None,
+) -> Any:
+    """A WordLevel ``tokenizers`` tokenizer over the config's text vocabulary: ``TOY_WORDS``, then
+    ``tok<i>``; the config's special token ids (bos/eos/pad/unk) and ``special`` (config id field
+    -> string, ``processor_special_tokens``) at their ids; ``extra_special_tokens`` (tokenizer
+    attribute -> string, ``tokenizer_special_tokens``) set as attributes, strings without a
+    config id at the top of the vocabulary, as ``vocab_tokens`` (``tokenizer_vocab_tokens``).
+    A stand-in for development and the survey: the real
+    tokenizers come from ``tokenizers.synthesize_tokenizer``."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    vocab_size = find_attr(text, ("vocab_size",)) or find_attr(config, ("vocab_size",)) or 100
+    ids = token_ids(config)
+    names: dict[int, str] = {}
+    roles = {}
+    for role in ("pad", "bos", "eos", "unk"):
+        i = ids.get(f"{role}_token_id")
+        if is_int(i) and 0 <= i < vocab_size and i not in names:
+            names[i] = f"<{role}>"
+            roles[f"{role}_token"] = names[i]
+    extra = []
+    for f, s in (special or {}).items():
+        i = ids.get(f)
+        if is_int(i) and 0 <= i < vocab_size:
+            names[i] = s
+            extra.append(s)
+    free = [i for i in reversed(range(vocab_size)) if i not in names]
+    for text in (extra_special_tokens or {}).values():
+        if text not in names.values() and free:
+            names[free.pop(0)] = text
+            extra.append(text)
+    for text in vocab_tokens or ():
+        if text not in names.values() and free:
+            names[free.pop(0)] = text
+    words = iter(TOY_WORDS)
+    vocab = {}
+    for i in range(vocab_size):
+        if i in names:
+            vocab[names[i]] = i
+        else:
+            w = next(words, None)
+            vocab[w if w is not None and w not in vocab else f"tok{i}"] = i
+    unk = roles.get("unk_token") or next(iter(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=unk))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    out = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token=unk,
+        extra_special_tokens=dict(extra_special_tokens or {}),
+        **roles,
+    )
+    if extra:
+        out.add_special_tokens({"additional_special_tokens": extra})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the survey
+
+
+def survey(model_types: list[str] | None = None, echo: bool = True) -> dict[str, Any]:
+    """Build every mapped image processor / feature extractor / video processor / processor of
+    ``model_types`` (all registry types by default) against each type's tiny config (processors
+    with ``toy_tokenizer``). Returns {"built", "skipped", "failed"} counts by kind and reason."""
+    from ..registry import load_registry
+    from ..tiny.engine import build
+    from .mapping import spec_for
+    from .vision_audio import (
+        synthesize_feature_extractor,
+        synthesize_image_processor,
+        synthesize_video_processor,
+    )
+
+    makers = {
+        "image_processor": synthesize_image_processor,
+        "feature_extractor": synthesize_feature_extractor,
+        "video_processor": synthesize_video_processor,
+    }
+    reg = load_registry()
+    types = model_types or list(reg)
+    built: Counter = Counter()
+    skipped: Counter = Counter()
+    failed: Counter = Counter()
+    details: dict[str, list] = defaultdict(list)
+    for mt in types:
+        spec = spec_for(mt)
+        wanted = [(k, n) for k, n in spec.classes().items() if k != "tokenizer"]
+        wanted += [
+            ("video_processor" if "Video" in n else "image_processor", n)
+            for n in spec.torchvision_only
+        ]
+        if not wanted:
+            continue
+        config = None
+        for cn in reg[mt].all_classes()[:3]:
+            try:
+                config = build(mt, cn).config
+                break
+            except Exception:
+                continue
+        if config is None:
+            for k, n in wanted:
+                skipped[(k, "no tiny model")] += 1
+                details["no tiny model"].append(f"{mt}:{n}")
+            continue
+        parts: dict[str, Any] = {}
+        for kind, name in wanted:
+            if kind == "processor":
+                continue
+            try:
+                parts[kind] = makers[kind](name, config)
+                built[kind] += 1
+            except PreprocessSkip as e:
+                parts[kind] = e
+                skipped[(kind, _reason(e))] += 1
+            except Exception as e:
+                failed[(kind, _error(e))] += 1
+                details[_error(e)].append(f"{mt}:{name}")
+        if spec.processor:
+            try:
+                special = processor_special_tokens(spec.processor, config)
+                attrs = tokenizer_special_tokens(spec.processor)
+                words = tokenizer_vocab_tokens(spec.processor)
+                parts["tokenizer"] = toy_tokenizer(config, special, attrs, words)
+                synthesize_processor(spec.processor, config, parts)
+                built["processor"] += 1
+            except PreprocessSkip as e:
+                skipped[("processor", _reason(e))] += 1
+                details[_reason(e)].append(f"{mt}:{spec.processor}")
+            except Exception as e:
+                failed[("processor", _error(e))] += 1
+                details[_error(e)].append(f"{mt}:{spec.processor}")
+    result = {"built": built, "skipped": skipped, "failed": failed, "details": details}
+    if echo:
+        _print(result)
+    return result
+
+
+def _reason(e: PreprocessSkip) -> str:
+    if e.package == "torchvision":
+        return "torchvision"
+    return f"needs {e.package}" if e.package else e.reason[:80]
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e)[:120]}"
+
+
+def _print(result: dict[str, Any]) -> None:
+    for kind in KINDS[1:]:
+        b = result["built"][kind]
+        s = {r: n for (k, r), n in result["skipped"].items() if k == kind}
+        f = {r: n for (k, r), n in result["failed"].items() if k == kind}
+        tv = s.pop("torchvision", 0)
+        print(
+            f"{kind}: built {b}, skipped torchvision {tv}, skipped other {sum(s.values())}, failed {sum(f.values())}"
+        )
+        for r, n in sorted(s.items(), key=lambda x: -x[1]):
+            print(f"    skip {n:3d}  {r}")
+        for r, n in sorted(f.items(), key=lambda x: -x[1]):
+            print(f"    FAIL {n:3d}  {r}  e.g. {result['details'][r][:3]}")

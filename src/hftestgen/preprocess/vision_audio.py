@@ -1,0 +1,410 @@
+"""Image processors, feature extractors and video processors sized to a tiny config.
+
+A preprocessing class is built with its defaults, then every rule of ``RULES`` that applies
+(the class has the attribute, the config has the field) sets one attribute from the tiny config:
+a raw PIL image / numpy waveform processed by it gives tensors the tiny model accepts (pixel
+values of ``config.image_size``, input features with the config's mel bins). Rules are keyed by
+field names, never by model type; what a single class needs beyond them is data
+(``CLASS_VALUES``, each entry with its reason).
+
+Classes that exist only with a torchvision backend, and classes that need a package not installed
+here (librosa, av, ...), raise ``PreprocessSkip`` naming the package; anything else that fails
+raises ``PreprocessError``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..configs import find_attr, is_config, is_int, vision_config
+from . import PreprocessError, PreprocessSkip
+
+# ---------------------------------------------------------------------------------------------
+# reading the tiny config
+
+
+def _vision(config: Any) -> Any:
+    """The config's vision tower config (``configs.vision_config``: the config itself for a
+    vision-only model)."""
+    return vision_config(config)
+
+
+def _vfield(config: Any, *names: str) -> Any:
+    """The first of ``names`` set on the vision config, else anywhere in the config (vision
+    sub-configs preferred)."""
+    v = _vision(config)
+    for n in names:
+        x = getattr(v, n, None)
+        if x is not None and not callable(x) and not is_config(x):
+            return x
+    return find_attr(config, names, prefer=("vision_config", "vision_encoder_config"))
+
+
+def _afield(config: Any, *names: str) -> Any:
+    """The first of ``names`` set on the config or its sub-configs (audio fields)."""
+    return find_attr(config, names, prefer=("audio_config", "encoder", "speech_config"))
+
+
+def _hw(value: Any) -> tuple[int, int] | None:
+    """(height, width) of an ``image_size`` / ``patch_size`` field: an int, a [h, w] pair or a
+    {"height", "width"} dict."""
+    if is_int(value):
+        return value, value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(is_int(x) for x in value):
+        return value[0], value[1]
+    if isinstance(value, Mapping) and is_int(value.get("height")) and is_int(value.get("width")):
+        return value["height"], value["width"]
+    return None
+
+
+def _like(default: Any, hw: tuple[int, int]) -> Any:
+    """``hw`` in the shape of a processor's default size value: {"height", "width"},
+    {"shortest_edge"} (the resize keeps aspect, then a crop or a square image gives ``hw``),
+    {"longest_edge"}, an int or a pair; ``None`` for a shape not understood (left as is)."""
+    h, w = hw
+    if isinstance(default, Mapping):
+        keys = set(default)
+        if {"height", "width"} <= keys:
+            return {**default, "height": h, "width": w}
+        if keys == {"shortest_edge"}:
+            return {"shortest_edge": min(h, w)}
+        if keys == {"longest_edge"}:
+            return {"longest_edge": max(h, w)}
+        if keys == {"shortest_edge", "longest_edge"} and all(is_int(v) for v in default.values()):
+            return {"shortest_edge": min(h, w), "longest_edge": max(h, w)}
+        return None
+    if is_int(default):
+        return h if h == w else None
+    if isinstance(default, (list, tuple)) and len(default) == 2:
+        return type(default)((h, w))
+    if default is None:
+        return {"height": h, "width": w}
+    return None
+
+
+def _channels(default: Any, n: Any) -> Any:
+    """A per-channel list (``image_mean`` / ``image_std``) with ``n`` entries: cut, or the last
+    value repeated."""
+    if not is_int(n) or n < 1 or not isinstance(default, (list, tuple)) or not default:
+        return None
+    if len(default) == n:
+        return None
+    vals = list(default)[:n] + [default[-1]] * max(0, n - len(default))
+    return type(default)(vals)
+
+
+# ---------------------------------------------------------------------------------------------
+# the field-name rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One processor attribute derived from the tiny config."""
+
+    attr: str
+    """The processor attribute set (only where the default instance has it)."""
+    derive: Callable[[Any, Any], Any]
+    """(tiny config, the attribute's default) -> the value, or ``None``: leave the default."""
+    reason: str
+
+
+def _image_size(config: Any, default: Any) -> Any:
+    hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
+    return _like(default, hw) if hw else None
+
+
+def _patch_size(config: Any, default: Any) -> Any:
+    hw = _hw(_vfield(config, "patch_size"))
+    if not hw:
+        return None
+    if isinstance(default, Mapping) or is_int(default):
+        return _like(default, hw)
+    return None
+
+
+def _merge_size(config: Any, default: Any) -> Any:
+    v = _vfield(config, "spatial_merge_size", "merge_size")
+    return v if is_int(v) and is_int(default) else None
+
+
+def _temporal_patch(config: Any, default: Any) -> Any:
+    v = _vfield(config, "temporal_patch_size")
+    return v if is_int(v) and is_int(default) else None
+
+
+def _pixels_bound(factor: int) -> Callable[[Any, Any], Any]:
+    """Dynamic-resolution processors (``min_pixels`` / ``max_pixels``) resize to a multiple of
+    patch * merge: bound the pixels to ``factor`` merged patches (each side) so the tiny model
+    sees a few tokens."""
+
+    def derive(config: Any, default: Any) -> Any:
+        p = _hw(_vfield(config, "patch_size"))
+        m = _vfield(config, "spatial_merge_size", "merge_size")
+        if not p or not is_int(default):
+            return None
+        unit = p[0] * (m if is_int(m) else 1)
+        return (unit * factor) ** 2
+
+    return derive
+
+
+def _mean_std(config: Any, default: Any) -> Any:
+    return _channels(default, _vfield(config, "num_channels", "in_channels", "in_chans"))
+
+
+def _mel_bins(config: Any, default: Any) -> Any:
+    v = _afield(config, "num_mel_bins", "n_mels", "num_mel_filters", "input_feat_per_channel")
+    # a feature_size of 1 is a raw waveform (wav2vec2): not mel bins
+    if is_int(v) and is_int(default) and default > 1 and v != default:
+        return v
+    return None
+
+
+def _sampling_rate(config: Any, default: Any) -> Any:
+    v = _afield(config, "sampling_rate", "sample_rate")
+    return v if is_int(v) and is_int(default) and v != default else None
+
+
+def _frames(config: Any, default: Any) -> Any:
+    v = _afield(config, "max_source_positions")
+    return 2 * v if is_int(v) and is_int(default) else None
+
+
+def _same_name(attr: str) -> Callable[[Any, Any], Any]:
+    def derive(config: Any, default: Any) -> Any:
+        v = _vfield(config, attr)
+        if v is None or is_config(v) or callable(v):
+            return None
+        if type(v) is not type(default) and not (default is None or _num(v) and _num(default)):
+            return None
+        return v
+
+    return derive
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("size", _image_size, "the vision tower's position embeddings are sized to image_size"),
+    Rule("crop_size", _image_size, "a center crop must give the model's image_size too"),
+    Rule(
+        "patch_size",
+        _patch_size,
+        "patch-based processors (dynamic resolution) cut the image in the tower's patches",
+    ),
+    Rule("merge_size", _merge_size, "patches merged per token must match spatial_merge_size"),
+    Rule(
+        "temporal_patch_size",
+        _temporal_patch,
+        "frames per temporal patch must match the tower's temporal_patch_size",
+    ),
+    Rule("min_pixels", _pixels_bound(1), "dynamic resolution: at least one merged patch"),
+    Rule("max_pixels", _pixels_bound(4), "dynamic resolution: a few merged patches at most"),
+    Rule("image_mean", _mean_std, "one mean per input channel (num_channels)"),
+    Rule("image_std", _mean_std, "one std per input channel (num_channels)"),
+    Rule("feature_size", _mel_bins, "input features carry the encoder's mel bins"),
+    Rule("num_mel_bins", _mel_bins, "input features carry the encoder's mel bins"),
+    Rule("n_mels", _mel_bins, "input features carry the encoder's mel bins"),
+    Rule("sampling_rate", _sampling_rate, "the model's sampling rate, where its config has one"),
+    Rule(
+        "nb_max_frames",
+        _frames,
+        "encoders with max_source_positions behind a stride-2 conv expect exactly twice that "
+        "many frames (Whisper: 3000 = 2 * 1500)",
+    ),
+    Rule(
+        "image_grid_pinpoints",
+        _same_name("image_grid_pinpoints"),
+        "any-resolution tiling must use the config's grid",
+    ),
+    Rule("max_length", _same_name("max_length"), "spectrogram length the model is sized to"),
+    Rule("num_frames", _same_name("num_frames"), "video models are sized to num_frames"),
+)
+"""The field-name rules: processor attribute <- tiny config field, with why."""
+
+
+@dataclass(frozen=True)
+class ClassValues:
+    """Values one preprocessing class needs beyond the rules (a per-class oddity, as data)."""
+
+    class_name: str
+    values: Mapping[str, Any]
+    reason: str
+
+
+CLASS_VALUES: tuple[ClassValues, ...] = ()
+"""Per-class oddities (none needed so far by the image processors / feature extractors built
+here; composite processors keep theirs in ``processors.CLASS_VALUES``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# building
+
+
+PACKAGE_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"torchvision", re.I), "torchvision"),
+    (re.compile(r"requires the (\w+) library", re.I), ""),
+    (re.compile(r"No module named '([\w]+)", re.I), ""),
+)
+"""How an ImportError names its package (an empty name: the first group)."""
+
+
+def package_of(exc: BaseException) -> str | None:
+    """The package an import-ish exception says is missing, or ``None``."""
+    msg = f"{exc}"
+    if not (isinstance(exc, ImportError) or "requires the" in msg or "pip install" in msg):
+        return None
+    for pat, name in PACKAGE_PATTERNS:
+        m = pat.search(msg)
+        if m:
+            return (name or m.group(1)).lower()
+    return getattr(exc, "name", None) or "unknown"
+
+
+def resolve_class(class_name: str) -> type:
+    """The Transformers class named ``class_name``; PreprocessSkip where it needs a package that
+    is not installed, PreprocessError where it does not exist."""
+    import transformers
+
+    if ":" in class_name:  # mapping's stand-in for a blanked torchvision-only name
+        raise PreprocessSkip(f"needs torchvision ({class_name})", package="torchvision")
+    try:
+        cls = getattr(transformers, class_name)
+    except Exception as e:
+        pkg = package_of(e)
+        if pkg:
+            raise PreprocessSkip(f"needs {pkg} ({class_name})", package=pkg) from e
+        raise PreprocessError(f"{class_name} does not import: {type(e).__name__}: {e}") from e
+    if type(cls).__name__ == "DummyObject" or not inspect.isclass(cls):
+        pkgs = [b for b in getattr(cls, "_backends", ()) if not _installed(b)]
+        pkg = pkgs[0] if pkgs else "unknown"
+        raise PreprocessSkip(f"needs {pkg} ({class_name})", package=pkg)
+    return cls
+
+
+def _installed(backend: str) -> bool:
+    from transformers.utils import import_utils
+
+    check = getattr(import_utils, f"is_{backend}_available", None)
+    if check is not None:
+        try:
+            return bool(check())
+        except Exception:
+            return False
+    return importlib.util.find_spec(backend) is not None
+
+
+def _construct(cls: type, kwargs: Mapping[str, Any]) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return cls(**kwargs)
+        except Exception as e:
+            pkg = package_of(e)
+            if pkg:
+                raise PreprocessSkip(f"needs {pkg} ({cls.__name__})", package=pkg) from e
+            raise
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    """The attributes a processor instance holds (``to_dict`` where it has one)."""
+    out = dict(vars(obj))
+    try:
+        out.update(obj.to_dict())
+    except Exception:
+        pass
+    return out
+
+
+def _init_params(cls: type) -> set[str] | None:
+    """Named ``__init__`` parameters, or ``None`` when it takes ``**kwargs`` only."""
+    params = inspect.signature(cls.__init__).parameters
+    named = {
+        n
+        for n, p in params.items()
+        if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+    return named or None
+
+
+def sized_values(cls: type, default: Any, config: Any) -> dict[str, Any]:
+    """Attribute -> value from ``RULES`` and ``CLASS_VALUES`` for one class (only the values that
+    differ from the class defaults)."""
+    state = _state(default)
+    out: dict[str, Any] = {}
+    for rule in RULES:
+        if rule.attr not in state:
+            continue
+        v = rule.derive(config, state[rule.attr])
+        if v is not None and v != state[rule.attr]:
+            out[rule.attr] = v
+    for entry in CLASS_VALUES:
+        if entry.class_name == cls.__name__:
+            out.update(entry.values)
+    return out
+
+
+def synthesize(class_name: str, config: Any) -> Any:
+    """A preprocessing instance of ``class_name`` (image processor / feature extractor / video
+    processor) sized to the tiny ``config`` by ``RULES``."""
+    cls = resolve_class(class_name)
+    try:
+        default = _construct(cls, {})
+        values = sized_values(cls, default, config)
+        params = _init_params(cls)
+        state = _state(default)
+        init = {
+            k: v
+            for k, v in values.items()
+            if (params is None and k in state) or (params and k in params)
+        }
+        obj = _construct(cls, init) if init else default
+        for k, v in values.items():
+            if k not in init or getattr(obj, k, None) != v:
+                setattr(obj, k, v)
+        _sync_frames(obj, values)
+        return obj
+    except (PreprocessSkip, PreprocessError):
+        raise
+    except Exception as e:
+        raise PreprocessError(f"{class_name}: {type(e).__name__}: {str(e)[:300]}") from e
+
+
+def _sync_frames(obj: Any, values: Mapping[str, Any]) -> None:
+    """Keep a feature extractor's sample count in step with a ``nb_max_frames`` set by a rule
+    (Whisper pads / cuts waveforms to ``n_samples``, then takes ``n_samples // hop_length``
+    frames)."""
+    frames = values.get("nb_max_frames")
+    hop = getattr(obj, "hop_length", None)
+    if is_int(frames) and is_int(hop) and hasattr(obj, "n_samples"):
+        obj.n_samples = frames * hop
+
+
+def synthesize_image_processor(class_name: str, config: Any) -> Any:
+    """An image processor of ``class_name`` sized to the tiny config (image / crop / patch size,
+    per-channel mean and std)."""
+    return synthesize(class_name, config)
+
+
+def synthesize_feature_extractor(class_name: str, config: Any) -> Any:
+    """A feature extractor of ``class_name`` sized to the tiny config (mel bins, sampling rate,
+    frames)."""
+    return synthesize(class_name, config)
+
+
+def synthesize_video_processor(class_name: str, config: Any) -> Any:
+    """A video processor of ``class_name`` sized to the tiny config. Transformers' video
+    processors all subclass ``BaseVideoProcessor``, which needs torchvision."""
+    from transformers.utils import is_torchvision_available
+
+    if not is_torchvision_available():
+        raise PreprocessSkip(f"needs torchvision ({class_name})", package="torchvision")
+    return synthesize(class_name, config)
