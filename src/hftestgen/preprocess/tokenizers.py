@@ -496,11 +496,30 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         else:
             path.write_text("\n".join(slots) + "\n", encoding="utf-8")
         return cls(vocab_file=str(path), **kwargs)
+    if entry.files == "wordpiece_txt":
+        trained = _wordpiece_tokens(layout.vocab_size - len(set(reserved) | set(wanted)))
+        slots = _lay_out(wanted, reserved, trained, layout.vocab_size, lambda i: f"[unused{i}]")
+        path = d / names.get("vocab_file", "vocab.txt")
+        path.write_text("\n".join(slots) + "\n", encoding="utf-8")
+        return cls(vocab_file=str(path), **kwargs)
     if entry.files.startswith("spm_"):
         path = d / names.get("vocab_file", "spiece.model")
         _write_spm(path, entry.files[4:], wanted, reserved, layout.vocab_size, defaults)
         return cls(vocab_file=str(path), **kwargs)
     raise PreprocessError(f"{cls.__name__}: unknown files recipe {entry.files!r}")
+
+
+def _wordpiece_tokens(size: int) -> list[str]:
+    """WordPiece tokens trained through BERT's pipeline (lowercasing, punctuation split)."""
+    from transformers import BertTokenizer
+
+    backend = json.loads(BertTokenizer().backend_tokenizer.to_str())
+    pipeline = json.dumps(
+        {"normalizer": backend["normalizer"], "pre_tokenizer": backend["pre_tokenizer"]},
+        sort_keys=True,
+    )
+    params = json.dumps(_model_params(backend["model"]), sort_keys=True)
+    return list(_train("WordPiece", pipeline, params, max(size, 8))[0])
 
 
 @functools.cache
@@ -614,7 +633,9 @@ def normalize_for_roundtrip(tok: Any, text: str) -> str:
     norm = getattr(backend, "normalizer", None) if backend is not None else None
     if norm is not None:
         text = norm.normalize_str(text)
-    elif getattr(tok, "do_lower_case", False):
+    elif getattr(tok, "do_lower_case", False) or getattr(
+        getattr(tok, "basic_tokenizer", None), "do_lower_case", False
+    ):
         text = text.lower()
     return _canon_spaces(text)
 
