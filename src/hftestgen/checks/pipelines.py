@@ -287,7 +287,7 @@ class TaskSpec:
     options: Callable[[Any, Any], dict]
     structure: Callable[[Any, Any, Any, Any], list[str]]
     manual: Callable[[Any, Any, Any, Any], Any]
-    compare: Callable[[Comparison, str, Any, Any, tol.Tol], None]
+    compare: Callable[[Comparison, str, Any, Any, tol.Tol, Any], None]
     needs: tuple[str, ...] = ("tokenizer",)
 
 
@@ -320,7 +320,7 @@ def _labels_structure(result: Any, config: Any) -> list[str]:
     return bad
 
 
-def _compare_scores(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_scores(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any) -> None:
     g, w = _scores_by_label(got), _scores_by_label(want)
     if set(g) != set(w):
         cmp.compared.append(name)
@@ -418,7 +418,7 @@ def _fill_mask_manual(model, prep, x, config):
     ]
 
 
-def _compare_tokens(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_tokens(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any) -> None:
     cmp.equal(
         f"{name} tokens",
         torch.tensor([r["token"] for r in got]),
@@ -462,7 +462,9 @@ def _token_class_manual(model, prep, x, config):
     return out
 
 
-def _compare_entities(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_entities(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
     g = [(r["index"], r["entity"]) for r in got]
     w = [(r["index"], r["entity"]) for r in want]
     cmp.compared.append(f"{name} entities")
@@ -481,12 +483,12 @@ NEW_TOKENS = tol.NEW_TOKENS
 
 
 def _generation_options(prep, config) -> dict:
-    return {
-        "max_new_tokens": NEW_TOKENS,
-        "do_sample": False,
-        "return_full_text": False,
-        "return_tensors": True,
-    }
+    return {"max_new_tokens": NEW_TOKENS, "do_sample": False, "return_tensors": True}
+
+
+def _prompt_ids(prep, x) -> list[int]:
+    """The prompt as the text-generation pipeline encodes it: the tokenizer's defaults."""
+    return list(prep.tokenizer(x)["input_ids"])
 
 
 def _generation_structure(result, config, prep, x) -> list[str]:
@@ -495,30 +497,53 @@ def _generation_structure(result, config, prep, x) -> list[str]:
     ids = result[0].get("generated_token_ids")
     if ids is None:
         return ["no generated_token_ids in the result (return_tensors=True)"]
-    ids = list(ids)
+    ids = [int(i) for i in ids]
+    prompt = _prompt_ids(prep, x)
+    if ids[: len(prompt)] != prompt:
+        return [f"the generation {ids} does not start with the prompt {prompt}"]
+    new = ids[len(prompt) :]
     eos = config.get_text_config().eos_token_id
     eos = set(eos if isinstance(eos, list) else [eos]) - {None}
-    if len(ids) != NEW_TOKENS and not (ids and ids[-1] in eos):
-        return [f"{len(ids)} new tokens, expected {NEW_TOKENS} (or fewer ending at EOS)"]
+    if len(new) != NEW_TOKENS and not (new and new[-1] in eos):
+        return [f"{len(new)} new tokens, expected {NEW_TOKENS} (or fewer ending at EOS)"]
     return []
 
 
 def _generation_manual(model, prep, x, config):
-    enc = prep.tokenizer(x, return_tensors="pt", add_special_tokens=False)
+    ids = torch.tensor([_prompt_ids(prep, x)])
     torch.manual_seed(SEED)
     with torch.no_grad():
-        out = model.generate(**_tensors(enc), max_new_tokens=NEW_TOKENS, do_sample=False)
-    new = out[0, enc["input_ids"].shape[1] :] if not config.is_encoder_decoder else out[0]
-    return [{"generated_token_ids": [int(i) for i in new]}]
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=NEW_TOKENS,
+            do_sample=False,
+        )
+    return [{"generated_token_ids": [int(i) for i in out[0]]}]
 
 
-def _compare_generation(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
-    g = [int(i) for i in got[0]["generated_token_ids"]]
-    w = [int(i) for i in want[0]["generated_token_ids"]]
-    n = min(len(g), len(w))
+def _compare_generation(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
+    """Token ids exactly; a batched generation's padding (the pad id before the prompt or after
+    an EOS) is dropped from both ends first."""
+    tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
+    pad = getattr(tok, "pad_token_id", None)
+    g = _strip([int(i) for i in got[0]["generated_token_ids"]], pad)
+    w = _strip([int(i) for i in want[0]["generated_token_ids"]], pad)
     cmp.compared.append(f"{name} tokens")
-    if g[-n:] != w[-n:] or abs(len(g) - len(w)) > 1:
-        cmp.flag(f"{name}: generated {g}, by hand {w}")
+    if g != w:
+        cmp.flag(f"{name}: generated {g}, expected {w}")
+
+
+def _strip(ids: list[int], pad: int | None) -> list[int]:
+    if pad is None:
+        return ids
+    while ids and ids[0] == pad:
+        ids = ids[1:]
+    while ids and ids[-1] == pad:
+        ids = ids[:-1]
+    return ids
 
 
 def _features_options(prep, config) -> dict:
@@ -540,8 +565,18 @@ def _image_features_manual(model, prep, x, config):
     return _forward(model, _image_inputs(prep, x))[0]
 
 
-def _compare_features(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
-    cmp.close(name, got.reshape(want.shape) if got.numel() == want.numel() else got, want, t)
+def _compare_features(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
+    """Per-position features at the real positions of ``want``: a batched result is padded
+    (on the tokenizer's padding side) to the longest input of its batch."""
+    got, want = torch.as_tensor(got), torch.as_tensor(want)
+    if got.dim() == want.dim() >= 3 and got.shape[-2] > want.shape[-2]:
+        n = want.shape[-2]
+        tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
+        side = getattr(tok, "padding_side", "right")
+        got = got[..., -n:, :] if side == "left" else got[..., :n, :]
+    cmp.close(name, got, want, t)
 
 
 def _asr_structure(result, config, prep, x) -> list[str]:
@@ -561,7 +596,7 @@ def _asr_manual(model, prep, x, config):
     return {"text": tok.decode(ids)}
 
 
-def _compare_text(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_text(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any) -> None:
     cmp.compared.append(name)
     if got.get("text") != want.get("text"):
         cmp.flag(f"{name}: pipeline {got.get('text')!r}, by hand {want.get('text')!r}")
@@ -630,7 +665,9 @@ def _detection_manual(model, prep, x, config):
     ]
 
 
-def _compare_detections(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_detections(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
     cmp.compared.append(f"{name} count")
     if len(got) != len(want):
         cmp.flag(f"{name}: {len(got)} detections, by hand {len(want)}")
@@ -688,7 +725,9 @@ def _itt_manual(model, prep, x, config):
     return [{"generated_text": proc.decode(new, skip_special_tokens=True)}]
 
 
-def _compare_generated_text(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol) -> None:
+def _compare_generated_text(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
     cmp.compared.append(name)
     if got[0]["generated_text"] != want[0]["generated_text"]:
         cmp.flag(
@@ -696,7 +735,62 @@ def _compare_generated_text(cmp: Comparison, name: str, got: Any, want: Any, t: 
         )
 
 
+CANDIDATES = ["fox", "world"]
+NLI_TEMPLATE = "This example is {}."
+
+
+def _entailment_id(config) -> int:
+    """The zero-shot pipeline's entailment logit: the label starting with "entail", else the
+    last one (``ZeroShotClassificationPipeline.entailment_id``)."""
+    for label, i in config.label2id.items():
+        if label.lower().startswith("entail"):
+            return int(i)
+    return -1
+
+
+def _zs_text_manual(model, prep, x, config):
+    tok = prep.tokenizer
+    logits = []
+    for c in CANDIDATES:
+        enc = tok(x, NLI_TEMPLATE.format(c), return_tensors="pt", truncation="only_first")
+        logits.append(_forward(model, _tensors(enc)).logits[0, _entailment_id(config)])
+    probs = torch.stack(logits).softmax(-1)
+    return {"labels": list(CANDIDATES), "scores": [float(p) for p in probs]}
+
+
+def _zs_text_structure(result, config, prep, x) -> list[str]:
+    if not isinstance(result, dict) or sorted(result.get("labels", [])) != sorted(CANDIDATES):
+        return [f"expected {{sequence, labels, scores}} over the candidates, got {result!r}"[:200]]
+    scores = result["scores"]
+    bad = [] if scores == sorted(scores, reverse=True) else ["scores not descending"]
+    if abs(sum(scores) - 1) > 1e-4:
+        bad.append(f"scores sum to {sum(scores)}, not 1")
+    if result.get("sequence") != x:
+        bad.append(f"sequence {result.get('sequence')!r} is not the input")
+    return bad
+
+
+def _compare_label_scores(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
+    g = dict(zip(got["labels"], got["scores"], strict=True))
+    w = dict(zip(want["labels"], want["scores"], strict=True))
+    cmp.close(
+        name,
+        torch.tensor([g.get(c, -1.0) for c in CANDIDATES]),
+        torch.tensor([w[c] for c in CANDIDATES]),
+        t,
+    )
+
+
 TASKS: dict[str, TaskSpec] = {
+    "zero-shot-classification": TaskSpec(
+        _texts,
+        lambda p, c: {"candidate_labels": list(CANDIDATES), "hypothesis_template": NLI_TEMPLATE},
+        _zs_text_structure,
+        _zs_text_manual,
+        _compare_label_scores,
+    ),
     "text-classification": TaskSpec(
         _texts,
         _all_labels,
@@ -780,6 +874,14 @@ TASKS: dict[str, TaskSpec] = {
         _compare_generated_text,
         needs=("processor",),
     ),
+    "any-to-any": TaskSpec(
+        _itt_inputs,
+        _itt_options,
+        _itt_structure,
+        _itt_manual,
+        _compare_generated_text,
+        needs=("processor",),
+    ),
 }
 
 
@@ -835,11 +937,11 @@ def pipeline(case: Case, task: str | None) -> None:
         for problem in spec.structure(got, config, prep, x):
             cmp.flag(f"input {i}: {problem}")
         want = spec.manual(model, prep, x, config)
-        spec.compare(cmp, f"input {i} pipeline vs by hand", got, want, tol.PIPELINE)
+        spec.compare(cmp, f"input {i} pipeline vs by hand", got, want, tol.PIPELINE, prep)
     batched = _batch(pipe, xs, options)
     cmp.compared.append("batch length")
     if len(batched) != len(xs):
         cmp.flag(f"a batch of {len(xs)} gave {len(batched)} results")
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
-        spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH)
+        spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
     cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")
