@@ -76,6 +76,13 @@ def test_an_unknown_class_is_a_usage_error(tmp_path, cli_env):
     assert not (tmp_path / "x").exists()
 
 
+def test_an_unknown_model_type_is_one_usage_error(tmp_path, cli_env):
+    proc = _cli(cli_env, "tiny", "nope-bert", "--save", str(tmp_path / "x"))
+    assert proc.returncode == 2
+    assert "unknown model type 'nope-bert'" in proc.stderr and "hftestgen list" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # preprocessing files: save_tiny writes what hftestgen.preprocess.build.preprocessing_for built
 
