@@ -703,28 +703,26 @@ def tiny(
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
-    """Write a tiny random checkpoint (config + safetensors weights) that
-    AutoModel*.from_pretrained(DIR) loads offline: the model the generated suite tests."""
-    from .tiny.checkpoint import save_tiny
+    """Write a tiny random checkpoint (config + safetensors weights + synthesized
+    tokenizer / processor files) that AutoModel*.from_pretrained(DIR) and pipeline(task,
+    model=DIR) load offline: the model the generated suite tests."""
+    from .tiny.checkpoint import save_tiny, tiny_target
 
     reg = _registry(overrides, plugin)
-    spec = select_specs(reg, [model_type], False, None)[0]
-    classes = spec.all_classes()
-    name = class_name or (classes[0] if classes else None)
-    if name is None or name not in classes:
-        raise UsageError(
-            f"{spec.model_type!r} has no model class {class_name!r}; its classes: "
-            f"{', '.join(classes) or 'none'}"
-        )
+    spec, name = tiny_target(reg, model_type, class_name)
     saved = save_tiny(spec.model_type, name, save, tiny=dict(spec.tiny or {}))
     out_console.print(
         f"{saved.class_name} ({saved.parameters:,} parameters) -> {saved.path}: "
         f"{', '.join(saved.files)}",
         markup=False,
     )
-    err_console.print(
-        "preprocessing files (tokenizer / processor) are not synthesized yet", markup=False
-    )
+    if saved.preprocessing:
+        err_console.print(f"preprocessing: {', '.join(saved.preprocessing)}", markup=False)
+    for kind, why in {**saved.skipped, **saved.errors}.items():
+        label = "error" if kind in saved.errors else "skipped"
+        err_console.print(f"preprocessing {kind} {label}: {why}", markup=False)
+    if not (saved.preprocessing or saved.skipped or saved.errors):
+        err_console.print("no preprocessing files written (none synthesized)", markup=False)
 
 
 @app.command()
