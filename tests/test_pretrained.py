@@ -54,6 +54,9 @@ def test_docstring_links_must_name_their_own_url():
     )
     assert C.from_docstring(doc) == "org/model-1"
     assert C.from_docstring("no link") is None
+    # 4.57's d_fine / deepseek_v2 quote the id inside the link; Transformers' own reader misses it
+    quoted = 'that of X "[org/m-x"](https://huggingface.co/org/m-x").'
+    assert C.from_docstring(quoted) == "org/m-x"
 
 
 def test_auto_docstring_sources_are_read_when_the_docstring_names_none():

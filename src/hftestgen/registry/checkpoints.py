@@ -8,9 +8,11 @@ Nothing here is a hand-written list. For each model type of the registry, in thi
    with the same links. (Transformers' own ``get_checkpoint_from_config_class`` reads it the
    same way; a docstring built without a checkpoint says ``[None](...)``, which is no id.)
 2. ``auto_docstring``: the ``checkpoint="..."`` argument of the ``@auto_docstring`` decorating
-   the config class in its module's source (5.x classes with their own intro text), else
-   the first one of that module (a component config beside its composite: ``mimi_decoder``).
-3. ``_CHECKPOINT_FOR_DOC``: the constant of the type's modeling module source (4.5x, a few
+   the config class in its module's source (5.x classes with their own intro text).
+3. ``config-module``: such a link in another docstring of the config module (a composite or
+   component config beside the one that names it: 4.57's ``musicgen``), else the module's first
+   ``@auto_docstring(checkpoint="...")`` (5.x ``mimi_decoder``).
+4. ``_CHECKPOINT_FOR_DOC``: the constant of the type's modeling module source (4.5x, a few
    5.x modules), else the first ``@auto_docstring(checkpoint="...")`` in that source.
 
 Sources are read as text (no modeling module is imported); the config classes are imported.
@@ -34,12 +36,14 @@ from typing import Any
 
 CONFIG_DOCSTRING = "config-docstring"
 AUTO_DOCSTRING = "auto_docstring"
+CONFIG_MODULE = "config-module"
 CHECKPOINT_FOR_DOC = "_CHECKPOINT_FOR_DOC"
 OVERRIDES = "overrides"
-SOURCES = (CONFIG_DOCSTRING, AUTO_DOCSTRING, CHECKPOINT_FOR_DOC)
+SOURCES = (CONFIG_DOCSTRING, AUTO_DOCSTRING, CONFIG_MODULE, CHECKPOINT_FOR_DOC)
 SOURCE_TEXT = {
     CONFIG_DOCSTRING: "its config class's docstring",
     AUTO_DOCSTRING: "@auto_docstring(checkpoint=...) in Transformers' source",
+    CONFIG_MODULE: "a sibling config's docstring in its config module",
     CHECKPOINT_FOR_DOC: "_CHECKPOINT_FOR_DOC of its modeling module",
     OVERRIDES: "the overrides file",
 }
@@ -68,6 +72,8 @@ def from_docstring(doc: str | None) -> str | None:
     """The first hub link of ``doc`` whose text is its id (``[org/name](https://huggingface.co/
     org/name)``); ``None`` when there is none."""
     for name, link in _LINK.findall(doc or ""):
+        # 4.5x typos quote the id inside the link (`"[org/name"](https://huggingface.co/org/name")`)
+        name, link = name.strip('"'), link.replace('"', "")
         if link.removesuffix("/") == f"https://huggingface.co/{name}" and _valid(name):
             return name
     return None
@@ -135,7 +141,14 @@ def derive_one(model_type: str, config_class: str) -> tuple[str, str] | None:
     module = getattr(cls, "__module__", "") or ""
     config_source = _source(module)
     found = _class_decorator_checkpoint(config_source, cls.__name__)
-    found = found or _first_decorator_checkpoint(config_source)  # a module's sibling configs
+    if found:
+        return found, AUTO_DOCSTRING
+    # a composite or component config beside the one that names it (4.57's MusicgenConfig
+    # beside MusicgenDecoderConfig, 5.x's MimiDecoderConfig beside MimiConfig)
+    found = from_docstring(config_source)
+    if found:
+        return found, CONFIG_MODULE
+    found = _first_decorator_checkpoint(config_source)
     if found:
         return found, AUTO_DOCSTRING
     if ".configuration_" in module:
