@@ -178,7 +178,9 @@ def explain(
     reg = _registry(overrides, plugin)
     s = reg.resolve(model_type)
     if fmt == "json":
-        out_console.print_json(json.dumps(s.to_dict()))
+        ckpt, ckpt_source = _checkpoint_of(s)
+        d = {**s.to_dict(), "pretrained": {"checkpoint": ckpt, "source": ckpt_source}}
+        out_console.print_json(json.dumps(d))
         return
     from .render import template_for, test_filename
 
@@ -190,8 +192,17 @@ def explain(
     out_console.print(f"  source       : {s.source}")
     if s.parents:
         out_console.print(f"  parents      : {', '.join(s.parents)}")
-    if s.checkpoint:
-        out_console.print(f"  checkpoint   : {s.checkpoint} (recorded only; never downloaded)")
+    ckpt, ckpt_source = _checkpoint_of(s)
+    if ckpt:
+        from .registry.checkpoints import SOURCE_TEXT
+
+        out_console.print(
+            f"  checkpoint   : {ckpt}  (from {SOURCE_TEXT.get(ckpt_source or '', ckpt_source)}; "
+            "run --pretrained loads it from the local HF cache, never downloads)",
+            markup=False,
+        )
+    else:
+        out_console.print("  checkpoint   : none named in Transformers' docs")
     if s.overridden:
         out_console.print(f"  overridden   : {', '.join(s.overridden)}")
     if s.testable or s.status == "skipped":
@@ -200,6 +211,14 @@ def explain(
         out_console.print("  classes per task:")
         for task, names in s.classes.items():
             out_console.print(f"    {task:<28} {', '.join(names)}")
+
+
+def _checkpoint_of(spec: Any) -> tuple[Optional[str], Optional[str]]:
+    """The type's checkpoint id and where it comes from (overrides, else Transformers' docs:
+    registry/checkpoints.py)."""
+    from .registry.checkpoints import resolve
+
+    return resolve(spec.model_type, spec.checkpoint)
 
 
 # --------------------------------------------------------------------------------------
@@ -447,6 +466,13 @@ def run(
         "(ray://HOST:10001, HOST:6379) connects to a running one (default: the pyproject "
         "setting 'ray'). Needs the extra 'ray' of hftestgen.",
     ),
+    pretrained: bool = typer.Option(
+        False,
+        "--pretrained",
+        help="Run the checks on each type's real checkpoint from the local Hugging Face cache "
+        "(the id Transformers' docs name, or [types.X] checkpoint in the overrides file) "
+        "instead of the tiny random model; never downloads: an absent one is skipped.",
+    ),
     overrides: Optional[Path] = OverridesOpt,
     plugin: Optional[list[str]] = PluginOpt,
 ) -> None:
@@ -456,6 +482,8 @@ def run(
 
     parse_workers(workers)
     parse_shard(shard)
+    if pretrained:
+        _use_pretrained()
     if against is not None:
         _use_snapshot(against)
     settings = _settings()
@@ -679,6 +707,18 @@ def _use_backends(
         os.environ[B.MATRIX_ONLY_ENV] = "1"
     if chosen:
         err_console.print(f"backends: {', '.join(chosen)}", markup=False)
+
+
+def _use_pretrained() -> None:
+    """Hand pretrained mode to the pytest processes (``$HFTESTGEN_PRETRAINED``)."""
+    import os
+
+    from .checks.pretrained import PRETRAINED_ENV
+    from .registry.checkpoints import checkpoints
+
+    os.environ[PRETRAINED_ENV] = "1"
+    checkpoints()  # derived once here, so the pytest workers read the cached ids
+    err_console.print("pretrained: checks load the real checkpoints from the local HF cache")
 
 
 def _use_snapshot(path: Path) -> None:

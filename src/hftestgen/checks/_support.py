@@ -106,10 +106,13 @@ def get_built(case: Case, class_name: str | None) -> Any:
     if class_name is None:  # only reachable through an empty parametrization
         not_applicable(f"{case.model_type}: no model class to check")
     data = case.data_for(class_name)
+    from .pretrained import enabled as _pretrained
+
+    pretrained = _pretrained()  # run --pretrained: the real checkpoint (checks/pretrained.py)
     key = (
         case.model_type,
         class_name,
-        json.dumps([case.tiny, data], sort_keys=True, default=str),
+        json.dumps([case.tiny, data, pretrained], sort_keys=True, default=str),
     )
     if _CACHE and next(iter(_CACHE))[0] != case.model_type:
         # Generated files run one model type after another: models of the previous type will
@@ -122,9 +125,14 @@ def get_built(case: Case, class_name: str | None) -> Any:
         from hftestgen import tiny
 
         try:
-            _CACHE[key] = tiny.build(
-                case.model_type, class_name, tiny=dict(case.tiny) or None, seed=0, data=data
-            )
+            if pretrained:
+                from .pretrained import load
+
+                _CACHE[key] = load(case, class_name)
+            else:
+                _CACHE[key] = tiny.build(
+                    case.model_type, class_name, tiny=dict(case.tiny) or None, seed=0, data=data
+                )
         except Exception as e:  # cached too: a failing build fails every check the same way
             _CACHE[key] = e
         while len(_CACHE) > CACHE_SIZE:

@@ -4,7 +4,7 @@ Format::
 
     [types.gpt2]
     family = "decoder-only"            # correct the derived family
-    checkpoint = "openai-community/gpt2"  # a default checkpoint id (recorded, never downloaded)
+    checkpoint = "openai-community/gpt2"  # the checkpoint run --pretrained loads (local cache only)
     skip = "needs a custom CUDA kernel"   # skip the type, with the reason reports will show
 
     [types.gpt2.tiny]                   # tiny config values, applied over the engine's defaults

@@ -82,6 +82,10 @@ def run_command(
         "selected": sorted(selected),
         "selection": selection,
     }
+    from ..checks.pretrained import PRETRAINED_ENV
+
+    if os.environ.get(PRETRAINED_ENV, "") not in ("", "0"):  # run --pretrained
+        run_meta["pretrained"] = True
     if os.environ.get("HFTESTGEN_ENV"):  # run --transformers V: the environment's name
         run_meta["env"] = os.environ["HFTESTGEN_ENV"]
     report_dir.mkdir(parents=True, exist_ok=True)
