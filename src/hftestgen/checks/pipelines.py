@@ -53,13 +53,16 @@ def _prep(case: Case):
 
 
 def _built_for(case: Case, class_name: str, overrides: dict) -> Any:
-    """The tiny model of ``class_name``; rebuilt with the preprocessing's config overrides
-    (a fixed-vocabulary tokenizer larger than the tiny vocab) where there are any."""
+    """The tiny model of ``class_name`` in eval mode; rebuilt with the preprocessing's config
+    overrides (a fixed-vocabulary tokenizer larger than the tiny vocab) where there are any."""
     if not overrides:
-        return get_built(case, class_name)
-    from dataclasses import replace
+        built = get_built(case, class_name)
+    else:
+        from dataclasses import replace
 
-    return get_built(replace(case, tiny={**case.tiny, **overrides}), class_name)
+        built = get_built(replace(case, tiny={**case.tiny, **overrides}), class_name)
+    built.model.eval()
+    return built
 
 
 def _require(prep, kind: str) -> Any:
@@ -157,14 +160,18 @@ def _processor_call(proc: Any, prep) -> Any:
         token = getattr(proc, "image_token", None)
         if token and prep.tokenizer is not None:
             text = f"{token} {text}"
+    text_is_input = True
     if prep.feature_extractor is not None:
         rate = sampling_rate(prep)
         kwargs["audio"] = [waveform(SEED, AUDIO_SECONDS[0], rate)]
         kwargs["sampling_rate"] = rate
         token = getattr(proc, "audio_token", None)
+        # rule: an audio processor without an audio placeholder token (CTC, Whisper) reads
+        # text as the transcription target (labels), not as model input
+        text_is_input = bool(token)
         if token and prep.tokenizer is not None:
             text = f"{token} {text}"
-    if prep.tokenizer is not None:
+    if prep.tokenizer is not None and text_is_input:
         kwargs["text"] = [text]
     return proc(**kwargs)
 
@@ -210,31 +217,86 @@ def preprocessing(case: Case, kind: str | None) -> None:
         cmp.outputs(ours, _raw_call(kind, loaded, prep), tol.EXACT)
 
     if kind == "tokenizer":
-        _tokenizer_facts(cmp, obj, config, ours)
+        _tokenizer_facts(cmp, obj, config, ours, prep)
+    if kind == "image_processor":
+        _image_facts(cmp, obj)
     cmp.verdict(f"{kind} {type(obj).__name__}")
 
     if kind == _top_kind(case):
         _through_models(case, prep, ours)
 
 
-def _tokenizer_facts(cmp: Comparison, tok: Any, config: Any, ours: dict) -> None:
+def _tokenizer_facts(cmp: Comparison, tok: Any, config: Any, ours: dict, prep) -> None:
+    """Ids inside the model's vocabulary, the config's special ids at the tokenizer's special
+    tokens, Transformers' encoding equal to the ``tokenizers`` backend's own (the Python
+    wrapper adds or drops no special token), and decode(encode(text)) == text."""
+    from ..preprocess import PreprocessError
     from ..preprocess import tokenizers as toks
 
-    vocab = toks.model_vocab_size(config)
+    vocab = toks._vocab_size(config)
+    vocab = max(vocab or 0, int(prep.config_overrides.get("vocab_size") or 0)) or None
     ids = ours.get("input_ids")
     if ids is not None and vocab:
         cmp.compared.append("input_ids < vocab_size")
         if int(ids.max()) >= vocab:
             cmp.flag(f"input_ids reach {int(ids.max())}, past the config's vocab_size {vocab}")
-    for problem in toks.special_id_mismatches(tok, config):
-        cmp.flag(problem)
-    cmp.compared.append("special ids")
+    if not toks.entry_for(type(tok).__name__).fixed:
+        cmp.compared.append("special ids")
+        try:
+            toks.check_special_ids(tok, config, prep.extra_special_tokens)
+        except PreprocessError as e:
+            cmp.flag(str(e))
+    backend = getattr(tok, "backend_tokenizer", None)
     for text in TEXTS:
-        back = tok.decode(tok(text)["input_ids"], skip_special_tokens=True)
-        want = toks.normalize_for_roundtrip(tok, text)
+        if backend is not None:
+            cmp.equal(
+                f"encode({text!r}) vs the tokenizers backend",
+                torch.tensor(tok(text)["input_ids"]),
+                torch.tensor(backend.encode(text).ids),
+            )
+        want, back = toks.roundtrip(tok, text)
         cmp.compared.append(f"decode(encode({text!r}))")
-        if toks.normalize_for_roundtrip(tok, back) != want:
+        if back != want:
             cmp.flag(f"decode(encode({text!r})) gave {back!r}, expected {want!r}")
+
+
+SOLID = (200, 100, 50)
+"""The colour of the solid image ``_image_facts`` feeds: distinct per channel."""
+
+
+def _image_facts(cmp: Comparison, ip: Any) -> None:
+    """A solid-colour image comes out as the processor's declared arithmetic per channel:
+    ``v * rescale_factor`` (``do_rescale``), then ``(x - image_mean) / image_std``
+    (``do_normalize``), channels flipped where ``do_flip_channel_order``; resizing, cropping
+    and padding keep a solid image solid (the most common value per channel is compared, so
+    padding does not count). Catches skipped or doubled rescaling and normalization, and
+    swapped channels. Applies to processors returning (batch, channels, H, W) pixel values."""
+    from PIL import Image
+
+    mean = getattr(ip, "image_mean", None)
+    std = getattr(ip, "image_std", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = ip(images=[Image.new("RGB", IMAGE_SIZES[0], SOLID)], return_tensors="pt")
+    pv = out.get("pixel_values") if hasattr(out, "get") else None
+    if not isinstance(pv, torch.Tensor) or pv.dim() != 4 or pv.shape[1] != 3:
+        return  # patch-flattened or other layouts: not this fact's
+    want = torch.tensor(SOLID, dtype=torch.float64)
+    if getattr(ip, "do_flip_channel_order", False):
+        want = want.flip(0)
+    if getattr(ip, "do_rescale", False):
+        want = want * float(getattr(ip, "rescale_factor", 1 / 255))
+    if getattr(ip, "do_normalize", False) and mean is not None and std is not None:
+        m = torch.tensor(list(mean) if not isinstance(mean, float) else [mean] * 3)
+        sd = torch.tensor(list(std) if not isinstance(std, float) else [std] * 3)
+        if m.numel() != 3 or sd.numel() != 3:
+            return
+        want = (want - m.double()) / sd.double()
+    got = []
+    for c in range(3):
+        values, counts = torch.unique(pv[0, c].double(), return_counts=True)
+        got.append(values[counts.argmax()])
+    cmp.close(f"solid {SOLID} image: pixel values per channel", torch.stack(got), want, tol.PIXELS)
 
 
 MULTIPLE_CHOICE = "multiple_choice"
@@ -242,23 +304,39 @@ MULTIPLE_CHOICE = "multiple_choice"
 
 def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     """Every model class of the type takes the preprocessing's output: finite outputs.
-    Multiple-choice heads take (batch, choices, ...) inputs: the rule repeats the output over
-    the config's choices; seq2seq classes start their decoder at the decoder start token."""
-    from ._support import floating, nonfinite, tensors
+
+    Named rules: a class gets the outputs its ``forward`` names (a class taking ``**kwargs``
+    would pass a text mask on to a vision tower); multiple-choice heads take (batch, choices,
+    ...) inputs, so the output is repeated over two choices; encoder-decoder classes get
+    ``decoder_input_ids`` = the input ids shifted right behind the decoder start token (what
+    their heads derive when given labels)."""
+    from ._support import floating, forward_params, nonfinite, tensors
 
     bad = []
     for cls in case.class_names:
         built = _built_for(case, cls, prep.config_overrides)
         model = built.model
-        feed = dict(inputs)
+        names = forward_params(model)
+        feed = {k: v for k, v in inputs.items() if k in names}
+        if not feed:
+            bad.append(f"{cls}: its forward takes none of {sorted(inputs)}")
+            continue
         if MULTIPLE_CHOICE in built.tasks:
-            feed = {k: v.unsqueeze(1).expand(-1, 2, *v.shape[1:]) for k, v in feed.items()}
-        if getattr(built.config, "is_encoder_decoder", False) and "decoder_input_ids" not in feed:
+            feed = {
+                k: v.unsqueeze(1).expand(-1, 2, *v.shape[1:]).contiguous() for k, v in feed.items()
+            }
+        ids = feed.get("input_ids")
+        if (
+            getattr(built.config, "is_encoder_decoder", False)
+            and "decoder_input_ids" in names
+            and "decoder_input_ids" not in feed
+            and ids is not None
+        ):
             start = getattr(built.config, "decoder_start_token_id", None)
             if start is None:
                 start = getattr(built.config, "pad_token_id", 0) or 0
-            n = next(iter(feed.values())).shape[0]
-            feed["decoder_input_ids"] = torch.full((n, 1), int(start))
+            first = torch.full_like(ids[..., :1], int(start))
+            feed["decoder_input_ids"] = torch.cat([first, ids[..., :-1]], dim=-1)
         try:
             out = _forward(model, feed)
         except Exception as e:
@@ -465,8 +543,11 @@ def _token_class_manual(model, prep, x, config):
 def _compare_entities(
     cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
 ) -> None:
-    g = [(r["index"], r["entity"]) for r in got]
-    w = [(r["index"], r["entity"]) for r in want]
+    """Entities by token index (by character span where both sides have one: a padded batch
+    shifts left-padded indices) and label, then their scores."""
+    key = "start" if all("start" in r for r in [*got, *want]) else "index"
+    g = [(r[key], r["entity"]) for r in got]
+    w = [(r[key], r["entity"]) for r in want]
     cmp.compared.append(f"{name} entities")
     if g != w:
         cmp.flag(f"{name}: entities {g} != {w}")
@@ -885,12 +966,27 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+TASK_INPUT_KINDS = {
+    "text": ("tokenizer",),
+    "image": ("image_processor",),
+    "audio": ("feature_extractor",),
+    "video": ("video_processor", "image_processor"),
+}
+"""The preprocessing a pipeline of each input type (``SUPPORTED_TASKS[task]["type"]``) is given;
+"multimodal" tasks get every part and the processor."""
+
+
 def _make_pipeline(task: str, model: Any, prep) -> Any:
     import transformers
+    from transformers.pipelines import SUPPORTED_TASKS
 
+    kinds = TASK_INPUT_KINDS.get(SUPPORTED_TASKS.get(task, {}).get("type", "multimodal"))
+    kwargs = prep.pipeline_kwargs()
+    if kinds is not None:
+        kwargs = {k: v for k, v in kwargs.items() if k in kinds}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return transformers.pipeline(task, model=model, device="cpu", **prep.pipeline_kwargs())
+        return transformers.pipeline(task, model=model, device="cpu", **kwargs)
 
 
 def _call(pipe: Any, x: Any, options: dict) -> Any:
@@ -899,7 +995,7 @@ def _call(pipe: Any, x: Any, options: dict) -> Any:
         warnings.simplefilter("ignore")
         if isinstance(x, list) and x and isinstance(x[0], dict) and "role" in x[0]:
             return pipe(text=x, **options)
-        return pipe(x, **options)
+        return pipe(dict(x) if isinstance(x, dict) else x, **options)  # pipelines pop keys
 
 
 def _batch(pipe: Any, xs: list, options: dict) -> list:
@@ -908,6 +1004,7 @@ def _batch(pipe: Any, xs: list, options: dict) -> list:
         warnings.simplefilter("ignore")
         if isinstance(xs[0], list) and xs[0] and isinstance(xs[0][0], dict):
             return list(pipe(text=xs, batch_size=len(xs), **options))
+        xs = [dict(x) if isinstance(x, dict) else x for x in xs]
         return list(pipe(xs, batch_size=len(xs), **options))
 
 
@@ -917,13 +1014,61 @@ def pipeline(case: Case, task: str | None) -> None:
     spec = TASKS.get(task)
     if spec is None:
         not_covered(f"hftestgen has no pipeline check for the task {task!r} yet")
-    prep, _ = _prep(case)
+    import copy
+
+    shared, _ = _prep(case)
+    # a pipeline may set state on its preprocessing (the text-generation pipeline pads on the
+    # left): each pipeline check gets its own copy, the by-hand side the same copy
+    prep = copy.deepcopy(shared)
     for kind in spec.needs:
         if kind == "tokenizer" and prep.tokenizer is None and prep.processor is not None:
             continue
         _require(prep, kind)
     built = _built_for(case, case.pipelines[task], prep.config_overrides)
     model, config = built.model, built.config
+    tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
+    if task in LEFT_PADDED_TASKS and tok is not None and not config.is_encoder_decoder:
+        tok.padding_side = "left"  # this check's copy
+    restore = _pad_id_for_model(config, tok)
+    try:
+        _pipeline_vs_hand(task, spec, model, config, prep)
+    finally:
+        restore()
+
+
+LEFT_PADDED_TASKS = frozenset({"text-generation", "image-text-to-text", "any-to-any"})
+"""Rule: batched generation with a decoder-only model pads on the left (Transformers warns
+"right-padding was detected ... set padding_side='left'" otherwise, and the continuation of a
+right-padded prompt follows its pad tokens)."""
+
+
+def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:
+    """Rule: the model pads with its tokenizer's pad token. Where the config's pad id differs
+    (none named, or the tiny engine's ``_ensure_pad`` 0 for decoder classification heads built
+    apart from the tokenizer's primary-class config), the config is given the tokenizer's pad
+    id for the duration of the check, as Transformers' docs tell users to do
+    (``model.config.pad_token_id = tokenizer.pad_token_id``): sequence-classification heads pool
+    at the last non-pad token by it. Returns the undo."""
+    pad = getattr(tok, "pad_token_id", None)
+    targets = [
+        c
+        for c in {id(c): c for c in (config, config.get_text_config())}.values()
+        if hasattr(c, "pad_token_id")
+    ]
+    old = [getattr(c, "pad_token_id", None) for c in targets]
+    if pad is None or all(o == pad for o in old):
+        return lambda: None
+    for c in targets:
+        c.pad_token_id = pad
+
+    def undo() -> None:
+        for c, o in zip(targets, old, strict=True):
+            c.pad_token_id = o
+
+    return undo
+
+
+def _pipeline_vs_hand(task: str, spec: TaskSpec, model: Any, config: Any, prep: Any) -> None:
     xs = spec.inputs(prep)
     options = spec.options(prep, config)
     try:
@@ -938,6 +1083,12 @@ def pipeline(case: Case, task: str | None) -> None:
             cmp.flag(f"input {i}: {problem}")
         want = spec.manual(model, prep, x, config)
         spec.compare(cmp, f"input {i} pipeline vs by hand", got, want, tol.PIPELINE, prep)
+    fe = prep.feature_extractor
+    if fe is not None and getattr(fe, "return_attention_mask", True) is False:
+        # rule: a feature extractor that returns no attention mask (wav2vec2-base style, by
+        # design: "attention_mask should not be passed") lets the model see a batch's padding
+        cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), unbatched")
+        return
     batched = _batch(pipe, xs, options)
     cmp.compared.append("batch length")
     if len(batched) != len(xs):

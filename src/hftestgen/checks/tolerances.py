@@ -120,6 +120,9 @@ PIPELINE = Tol(1e-5, 1e-5)
 """A pipeline's scores / features vs. the same model called by hand on the same preprocessing
 output, float32: the same operations on the same tensors, so only the pipeline's own float32
 post-processing (softmax in float32 after a float32 -> float64 round trip) can move them."""
+PIXELS = Tol(1e-4, 1e-4)
+"""A solid image's processed pixel value vs. the declared rescale/normalize arithmetic: float32
+arithmetic on values of magnitude <= ~3 (measured differences <= 5e-7)."""
 PIPELINE_BATCH = PADDING
 """A pipeline's result for an input in a batch of two vs. alone: the batch pads the shorter
 input, the attention_mask_padding tolerance."""

@@ -31,6 +31,8 @@ class Preprocessing:
     skipped: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     config_overrides: dict[str, Any] = field(default_factory=dict)
+    extra_special_tokens: dict[str, str] = field(default_factory=dict)
+    """Config id field -> token string the processor expects there (``<image>``)."""
 
     def parts(self) -> dict[str, Any]:
         """The built kinds, kind -> instance."""
@@ -93,12 +95,16 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
             extra = {}
             out.errors.setdefault("processor", _short(e))
 
+    out.extra_special_tokens = dict(extra)
+
     def make_tokenizer(name):
         tok, overrides = tokenizers.synthesize_tokenizer(name, config, extra_special_tokens=extra)
         out.config_overrides.update(overrides)
         return tok
 
     attempt("tokenizer", make_tokenizer)
+    if out.tokenizer is not None:
+        pad_from_eos(out.tokenizer)
     attempt("image_processor", lambda n: vision_audio.synthesize_image_processor(n, config))
     attempt("feature_extractor", lambda n: vision_audio.synthesize_feature_extractor(n, config))
     attempt("video_processor", lambda n: vision_audio.synthesize_video_processor(n, config))
@@ -116,6 +122,17 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
                 lambda n: processors.synthesize_processor(n, config, out.parts()),
             )
     return out
+
+
+def pad_from_eos(tok: Any) -> None:
+    """Rule: a tokenizer without a pad token pads with its EOS token (else UNK), what
+    Transformers' pipelines ask for before batching ("set pad_token_id = eos_token_id"); the
+    config names no pad id, so no config id changes."""
+    if getattr(tok, "pad_token", None) is None:
+        for role in ("eos_token", "unk_token", "bos_token"):
+            if getattr(tok, role, None) is not None:
+                tok.pad_token = getattr(tok, role)
+                return
 
 
 _CACHE: dict[tuple[str, int], tuple[Any, Preprocessing]] = {}

@@ -65,9 +65,13 @@ def task_table() -> dict[str, list]:
     return _TABLE[0]
 
 
-def _generic_applies(need: str, kinds: Mapping[str, str], class_obj) -> bool:
+def _generic_applies(
+    need: str, kinds: Mapping[str, str], class_obj, encoder_decoder: bool = False
+) -> bool:
     if need == "tokenizer":
-        return set(kinds) == {"tokenizer"}
+        # the feature-extraction pipeline calls the base model with the tokenizer's output
+        # alone: an encoder-decoder base model also needs decoder inputs
+        return set(kinds) == {"tokenizer"} and not encoder_decoder
     if need == "image_processor":
         return set(kinds) == {"image_processor"}
     if need == "audio+text":
@@ -78,7 +82,11 @@ def _generic_applies(need: str, kinds: Mapping[str, str], class_obj) -> bool:
 
 
 def pipeline_tasks(
-    model_type: str, classes: Iterable[str], kinds: Mapping[str, str], base: str | None = None
+    model_type: str,
+    classes: Iterable[str],
+    kinds: Mapping[str, str],
+    base: str | None = None,
+    encoder_decoder: bool = False,
 ) -> dict[str, str]:
     """task -> model class for ``model_type``: classes the registry lists (``classes``), the
     type's preprocessing kinds (``kinds``), its base class (``base``, for the generic tasks)."""
@@ -97,7 +105,7 @@ def pipeline_tasks(
                 cls.__mro__  # noqa: B018 - a dummy class for a missing backend raises here
             except (ImportError, AttributeError):
                 cls = None
-            if _generic_applies(GENERIC_TASKS[task][0], kinds, cls):
+            if _generic_applies(GENERIC_TASKS[task][0], kinds, cls, encoder_decoder):
                 out[task] = base
             continue
         name = next((a[model_type] for a in autos if a.get(model_type) in listed), None)

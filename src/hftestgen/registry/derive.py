@@ -331,7 +331,9 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
         if mt in config_errors and status == TESTABLE:
             # Still testable: the tiny engine builds its own config and may succeed.
             reason = config_errors[mt]
-        kinds, pipes = _end_to_end(mt, tasks) if status == TESTABLE else ({}, {})
+        kinds, pipes = (
+            _end_to_end(mt, tasks, structure.is_encoder_decoder) if status == TESTABLE else ({}, {})
+        )
         specs.append(
             {
                 "model_type": mt,
@@ -352,7 +354,9 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
     return specs
 
 
-def _end_to_end(model_type: str, tasks: dict[str, list[str]]) -> tuple[dict, dict]:
+def _end_to_end(
+    model_type: str, tasks: dict[str, list[str]], encoder_decoder: bool
+) -> tuple[dict, dict]:
     """The type's preprocessing classes (kind -> class) and pipeline tasks (task -> class)."""
     from ..preprocess.mapping import spec_for
     from ..preprocess.tasks import pipeline_tasks
@@ -360,7 +364,7 @@ def _end_to_end(model_type: str, tasks: dict[str, list[str]]) -> tuple[dict, dic
     kinds = spec_for(model_type).as_dict()
     classes = [c for names in tasks.values() for c in names]
     base = (tasks.get(BASE_TASK) or [None])[0]
-    return kinds, pipeline_tasks(model_type, classes, kinds, base)
+    return kinds, pipeline_tasks(model_type, classes, kinds, base, encoder_decoder)
 
 
 def _modality(family: str, s: families.Structure) -> str:
