@@ -1096,3 +1096,13 @@ def _pipeline_vs_hand(task: str, spec: TaskSpec, model: Any, config: Any, prep: 
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
         spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
     cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")
+
+
+def _more_tasks() -> None:
+    """Task specifications kept in ``pipeline_tasks_more`` (tasks added after the first set)."""
+    from . import pipeline_tasks_more
+
+    TASKS.update(pipeline_tasks_more.TASKS)
+
+
+_more_tasks()
