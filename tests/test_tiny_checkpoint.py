@@ -187,20 +187,15 @@ def test_a_composite_processor_is_saved_instead_of_its_parts(tmp_path, monkeypat
 
 # ---------------------------------------------------------------------------------------------
 # End to end from raw input, through the real synthesis.
-# TODO(lead): enable after merging hftestgen.preprocess.build.preprocessing_for (delete the
-# AFTER_PREPROCESSING_MERGE marker line below). Each: `hftestgen tiny TYPE --class C --save D`,
+# Each: `hftestgen tiny TYPE --class C --save D`,
 # then a FRESH offline process importing only Transformers runs pipeline(task, model=D) on raw
 # input (text / PIL image / numpy waveform / image + chat text).
-
-AFTER_PREPROCESSING_MERGE = pytest.mark.skip(
-    reason="TODO(lead): needs hftestgen.preprocess.build.preprocessing_for (issue 11 merge)"
-)
 
 E2E = {
     "fill-mask": (
         "bert",
         "BertForMaskedLM",
-        "r = p('hello ' + p.tokenizer.mask_token)\n"
+        "r = p('hello [MASK]')\n"
         "assert len(r) == 5 and all({'token_str', 'score', 'token'} <= set(d) for d in r), r\n",
     ),
     "image-classification": (
@@ -228,7 +223,6 @@ E2E = {
 }
 
 
-@AFTER_PREPROCESSING_MERGE
 @pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(E2E))
 def test_end_to_end_a_saved_checkpoint_runs_its_pipeline_on_raw_input(task, tmp_path, cli_env):
