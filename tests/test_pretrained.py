@@ -147,6 +147,24 @@ def test_get_built_loads_the_cached_checkpoint_in_pretrained_mode(registry, hub,
     assert int(ids.max()) < built.config.vocab_size
 
 
+def test_pipeline_checks_use_the_checkpoints_own_preprocessing(registry, hub, monkeypatch):
+    from hftestgen import checks
+    from hftestgen.checks import pipelines
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(PRETRAINED_ENV, "1")
+    case = _bert_case(registry, FAKE_ID)
+    checks.clear_cache()
+    pipelines._PRETRAINED.clear()
+    prep, config = pipelines._prep(case)
+    assert COMMIT in prep.tokenizer.name_or_path  # loaded from the snapshot, not synthesized
+    assert config.num_hidden_layers == FAKE_TINY["num_hidden_layers"]
+    pipelines.pipeline(case, "fill-mask")  # raises on a failure
+    checks.clear_cache()
+    pipelines._PRETRAINED.clear()
+
+
 def test_an_absent_checkpoint_is_a_skip_naming_it(registry, hub, monkeypatch):
     from hftestgen.checks._support import get_built
 
@@ -193,6 +211,9 @@ def test_run_pretrained_passes_on_the_cached_checkpoint_and_skips_an_absent_one(
     assert bert and gpt2
     assert any(r["outcome"] == "passed" for r in bert)
     assert not [r for r in bert if r["outcome"] == "failed"]
+    # the end-to-end checks ran on the checkpoint's own tokenizer (save_tiny wrote one)
+    passed = {(r["check"], r["param"]) for r in bert if r["outcome"] == "passed"}
+    assert {("preprocessing", "tokenizer"), ("pipeline", "fill-mask")} <= passed
     pretrained_skips = [r for r in bert if "pretrained" in (r.get("skip_reason") or "")]
     assert not pretrained_skips  # every bert class loaded the fake checkpoint
     # gpt2's checkpoint is not in the fake cache: every check that builds skips, naming it

@@ -44,11 +44,22 @@ SEED = 0
 # shared
 
 
+_PRETRAINED: dict[str, Any] = {}
+
+
 def _prep(case: Case):
-    """(preprocessing, config) of the type, from the primary class's tiny model."""
-    from ..preprocess.build import preprocessing_for
+    """(preprocessing, config) of the type, from the primary class's tiny model; in pretrained
+    mode (``run --pretrained``) the checkpoint's own preprocessing and config."""
+    from . import pretrained
 
     built = get_built(case, case.primary_class)
+    if pretrained.enabled():
+        if case.model_type not in _PRETRAINED:
+            _PRETRAINED.clear()
+            _PRETRAINED[case.model_type] = pretrained.load_preprocessing(case)
+        return _PRETRAINED[case.model_type], built.config
+    from ..preprocess.build import preprocessing_for
+
     return preprocessing_for(case.model_type, built.config), built.config
 
 

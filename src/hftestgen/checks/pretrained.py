@@ -87,3 +87,44 @@ def load(case: Case, class_name: str) -> Any:
         n_params=sum(p.numel() for p in model.parameters()),
         input_knobs=dict(case.data_for(class_name).get("inputs", {}) or {}),
     )
+
+
+AUTO_PREPROCESSING = {
+    "tokenizer": "AutoTokenizer",
+    "image_processor": "AutoImageProcessor",
+    "feature_extractor": "AutoFeatureExtractor",
+    "video_processor": "AutoVideoProcessor",
+    "processor": "AutoProcessor",
+}
+
+
+def load_preprocessing(case: Case) -> Any:
+    """The checkpoint's own preprocessing (``preprocess.build.Preprocessing``): each kind the
+    type maps, through its Auto class from the local snapshot folder (never remote code). A
+    kind the checkpoint does not ship is recorded as skipped, naming the checkpoint."""
+    import warnings
+
+    import transformers
+
+    from ..preprocess.build import Preprocessing
+    from ..registry.checkpoints import fetch_hint, snapshot_dir
+
+    ckpt = checkpoint_of(case)
+    path = snapshot_dir(ckpt) if ckpt else None
+    if path is None:
+        not_covered(
+            f"pretrained: checkpoint {ckpt} is not in the local Hugging Face cache; "
+            f"fetch it with: {fetch_hint(ckpt)}"
+            if ckpt
+            else f"pretrained: no checkpoint known for {case.model_type}"
+        )
+    out = Preprocessing(case.model_type, names=dict(case.preprocessing))
+    for kind, name in case.preprocessing.items():
+        auto = getattr(transformers, AUTO_PREPROCESSING[kind])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                setattr(out, kind, auto.from_pretrained(str(path), local_files_only=True))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            out.skipped[kind] = f"checkpoint {ckpt} ships no loadable {kind} ({name}): {e}"[:300]
+    return out
