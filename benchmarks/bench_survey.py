@@ -67,6 +67,48 @@ class PeakSampler(threading.Thread):
         self.join(2)
 
 
+WORST = ("failed", "no-model", "skipped", "built")
+
+
+def preprocessing_summary(results: list[dict]) -> dict:
+    """Per preprocessing kind: types and distinct classes built / skipped / failed (a class's
+    status is its worst over the types mapping it; "no-model" where the type's tiny model does
+    not build), the skip and failure reasons, and the seconds spent synthesizing."""
+    kinds: dict[str, dict] = {}
+    classes: dict[tuple[str, str], str] = {}
+    seconds = 0.0
+    for r in results:
+        pre = r.get("preprocessing") or {}
+        seconds += float(pre.get("seconds") or 0.0)
+        for kind, rec in (pre.get("kinds") or {}).items():
+            k = kinds.setdefault(kind, {"types": {}, "reasons": {}})
+            k["types"][rec["status"]] = k["types"].get(rec["status"], 0) + 1
+            if rec["status"] in ("skipped", "failed"):
+                why = f"{rec['status']}: {rec['reason'][:160]}"
+                k["reasons"][why] = k["reasons"].get(why, 0) + 1
+            key = (kind, rec["class"])
+            old = classes.get(key, "built")
+            classes[key] = min(old, rec["status"], key=WORST.index)
+    for (kind, _), status in classes.items():
+        c = kinds[kind].setdefault("classes", {})
+        c[status] = c.get(status, 0) + 1
+    for k in kinds.values():
+        c = k.get("classes", {})
+        denom = c.get("built", 0) + c.get("failed", 0)
+        k["classes_built_pct"] = round(100.0 * c.get("built", 0) / denom, 1) if denom else None
+        k["reasons"] = dict(sorted(k["reasons"].items(), key=lambda kv: -kv[1])[:15])
+    built = sum(1 for s in classes.values() if s == "built")
+    failed = sum(1 for s in classes.values() if s == "failed")
+    return {
+        "seconds": round(seconds, 2),
+        "classes_built": built,
+        "classes_failed": failed,
+        "classes_skipped": sum(1 for s in classes.values() if s == "skipped"),
+        "classes_built_pct": round(100.0 * built / (built + failed), 1) if built + failed else None,
+        "kinds": kinds,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("types", nargs="*", help="model types (default: every testable type)")
@@ -121,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             if r["status"] != "forward-ok"
         ],
     }
+    bench["preprocessing"] = preprocessing_summary(report["results"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(bench, indent=1))
 
@@ -146,6 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|")
     for cat, n in bench["categories"].items():
         print(f"| {cat} | {n} |")
+    pre = bench["preprocessing"]
+    print(
+        f"\n- preprocessing: {pre['classes_built']} classes built, {pre['classes_failed']} failed "
+        f"({pre['classes_built_pct']}% of the constructible), {pre['classes_skipped']} skipped "
+        f"(torchvision / a package); synthesis {pre['seconds']} s of worker time"
+    )
+    print("\n| kind | classes built | failed | skipped | types built | skipped | failed |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind, k in pre["kinds"].items():
+        c, t = k.get("classes", {}), k["types"]
+        print(
+            f"| {kind} | {c.get('built', 0)} | {c.get('failed', 0)} | {c.get('skipped', 0)} | "
+            f"{t.get('built', 0)} | {t.get('skipped', 0)} | {t.get('failed', 0)} |"
+        )
     print(f"\nJSON: {args.output}")
     return 0
 

@@ -43,11 +43,14 @@ def survey_type(
 
     t0 = time.perf_counter()
     classes: dict[str, dict[str, Any]] = {}
+    first_config = None
     for cn in class_names:
         t = time.perf_counter()
         rec: dict[str, Any] = {"status": FAILED, "category": None, "reason": "", "params": None}
         try:
             built = build(model_type, cn, tiny=tiny)
+            if first_config is None:
+                first_config = built.config
             rec["params"] = built.n_params
             rec["status"] = BUILT
             try:
@@ -69,7 +72,39 @@ def survey_type(
             rec["category"], rec["reason"] = "upstream-bug", f"{short(e)}"
         rec["seconds"] = round(time.perf_counter() - t, 4)
         classes[cn] = rec
-    return summarize_type(model_type, classes, time.perf_counter() - t0)
+    out = summarize_type(model_type, classes, time.perf_counter() - t0)
+    out["preprocessing"] = survey_preprocessing(model_type, first_config)
+    return out
+
+
+def survey_preprocessing(model_type: str, config: Any) -> dict[str, Any]:
+    """Synthesize the type's preprocessing for the primary class's tiny config (the one the
+    generated checks use): per kind built / skipped (why) / failed (why), and the seconds."""
+    from ..preprocess.build import synthesize
+    from ..preprocess.mapping import spec_for
+
+    kinds = spec_for(model_type).classes()
+    if not kinds:
+        return {"kinds": {}, "seconds": 0.0}
+    if config is None:
+        return {
+            "kinds": {
+                k: {"class": n, "status": "no-model", "reason": ""} for k, n in kinds.items()
+            },
+            "seconds": 0.0,
+        }
+    t = time.perf_counter()
+    prep = synthesize(model_type, config)
+    seconds = round(time.perf_counter() - t, 4)
+    out = {}
+    for kind, name in kinds.items():
+        if getattr(prep, kind, None) is not None:
+            out[kind] = {"class": name, "status": "built", "reason": ""}
+        elif kind in prep.skipped:
+            out[kind] = {"class": name, "status": "skipped", "reason": prep.skipped[kind]}
+        else:
+            out[kind] = {"class": name, "status": "failed", "reason": prep.errors.get(kind, "")}
+    return {"kinds": out, "seconds": seconds}
 
 
 def summarize_type(model_type: str, classes: dict[str, dict], seconds: float) -> dict[str, Any]:
