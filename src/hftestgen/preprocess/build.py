@@ -141,7 +141,7 @@ def equip_processor_tokens(out: Preprocessing, processor_name: str, config: Any)
     except Exception as e:
         out.errors["processor"] = f"adding its tokens to the tokenizer: {_short(e)}"
         return
-    out.config_overrides.update(over)
+    out.config_overrides.update(processors.nested_vocab_override(config, over))
 
 
 def pad_from_eos(tok: Any) -> None:

@@ -670,3 +670,20 @@ def equip_tokenizer(tok: Any, processor_name: str, vocab_size: int | None) -> di
         return {}
     top = max(tok.get_vocab().values()) + 1
     return {"vocab_size": top} if vocab_size is not None and top > vocab_size else {}
+
+
+def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` with a ``vocab_size`` also pinned on the sub-config that holds the text
+    vocabulary (``text_config``): a composite model embeds tokens with its text sub-config's
+    ``vocab_size``, which a top-level pin leaves as it was."""
+    from ..configs import text_config
+
+    out = dict(overrides)
+    n = out.get("vocab_size")
+    text = text_config(config)
+    if n is None or text is config:
+        return out
+    for key, value in vars(config).items():
+        if value is text and isinstance(getattr(value, "vocab_size", None), int):
+            out[key] = {**dict(out.get(key) or {}), "vocab_size": n}
+    return out
