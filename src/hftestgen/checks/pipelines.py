@@ -95,11 +95,36 @@ def _require(prep, kind: str) -> Any:
     not_applicable(f"{prep.model_type} maps no {kind}")
 
 
+NOT_PACKAGES = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "one",
+        "no",
+        "its",
+        "to",
+        "video_processor",
+        "image_processor",
+        "feature_extractor",
+        "tokenizer",
+        "processor",
+    }
+)
+"""Words after "needs" in a skip reason that name no package ("needs a tokenizer", "needs
+video_processor, skipped (...)"): the package, if any, is named further on."""
+
+
 def _package_in(reason: str) -> str | None:
+    """The first package a skip reason names ("needs torchaudio (X)", "pip install av"), past
+    words that name no package (``NOT_PACKAGES``)."""
     import re
 
-    m = re.search(r"(?:install|package|needs|requires)[: ]+`?([A-Za-z0-9_.-]+)`?", reason)
-    return m.group(1) if m else None
+    pat = r"(?:install|package|needs|requires)[: ]+`?([A-Za-z0-9_.-]+)`?"
+    for m in re.finditer(pat, reason):
+        if m.group(1).rstrip(",.").lower() not in NOT_PACKAGES:
+            return m.group(1).rstrip(",.")
+    return None
 
 
 def image(seed: int, size: tuple[int, int]):

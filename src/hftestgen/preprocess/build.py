@@ -63,6 +63,10 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
 
     spec = spec_for(model_type)
     names = dict(spec.as_dict() if names is None else names)
+    if names.get("processor"):
+        from .processors import declared_part_names
+
+        names.update(declared_part_names(names["processor"], config, names))
     out = Preprocessing(model_type, names=names)
     tv = set(spec.torchvision_only)
 
@@ -117,11 +121,27 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
             else:
                 out.errors["processor"] = f"needs {', '.join(missing)}, which failed ({why})"
         else:
+            if out.tokenizer is not None:
+                equip_processor_tokens(out, names["processor"], config)
             attempt(
                 "processor",
                 lambda n: processors.synthesize_processor(n, config, out.parts()),
             )
     return out
+
+
+def equip_processor_tokens(out: Preprocessing, processor_name: str, config: Any) -> None:
+    """``processors.equip_tokenizer`` on the built tokenizer (rule ``PROCESSOR_TOKENS``), its
+    vocabulary override kept with the others; a failure is the processor's error."""
+    from . import processors, tokenizers
+
+    base = int(out.config_overrides.get("vocab_size") or tokenizers.layout_for(config).vocab_size)
+    try:
+        over = processors.equip_tokenizer(out.tokenizer, processor_name, base)
+    except Exception as e:
+        out.errors["processor"] = f"adding its tokens to the tokenizer: {_short(e)}"
+        return
+    out.config_overrides.update(processors.nested_vocab_override(config, over))
 
 
 def pad_from_eos(tok: Any) -> None:

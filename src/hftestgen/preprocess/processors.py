@@ -532,3 +532,158 @@ def _print(result: dict[str, Any]) -> None:
             print(f"    skip {n:3d}  {r}")
         for r, n in sorted(f.items(), key=lambda x: -x[1]):
             print(f"    FAIL {n:3d}  {r}  e.g. {result['details'][r][:3]}")
+
+
+# ---------------------------------------------------------------------------------------------
+# parts a processor needs that the type's mapping does not list
+
+
+def _home_model_type(cls: type) -> str | None:
+    """The model folder a class is defined in (``transformers.models.wav2vec2.processing_...``
+    -> ``wav2vec2``)."""
+    parts = (getattr(cls, "__module__", "") or "").split(".")
+    if len(parts) >= 3 and parts[0] == "transformers" and parts[1] == "models":
+        return parts[2]
+    return None
+
+
+def _mapped_name(kind: str, model_type: str | None) -> str | None:
+    """The class the installed Transformers maps ``model_type`` (or its dashed spelling) to for
+    ``kind``; ``None`` where unmapped."""
+    from .mapping import auto_mapping, pick
+
+    if not model_type:
+        return None
+    mapping = auto_mapping(kind)
+    for mt in (model_type, model_type.replace("_", "-")):
+        if mt in mapping:
+            name, tv = pick(kind, mapping[mt])
+            return name or tv
+    return None
+
+
+def _config_model_types(config: Any) -> list[str]:
+    """Model types of the config's text sub-config first, then the config's own and its other
+    sub-configs' (one level)."""
+    from ..configs import text_config
+
+    out: list[str] = []
+    for c in (text_config(config), config):
+        mt = getattr(c, "model_type", None)
+        if isinstance(mt, str) and mt and mt not in out:
+            out.append(mt)
+    for v in vars(config).values() if hasattr(config, "__dict__") else ():
+        mt = getattr(v, "model_type", None) if is_config(v) else None
+        if isinstance(mt, str) and mt and mt not in out:
+            out.append(mt)
+    return out
+
+
+def declared_part_names(processor_name: str, config: Any, names: Mapping[str, str]) -> dict:
+    """Rule ``PROCESSOR_PARTS``: a processor's sub-processor attributes (``get_attributes()``)
+    that the type's mapping leaves empty (PaliGemma, Deepseek-VL, Mllama map no tokenizer; WavLM,
+    SEW map ``Wav2Vec2Processor`` but no tokenizer: their checkpoints name the class in
+    ``tokenizer_config.json``) are filled by what Transformers maps for the same kind to the
+    config's text sub-config's model type (``gemma`` -> ``GemmaTokenizer``), the config's own and
+    other sub-configs' types, then the processor's home model type (``Wav2Vec2Processor`` ->
+    ``wav2vec2`` -> ``Wav2Vec2CTCTokenizer``). Returns kind -> class name of the parts to add;
+    ``{}`` for a processor that does not import."""
+    try:
+        cls = resolve_class(processor_name)
+        attrs = processor_attributes(cls)
+    except Exception:
+        return {}
+    candidates = [*_config_model_types(config), _home_model_type(cls)]
+    out: dict[str, str] = {}
+    for attr in attrs:
+        kind = part_kind(attr)
+        if kind is None or names.get(kind) or kind in out:
+            continue
+        for mt in candidates:
+            name = _mapped_name(kind, mt)
+            if name:
+                out[kind] = name
+                break
+        else:
+            if kind == "tokenizer":
+                out[kind] = _named_tokenizer(config) or DEFAULT_TOKENIZER
+    return out
+
+
+DEFAULT_TOKENIZER = "TokenizersBackend"
+"""What ``AutoTokenizer`` builds for a checkpoint whose model type maps no tokenizer class and
+whose ``tokenizer_config.json`` names none (a ``tokenizer.json`` alone)."""
+
+
+def _named_tokenizer(config: Any) -> str | None:
+    """``<Prefix>Tokenizer`` of the text sub-config's class ``<Prefix>Config`` where
+    Transformers defines it (``LlamaConfig`` -> ``LlamaTokenizer``: Transformers 5 maps no
+    tokenizer to ``llama``, the checkpoints name the class)."""
+    import transformers
+
+    from ..configs import text_config
+
+    for c in (text_config(config), config):
+        name = type(c).__name__
+        if name.endswith("Config") and len(name) > len("Config"):
+            cand = name[: -len("Config")] + "Tokenizer"
+            try:
+                if inspect.isclass(getattr(transformers, cand, None)):
+                    return cand
+            except Exception:
+                continue
+    return None
+
+
+def equip_tokenizer(tok: Any, processor_name: str, vocab_size: int | None) -> dict[str, Any]:
+    """Rule ``PROCESSOR_TOKENS``: the special tokens a processor reads off its tokenizer
+    (``tokenizer_special_tokens``: ``tokenizer.boi_token``, ``tokenizer.image_boundary_token``)
+    and the tokens it looks up in the vocabulary (``tokenizer_vocab_tokens``: Fuyu's
+    ``vocab["|SPEAKER|"]``) that the tokenizer does not have (no config id names them, so the
+    tokenizer synthesizer did not place them) are added to it, as the checkpoints'
+    ``tokenizer_config.json`` ``extra_special_tokens`` / added tokens do. Added tokens take ids
+    after the vocabulary: the returned config overrides (``{"vocab_size": N}``, as
+    ``VOCAB_OVERRIDE_RULE``) make the model's embedding hold them; ``{}`` where nothing was
+    added or the ids fit."""
+    named = {
+        attr: text
+        for attr, text in tokenizer_special_tokens(processor_name).items()
+        if not isinstance(getattr(tok, attr, None), str)
+    }
+    vocab = tok.get_vocab()
+    words = [t for t in tokenizer_vocab_tokens(processor_name) if t not in vocab]
+    if named:
+        setter = getattr(tok, "_set_model_specific_special_tokens", None)
+        if callable(setter):
+            setter(dict(named))
+        else:  # no named extra special tokens: attributes (4.x)
+            for attr, text in named.items():
+                setattr(tok, attr, text)
+        new = [t for t in dict.fromkeys(named.values()) if t not in vocab]
+        if new:
+            tok.add_special_tokens(
+                {"extra_special_tokens": new}, replace_extra_special_tokens=False
+            )
+    if words:
+        tok.add_tokens(words)
+    if not (named or words):
+        return {}
+    top = max(tok.get_vocab().values()) + 1
+    return {"vocab_size": top} if vocab_size is not None and top > vocab_size else {}
+
+
+def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` with a ``vocab_size`` also pinned on the sub-config that holds the text
+    vocabulary (``text_config``): a composite model embeds tokens with its text sub-config's
+    ``vocab_size``, which a top-level pin leaves as it was."""
+    from ..configs import text_config
+
+    out = dict(overrides)
+    n = out.get("vocab_size")
+    text = text_config(config)
+    if n is None or text is config:
+        return out
+    for key, value in vars(config).items():
+        if value is text and isinstance(getattr(value, "vocab_size", None), int):
+            out[key] = {**dict(out.get(key) or {}), "vocab_size": n}
+    return out
