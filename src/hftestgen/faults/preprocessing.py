@@ -56,6 +56,7 @@ def _drop_final_special(self, d: dict, encodings: list) -> None:
     bug_class="a tokenizer whose Python wrapper drops the final special token ([SEP] / EOS) the "
     "backend's post-processor added (an off-by-one when the wrapper converts or truncates the "
     "backend's encoding); the model then sees sequences it was never trained on",
+    subset=True,
 )
 def bert_tokenizer_drops_final_sep(p: Patcher) -> None:
     """TokenizersBackend._convert_encoding drops the last special token ([SEP]) of every sequence."""
@@ -192,6 +193,34 @@ def llava_processor_one_image_token_short(p: Patcher) -> None:
     p.wrap(LlavaProcessor, "replace_image_token", make)
 
 
+@fault(
+    model_type="llava",
+    family="multimodal",
+    check="preprocessing",
+    bug_class="a processor that misplaces the image tokens: the expanded placeholder ends up "
+    "after the prompt's text instead of where the text put it (the model then reads the text "
+    "before it has seen the image)",
+)
+def llava_processor_image_tokens_after_text(p: Patcher) -> None:
+    """ProcessorMixin.get_text_with_replacements moves the expanded image tokens to the text's end."""
+    from transformers.processing_utils import ProcessorMixin
+
+    def make(orig):
+        def get_text_with_replacements(self, *args, **kwargs):
+            texts, offsets = orig(self, *args, **kwargs)
+            token = getattr(self, "image_token", None)
+            if token and isinstance(texts, list):
+                texts = [
+                    s.replace(token, "") + token * s.count(token) if isinstance(s, str) else s
+                    for s in texts
+                ]
+            return texts, offsets
+
+        return get_text_with_replacements
+
+    p.wrap(ProcessorMixin, "get_text_with_replacements", make)
+
+
 # ---------------------------------------------------------------------------------------------
 # pipelines
 
@@ -202,6 +231,7 @@ def llava_processor_one_image_token_short(p: Patcher) -> None:
     check="pipeline",
     bug_class="a pipeline postprocessor that mislabels: each score is reported under the label "
     "of the next class index (an off-by-one into config.id2label)",
+    subset=True,
 )
 def bert_text_classification_labels_shifted(p: Patcher) -> None:
     """TextClassificationPipeline.postprocess labels score i with id2label[i + 1]."""
