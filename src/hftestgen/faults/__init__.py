@@ -64,6 +64,7 @@ _MODULES = (
     "time_series",
     "other",
     "backends",
+    "preprocessing",
 )
 
 

@@ -1,0 +1,92 @@
+"""Proof that the end-to-end checks (``preprocessing``, ``pipeline``) catch real preprocessing bugs.
+
+Every fault of ``hftestgen.faults.preprocessing`` runs its model type's committed generated file
+in a new ``python -m pytest`` process restricted to the fault's check (``faults.measure``), as
+``tests/test_fault_injection.py`` does for the CI subset: the check must fail with the fault, and
+pass without it. The faults today's checks miss are strict xfails naming the missing invariant,
+so a check that learns to catch one fails here until the fault moves to the caught list.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hftestgen import faults
+from hftestgen.faults import measure
+
+MODULE = "hftestgen.faults.preprocessing"
+
+CAUGHT = (
+    "bert-tokenizer-drops-final-sep",
+    "vit-image-processor-skips-normalize",
+    "audio-spectrogram-transformer-mel-bins-not-saved",
+    "llava-processor-one-image-token-short",
+    "bert-text-classification-labels-shifted",
+    "bert-pipeline-pads-mask-with-ones",
+)
+
+MISSED = {
+    "wav2vec2-sampling-rate-not-saved": "the tiny feature extractor's sampling rate is its class "
+    "default, so a setting dropped by save_pretrained comes back unchanged; no check reads "
+    "preprocessor_config.json for every __init__ setting",
+    "wav2vec2-normalizes-by-variance": "no fact about a feature extractor's output (do_normalize: "
+    "zero mean, unit variance per example), and the pipeline's by-hand side uses the same "
+    "extractor",
+    "llava-processor-image-tokens-after-text": "no fact about where a processor puts the "
+    "expanded image tokens (the tokenizer's encoding of the text with the placeholder expanded "
+    "in place)",
+}
+
+
+def _ours() -> dict[str, faults.Fault]:
+    return {n: f for n, f in faults.catalogue().items() if f.inject.__module__ == MODULE}
+
+
+def test_module_registers_preprocessing_and_pipeline_faults():
+    ours = _ours()
+    assert set(ours) == set(CAUGHT) | set(MISSED)
+    assert {f.check for f in ours.values()} == {"preprocessing", "pipeline"}
+    assert {f.family for f in ours.values()} >= {"encoder-only", "vision", "audio", "multimodal"}
+    # the CI subset covers both end-to-end checks with faults of this module
+    assert {f.check for f in faults.subset() if f.name in ours} == {"preprocessing", "pipeline"}
+    assert all(f.name in CAUGHT for f in faults.subset() if f.name in ours)
+
+
+def _needs_models():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+
+
+@pytest.mark.parametrize("name", CAUGHT)
+def test_fault_is_caught_by_its_check(name):
+    _needs_models()
+    fault = faults.get(name)
+    v = measure.measure(fault, timeout=300)
+    assert v.caught, f"{name} not caught by {fault.check} ({v.reason}): {v.message}"
+    assert v.failed_checks == [fault.check], v.failed_checks
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why))
+        for n, why in MISSED.items()
+    ],
+)
+def test_fault_missed_today(name):
+    _needs_models()
+    fault = faults.get(name)
+    v = measure.measure(fault, timeout=300)
+    assert v.reason in ("caught", "check passed"), (v.reason, v.message)
+    assert v.caught, f"{name}: {v.reason}"
+
+
+@pytest.mark.parametrize(
+    "model_type,check",
+    sorted({(faults.get(n).model_type, faults.get(n).check) for n in CAUGHT}),
+)
+def test_check_passes_without_faults(model_type, check):
+    _needs_models()
+    r = measure.run_file(measure.generated_file(model_type), model_type, check=check, timeout=300)
+    assert r.clean_ok, (r.failed, r.collect_errors, r.output_tail)
+    assert r.counts.get("passed", 0) >= 1, r.counts
