@@ -25,6 +25,7 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -251,7 +252,11 @@ def preprocessing(case: Case, kind: str | None) -> None:
         if type(loaded).__name__ != type(obj).__name__:
             cmp.flag(f"Auto from_pretrained gave {type(loaded).__name__}, not {type(obj).__name__}")
         cmp.outputs(ours, _raw_call(kind, loaded, prep), tol.EXACT)
+        if kind in SAVED_SETTINGS_FILES:
+            _settings_saved(cmp, obj, Path(d) / SAVED_SETTINGS_FILES[kind])
 
+    if kind == "feature_extractor":
+        _audio_facts(cmp, obj, ours)
     if kind == "tokenizer":
         _tokenizer_facts(cmp, obj, config, ours, prep)
     if kind == "image_processor":
@@ -260,6 +265,48 @@ def preprocessing(case: Case, kind: str | None) -> None:
 
     if kind == _top_kind(case):
         _through_models(case, prep, ours)
+
+
+SAVED_SETTINGS_FILES = {
+    "image_processor": "preprocessor_config.json",
+    "feature_extractor": "preprocessor_config.json",
+    "video_processor": "video_preprocessor_config.json",
+}
+
+
+def _settings_saved(cmp: Comparison, obj: Any, path: Path) -> None:
+    """Every setting of the object (``to_dict``) is in the file ``save_pretrained`` wrote: a
+    setting left out reloads as the class default, unnoticed while the two happen to agree."""
+    import json
+
+    cmp.compared.append(f"settings saved in {path.name}")
+    if not path.is_file():
+        cmp.flag(f"save_pretrained wrote no {path.name}")
+        return
+    saved = set(json.loads(path.read_text(encoding="utf-8")))
+    missing = sorted(k for k in obj.to_dict() if not k.startswith("_") and k not in saved)
+    if missing:
+        cmp.flag(f"{path.name} leaves out {', '.join(missing[:8])}")
+
+
+NORMALIZED = tol.Tol(1e-3, 1e-3)
+
+
+def _audio_facts(cmp: Comparison, fe: Any, ours: dict) -> None:
+    """A feature extractor that normalizes raw waveforms (``do_normalize``, ``input_values``)
+    gives each example zero mean and unit variance over its real samples (Wav2Vec2's
+    ``zero_mean_unit_var_norm``: (x - mean) / sqrt(var + 1e-7))."""
+    values = ours.get("input_values")
+    if not getattr(fe, "do_normalize", False) or values is None or values.dim() != 2:
+        return
+    x = values[0].double()
+    mask = ours.get("attention_mask")
+    if mask is not None:
+        x = x[mask[0].bool()]
+    stats = torch.stack([x.mean(), x.var(unbiased=False)])
+    cmp.close(
+        "normalized waveform (mean, variance)", stats, torch.tensor([0.0, 1.0]).double(), NORMALIZED
+    )
 
 
 def _tokenizer_facts(cmp: Comparison, tok: Any, config: Any, ours: dict, prep) -> None:
@@ -341,7 +388,9 @@ MULTIPLE_CHOICE = "multiple_choice"
 def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     """Every model class of the type takes the preprocessing's output: finite outputs.
 
-    Named rules: a class gets the outputs its ``forward`` names (a class taking ``**kwargs``
+    Named rules: a class whose required ``forward`` inputs the kind does not make is not fed (a
+    kind that feeds no class at all, a CTC labels tokenizer, makes the pass not applicable,
+    after the kind's own facts passed); a class gets the outputs its ``forward`` names (a class taking ``**kwargs``
     would pass a text mask on to a vision tower); multiple-choice heads take (batch, choices,
     ...) inputs, so the output is repeated over two choices; encoder-decoder classes get
     ``decoder_input_ids`` = the input ids shifted right behind the decoder start token (what
@@ -349,6 +398,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     from ._support import floating, forward_params, nonfinite, tensors
 
     bad = []
+    ran = 0
     for cls in case.class_names:
         built = _built_for(case, cls, prep.config_overrides)
         model = built.model
@@ -357,6 +407,9 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
         if not feed:
             bad.append(f"{cls}: its forward takes none of {sorted(inputs)}")
             continue
+        if _required(model) - set(feed):
+            continue  # rule: this kind does not make the class's input (a CTC labels tokenizer)
+        ran += 1
         if MULTIPLE_CHOICE in built.tasks:
             feed = {
                 k: v.unsqueeze(1).expand(-1, 2, *v.shape[1:]).contiguous() for k, v in feed.items()
@@ -386,6 +439,26 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             bad.append(f"{cls}: non-finite {', '.join(nonfinite(ts))}")
     if bad:
         fail("raw-input output of the preprocessing does not run: " + "; ".join(bad[:4]))
+    if not ran:
+        not_applicable(
+            f"checked the {sorted(inputs)} output; no class of {case.model_type} takes it as its "
+            "whole required input (the kind decodes outputs or labels, e.g. a CTC tokenizer)"
+        )
+
+
+def _required(model: Any) -> set[str]:
+    """The forward's parameters without a default (the inputs a call cannot leave out)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return set()
+    return {
+        n
+        for n, p in sig.parameters.items()
+        if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 # --------------------------------------------------------------------------------------
