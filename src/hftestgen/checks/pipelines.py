@@ -284,9 +284,27 @@ def _settings_saved(cmp: Comparison, obj: Any, path: Path) -> None:
         cmp.flag(f"save_pretrained wrote no {path.name}")
         return
     saved = set(json.loads(path.read_text(encoding="utf-8")))
-    missing = sorted(k for k in obj.to_dict() if not k.startswith("_") and k not in saved)
+    missing = sorted(k for k in _settings(obj) if k not in saved)
     if missing:
         cmp.flag(f"{path.name} leaves out {', '.join(missing[:8])}")
+
+
+def _settings(obj: Any) -> set[str]:
+    """The object's settings: what ``to_dict`` lists, and every ``__init__`` parameter the
+    object keeps as an attribute of the same name (so a ``to_dict`` that drops one is seen)."""
+    import inspect
+
+    names = set(obj.to_dict())
+    try:
+        params = inspect.signature(type(obj).__init__).parameters
+    except (TypeError, ValueError):
+        params = {}
+    for n, p in params.items():
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self":
+            value = getattr(obj, n, None)
+            if value is not None and isinstance(value, (int, float, str, bool, list, tuple, dict)):
+                names.add(n)
+    return {n for n in names if not n.startswith("_")}
 
 
 NORMALIZED = tol.Tol(1e-3, 1e-3)
