@@ -660,6 +660,23 @@ def _compare_features(
     cmp.close(name, got, want, t)
 
 
+ASR_GENERATION = {"max_new_tokens": NEW_TOKENS, "do_sample": False, "num_beams": 1}
+"""Rule: the speech-recognition pipeline is given every generation parameter its own defaults set
+(``AutomaticSpeechRecognitionPipeline._default_generation_config``: max_new_tokens=256,
+num_beams=5, applied where the call does not set them), and the by-hand ``generate`` the same:
+greedy, ``NEW_TOKENS`` new tokens. Left to the pipeline, beam search against a greedy by-hand
+call compares two different decodings."""
+
+
+def _asr_generates(model) -> bool:
+    """Rule: a CTC head (``MODEL_FOR_CTC_MAPPING_NAMES``) transcribes by the argmax of its logits
+    per frame; every other speech-recognition class (speech seq2seq, audio-conditioned LMs,
+    transducers) by ``generate``."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+    return type(model).__name__ not in set(MODEL_FOR_CTC_MAPPING_NAMES.values())
+
+
 def _asr_structure(result, config, prep, x) -> list[str]:
     if not isinstance(result, dict) or not isinstance(result.get("text"), str):
         return [f"expected {{'text': str}}, got {result!r}"[:200]]
@@ -669,9 +686,9 @@ def _asr_structure(result, config, prep, x) -> list[str]:
 def _asr_manual(model, prep, x, config):
     inputs = _audio_inputs(prep, x)
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
-    if config.is_encoder_decoder or hasattr(model, "generate") and not hasattr(model, "lm_head"):
+    if _asr_generates(model):
         with torch.no_grad():
-            ids = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
+            ids = model.generate(**inputs, **ASR_GENERATION)
         return {"text": tok.decode(ids[0], skip_special_tokens=True)}
     ids = _forward(model, inputs).logits.argmax(-1)[0]
     return {"text": tok.decode(ids)}
@@ -921,11 +938,7 @@ TASKS: dict[str, TaskSpec] = {
     ),
     "automatic-speech-recognition": TaskSpec(
         _audios,
-        lambda p, c: (
-            {"generate_kwargs": {"max_new_tokens": NEW_TOKENS, "do_sample": False}}
-            if c.is_encoder_decoder
-            else {}
-        ),
+        lambda p, c: {"generate_kwargs": dict(ASR_GENERATION)},
         _asr_structure,
         _asr_manual,
         _compare_text,
