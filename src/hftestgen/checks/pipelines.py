@@ -144,11 +144,22 @@ def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
         if kind == "feature_extractor":
             rate = getattr(obj, "sampling_rate", 16000)
             wave = waveform(SEED, AUDIO_SECONDS[0], rate)
-            return _tensors(obj(wave, sampling_rate=rate, return_tensors="pt"))
+            kwargs = _seeded_generator(obj)
+            return _tensors(obj(wave, sampling_rate=rate, return_tensors="pt", **kwargs))
         if kind == "video_processor":
             frames = [np.asarray(image(SEED + i, IMAGE_SIZES[0])) for i in range(4)]
             return _tensors(obj([frames], return_tensors="pt"))
         return _tensors(_processor_call(obj, prep))
+
+
+def _seeded_generator(obj: Any) -> dict:
+    """Rule: a feature extractor that draws random numbers per call (UnivNet's noise_sequence)
+    and takes a ``generator`` gets a fresh numpy generator seeded with ``SEED`` on every call, so
+    the saved-and-loaded extractor's output is comparable to the original's."""
+    import inspect
+
+    params = inspect.signature(type(obj).__call__).parameters
+    return {"generator": np.random.default_rng(SEED)} if "generator" in params else {}
 
 
 def _processor_call(proc: Any, prep) -> Any:
@@ -677,6 +688,17 @@ def _asr_generates(model) -> bool:
     return type(model).__name__ not in set(MODEL_FOR_CTC_MAPPING_NAMES.values())
 
 
+def _as_emitted(tok) -> dict:
+    """Rule: generated tokens are decoded as emitted. A CTC tokenizer's decode groups repeated
+    tokens by default (``group_tokens``: CTC repeats one token over frames); a model that
+    generates (a transducer with a CTC-style tokenizer, Parakeet TDT) emits each token once, so
+    a repeat is a real one and must stay."""
+    import inspect
+
+    params = inspect.signature(getattr(tok, "_decode", tok.decode)).parameters
+    return {"group_tokens": False} if "group_tokens" in params else {}
+
+
 def _asr_structure(result, config, prep, x) -> list[str]:
     if not isinstance(result, dict) or not isinstance(result.get("text"), str):
         return [f"expected {{'text': str}}, got {result!r}"[:200]]
@@ -688,8 +710,9 @@ def _asr_manual(model, prep, x, config):
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
     if _asr_generates(model):
         with torch.no_grad():
-            ids = model.generate(**inputs, **ASR_GENERATION)
-        return {"text": tok.decode(ids[0], skip_special_tokens=True)}
+            out = model.generate(**inputs, **ASR_GENERATION)
+        ids = getattr(out, "sequences", out)  # transducers return a GenerateOutput
+        return {"text": tok.decode(ids[0], skip_special_tokens=True, **_as_emitted(tok))}
     ids = _forward(model, inputs).logits.argmax(-1)[0]
     return {"text": tok.decode(ids)}
 

@@ -226,6 +226,11 @@ RULES: tuple[Rule, ...] = (
         "any-resolution tiling must use the config's grid",
     ),
     Rule("max_length", _same_name("max_length"), "spectrogram length the model is sized to"),
+    Rule(
+        "model_in_channels",
+        _same_name("model_in_channels"),
+        "a vocoder's noise_sequence carries the model's input channels (UnivNet)",
+    ),
     Rule("num_frames", _same_name("num_frames"), "video models are sized to num_frames"),
 )
 """The field-name rules: processor attribute <- tiny config field, with why."""
