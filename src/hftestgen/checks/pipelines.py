@@ -181,11 +181,22 @@ def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
         if kind == "feature_extractor":
             rate = getattr(obj, "sampling_rate", 16000)
             wave = waveform(SEED, AUDIO_SECONDS[0], rate)
-            return _tensors(obj(wave, sampling_rate=rate, return_tensors="pt"))
+            kwargs = _seeded_generator(obj)
+            return _tensors(obj(wave, sampling_rate=rate, return_tensors="pt", **kwargs))
         if kind == "video_processor":
             frames = [np.asarray(image(SEED + i, IMAGE_SIZES[0])) for i in range(4)]
             return _tensors(obj([frames], return_tensors="pt"))
         return _tensors(_processor_call(obj, prep))
+
+
+def _seeded_generator(obj: Any) -> dict:
+    """Rule: a feature extractor that draws random numbers per call (UnivNet's noise_sequence)
+    and takes a ``generator`` gets a fresh numpy generator seeded with ``SEED`` on every call, so
+    the saved-and-loaded extractor's output is comparable to the original's."""
+    import inspect
+
+    params = inspect.signature(type(obj).__call__).parameters
+    return {"generator": np.random.default_rng(SEED)} if "generator" in params else {}
 
 
 def _processor_call(proc: Any, prep) -> Any:
@@ -787,6 +798,34 @@ def _compare_features(
     cmp.close(name, got, want, t)
 
 
+ASR_GENERATION = {"max_new_tokens": NEW_TOKENS, "do_sample": False, "num_beams": 1}
+"""Rule: the speech-recognition pipeline is given every generation parameter its own defaults set
+(``AutomaticSpeechRecognitionPipeline._default_generation_config``: max_new_tokens=256,
+num_beams=5, applied where the call does not set them), and the by-hand ``generate`` the same:
+greedy, ``NEW_TOKENS`` new tokens. Left to the pipeline, beam search against a greedy by-hand
+call compares two different decodings."""
+
+
+def _asr_generates(model) -> bool:
+    """Rule: a CTC head (``MODEL_FOR_CTC_MAPPING_NAMES``) transcribes by the argmax of its logits
+    per frame; every other speech-recognition class (speech seq2seq, audio-conditioned LMs,
+    transducers) by ``generate``."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
+
+    return type(model).__name__ not in set(MODEL_FOR_CTC_MAPPING_NAMES.values())
+
+
+def _as_emitted(tok) -> dict:
+    """Rule: generated tokens are decoded as emitted. A CTC tokenizer's decode groups repeated
+    tokens by default (``group_tokens``: CTC repeats one token over frames); a model that
+    generates (a transducer with a CTC-style tokenizer, Parakeet TDT) emits each token once, so
+    a repeat is a real one and must stay."""
+    import inspect
+
+    params = inspect.signature(getattr(tok, "_decode", tok.decode)).parameters
+    return {"group_tokens": False} if "group_tokens" in params else {}
+
+
 def _asr_structure(result, config, prep, x) -> list[str]:
     if not isinstance(result, dict) or not isinstance(result.get("text"), str):
         return [f"expected {{'text': str}}, got {result!r}"[:200]]
@@ -796,10 +835,11 @@ def _asr_structure(result, config, prep, x) -> list[str]:
 def _asr_manual(model, prep, x, config):
     inputs = _audio_inputs(prep, x)
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
-    if config.is_encoder_decoder or hasattr(model, "generate") and not hasattr(model, "lm_head"):
+    if _asr_generates(model):
         with torch.no_grad():
-            ids = model.generate(**inputs, max_new_tokens=NEW_TOKENS, do_sample=False)
-        return {"text": tok.decode(ids[0], skip_special_tokens=True)}
+            out = model.generate(**inputs, **ASR_GENERATION)
+        ids = getattr(out, "sequences", out)  # transducers return a GenerateOutput
+        return {"text": tok.decode(ids[0], skip_special_tokens=True, **_as_emitted(tok))}
     ids = _forward(model, inputs).logits.argmax(-1)[0]
     return {"text": tok.decode(ids)}
 
@@ -1048,11 +1088,7 @@ TASKS: dict[str, TaskSpec] = {
     ),
     "automatic-speech-recognition": TaskSpec(
         _audios,
-        lambda p, c: (
-            {"generate_kwargs": {"max_new_tokens": NEW_TOKENS, "do_sample": False}}
-            if c.is_encoder_decoder
-            else {}
-        ),
+        lambda p, c: {"generate_kwargs": dict(ASR_GENERATION)},
         _asr_structure,
         _asr_manual,
         _compare_text,

@@ -226,6 +226,11 @@ RULES: tuple[Rule, ...] = (
         "any-resolution tiling must use the config's grid",
     ),
     Rule("max_length", _same_name("max_length"), "spectrogram length the model is sized to"),
+    Rule(
+        "model_in_channels",
+        _same_name("model_in_channels"),
+        "a vocoder's noise_sequence carries the model's input channels (UnivNet)",
+    ),
     Rule("num_frames", _same_name("num_frames"), "video models are sized to num_frames"),
 )
 """The field-name rules: processor attribute <- tiny config field, with why."""
@@ -358,8 +363,8 @@ def synthesize(class_name: str, config: Any) -> Any:
     cls = resolve_class(class_name)
     try:
         default = _construct(cls, {})
-        values = sized_values(cls, default, config)
         params = _init_params(cls)
+        values = frames_by_constructor(default, sized_values(cls, default, config), params)
         state = _state(default)
         init = {
             k: v
@@ -386,6 +391,39 @@ def _sync_frames(obj: Any, values: Mapping[str, Any]) -> None:
     hop = getattr(obj, "hop_length", None)
     if is_int(frames) and is_int(hop) and hasattr(obj, "n_samples"):
         obj.n_samples = frames * hop
+
+
+FRAME_PARAMS = ("chunk_length", "hop_length")
+"""Constructor parameters a Whisper-style feature extractor derives its frame count from
+(``n_samples = chunk_length * sampling_rate``, ``nb_max_frames = n_samples // hop_length``)."""
+
+
+def frames_by_constructor(
+    default: Any, values: Mapping[str, Any], params: set[str] | None
+) -> dict[str, Any]:
+    """Rule (frames survive the round trip): a feature extractor that derives ``nb_max_frames``
+    in ``__init__`` from ``chunk_length``, ``sampling_rate`` and ``hop_length`` (Whisper and its
+    kin) and does not save ``nb_max_frames`` as a constructor argument gets the frame count of
+    the ``nb_max_frames`` rule through those parameters: the smallest whole ``chunk_length`` (in
+    seconds, at the sampling rate kept) whose samples split into exactly that many hops, with
+    ``n_fft`` at least one hop (every sample reaches a frame). Set after construction only, the
+    count is lost by ``save_pretrained`` -> ``from_pretrained`` (3000 frames again)."""
+    out = dict(values)
+    frames = out.get("nb_max_frames")
+    if not is_int(frames) or frames < 1 or not params or not set(FRAME_PARAMS) <= params:
+        return out
+    if "nb_max_frames" in params:
+        return out
+    rate = out.get("sampling_rate", getattr(default, "sampling_rate", None))
+    if not is_int(rate) or rate < 1:
+        return out
+    chunk = next(c for c in range(1, frames + 1) if (c * rate) % frames == 0)
+    hop = chunk * rate // frames
+    out["chunk_length"], out["hop_length"] = chunk, hop
+    n_fft = getattr(default, "n_fft", None)
+    if "n_fft" in params and is_int(n_fft) and n_fft < hop:
+        out["n_fft"] = hop
+    return out
 
 
 def synthesize_image_processor(class_name: str, config: Any) -> Any:
