@@ -130,3 +130,46 @@ def test_normalize_follows_backend_normalizer():
     gpt2, _ = T.synthesize_tokenizer("GPT2Tokenizer", _config("gpt2"))
     assert T.normalize_for_roundtrip(bert, "Hello  World .") == "hello world."
     assert T.normalize_for_roundtrip(gpt2, "Hello  World .") == "Hello World."
+
+
+DETERMINISM_SCRIPT = """
+import hashlib, json, sys, warnings
+warnings.filterwarnings("ignore")
+from hftestgen.tiny.engine import build, _registry
+from hftestgen.preprocess.build import synthesize
+out = {}
+for t in sys.argv[1:]:
+    spec = _registry().get(t)
+    cls = [c for names in spec.classes.values() for c in names][0]
+    p = synthesize(t, build(t, cls).config)
+    tok = p.tokenizer
+    v = json.dumps(sorted(tok.get_vocab().items()))
+    ids = tok("hello world, the quick brown fox")["input_ids"]
+    out[t] = hashlib.sha256((v + json.dumps(ids)).encode()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_synthesized_tokenizers_are_the_same_in_every_process():
+    """WordPiece ids and Unigram pieces came from Rust hash maps (a new order per process) until
+    WordPiece tokens were ordered by name and Unigram pieces trained by SentencePiece: the same
+    type then got a different tokenizer in each pytest worker."""
+    import os
+    import subprocess
+    import sys
+
+    types = ["bert", "t5", "xlnet", "gpt2", "parakeet_tdt"]
+    runs = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", DETERMINISM_SCRIPT, *types],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(proc.stdout.strip().splitlines()[-1])
+    assert runs[0] == runs[1] == runs[2]

@@ -277,18 +277,31 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
         )
     else:
         raise PreprocessError(f"no trainer for a {kind} model")
+    if kind == "Unigram":
+        return _unigram_pieces(size, unk), ()
     tk = Tokenizer(model)
     tk = Tokenizer.from_str(_with_model(json.loads(tk.to_str()), shell))
     tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
     trained = json.loads(tk.to_str())["model"]
-    if kind == "Unigram":
-        return tuple((t, s) for t, s in trained["vocab"] if t != unk), ()
     vocab = trained["vocab"]
-    tokens = tuple(sorted(vocab, key=vocab.get))
+    # BPE ids follow its merges; WordPiece's come from a Rust HashMap (a new order in every
+    # process): its tokens are ordered by name, so the same vocabulary gets the same ids
+    key = vocab.get if kind == "BPE" else (lambda t: (t.startswith("##"), len(t), t))
+    tokens = tuple(sorted(vocab, key=key))
     merges = tuple(
         tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained.get("merges", [])
     )
     return tokens, merges
+
+
+def _unigram_pieces(size: int, unk: str | None) -> tuple[tuple[str, float], ...]:
+    """(piece, score) of a Unigram model trained by SentencePiece (one thread: the same pieces in
+    every process; the ``tokenizers`` Unigram trainer picks among ties differently per process)."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=_spm_bytes("unigram", size + 1, unk or "<unk>"))
+    # id 0 is the unknown piece (``_spm_bytes``: unk_id=0); the caller places its own unk
+    return tuple((sp.id_to_piece(i), float(sp.get_score(i))) for i in range(1, sp.get_piece_size()))
 
 
 def _with_model(model_json: dict, shell: dict) -> str:
