@@ -379,7 +379,11 @@ SOLID = (200, 100, 50)
 def _image_facts(cmp: Comparison, ip: Any) -> None:
     """A solid-colour image comes out as the processor's declared arithmetic per channel:
     ``v * rescale_factor`` (``do_rescale``), then ``(x - image_mean) / image_std``
-    (``do_normalize``), channels flipped where ``do_flip_channel_order``; resizing, cropping
+    (``do_normalize``), channels flipped where ``do_flip_channel_order``. Declared extra steps
+    under their own names count too: ``rescale_offset`` (``v * rescale_factor - 1``) and
+    ``include_top`` (normalized again by ``image_std`` alone), both EfficientNet's
+    (``image_processing_efficientnet.py``: ``rescale(offset=...)``, ``normalize(image, 0,
+    image_std)``). Resizing, cropping
     and padding keep a solid image solid (the most common value per channel is compared, so
     padding does not count). Catches skipped or doubled rescaling and normalization, and
     swapped channels. Applies to processors returning (batch, channels, H, W) pixel values."""
@@ -398,12 +402,16 @@ def _image_facts(cmp: Comparison, ip: Any) -> None:
         want = want.flip(0)
     if getattr(ip, "do_rescale", False):
         want = want * float(getattr(ip, "rescale_factor", 1 / 255))
+        if getattr(ip, "rescale_offset", False):
+            want = want - 1
     if getattr(ip, "do_normalize", False) and mean is not None and std is not None:
         m = torch.tensor(list(mean) if not isinstance(mean, float) else [mean] * 3)
         sd = torch.tensor(list(std) if not isinstance(std, float) else [std] * 3)
         if m.numel() != 3 or sd.numel() != 3:
             return
         want = (want - m.double()) / sd.double()
+        if getattr(ip, "include_top", False):
+            want = want / sd.double()
     got = []
     for c in range(3):
         values, counts = torch.unique(pv[0, c].double(), return_counts=True)
@@ -880,6 +888,14 @@ def _zs_image_manual(model, prep, x, config):
     )
 
 
+BOX_REACH = 0.5
+"""Rule "unclipped centre boxes": detection heads predict sigmoid-normalized (cx, cy, w, h) and
+the post-processing turns them into corners without clipping (``image_processing_detr.py``
+``post_process_object_detection``: ``center_to_corners_format``, scaled by the target size, no
+clamp), so an untrained head's corner may lie up to half the image outside it (cx = 0, w = 1
+gives xmin = -W / 2). A box must be ordered and within that reach."""
+
+
 def _box_structure(result, config, prep, x) -> list[str]:
     if not isinstance(result, list):
         return [f"expected a list of detections, got {type(result).__name__}"]
@@ -892,8 +908,11 @@ def _box_structure(result, config, prep, x) -> list[str]:
             bad.append(f"label {r['label']!r} not in config.id2label")
         if not 0.0 <= float(r["score"]) <= 1.0:
             bad.append(f"score {r['score']} not in [0, 1]")
-        if not (-1 <= b["xmin"] <= b["xmax"] <= w + 1 and -1 <= b["ymin"] <= b["ymax"] <= h + 1):
-            bad.append(f"box {b} outside the {w}x{h} image")
+        rw, rh = BOX_REACH * w + 1, BOX_REACH * h + 1
+        if not (
+            -rw <= b["xmin"] <= b["xmax"] <= w + rw and -rh <= b["ymin"] <= b["ymax"] <= h + rh
+        ):
+            bad.append(f"box {b} beyond the {w}x{h} image by more than half its size")
     return bad[:4]
 
 
@@ -930,6 +949,24 @@ def _compare_detections(
         torch.tensor([float(r["score"]) for r in w]),
         t,
     )
+    _compare_boxes(cmp, name, g, w)
+
+
+BOX_PIXELS = 1
+"""The pipeline rounds box corners to whole pixels (``ObjectDetectionPipeline._get_bounding_box``
+casts to int); a by-hand corner may differ by one pixel from truncation at a float boundary."""
+
+
+def _compare_boxes(cmp: Comparison, name: str, got: list, want: list) -> None:
+    """Box corners of the same detections (paired in score order) agree to ``BOX_PIXELS``."""
+    cmp.compared.append(f"{name} boxes")
+    corners = ("xmin", "ymin", "xmax", "ymax")
+    for g, w in zip(got, want, strict=True):
+        gb = [float(g["box"][k]) for k in corners] if isinstance(g["box"], dict) else g["box"]
+        wb = [float(w["box"][k]) for k in corners] if isinstance(w["box"], dict) else w["box"]
+        if max(abs(a - b) for a, b in zip(gb, wb, strict=True)) > BOX_PIXELS + 1e-6:
+            cmp.flag(f"{name}: box {gb} vs by hand {[round(v, 2) for v in wb]}")
+            return
 
 
 def _itt_inputs(prep) -> list:
@@ -1252,13 +1289,44 @@ def _pipeline_vs_hand(task: str, spec: TaskSpec, model: Any, config: Any, prep: 
         # design: "attention_mask should not be passed") lets the model see a batch's padding
         cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), unbatched")
         return
-    batched = _batch(pipe, xs, options)
+    xs_b, singles = _stackable_batch(prep, xs, singles, lambda x: _call(pipe, x, options))
+    batched = _batch(pipe, xs_b, options)
     cmp.compared.append("batch length")
-    if len(batched) != len(xs):
-        cmp.flag(f"a batch of {len(xs)} gave {len(batched)} results")
+    if len(batched) != len(xs_b):
+        cmp.flag(f"a batch of {len(xs_b)} gave {len(batched)} results")
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
         spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
     cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")
+
+
+def _pixel_shape(prep: Any, x: Any) -> tuple | None:
+    """The shape of the image processor's ``pixel_values`` for one raw image, else ``None``."""
+    from PIL.Image import Image
+
+    ip = prep.image_processor
+    if ip is None or not isinstance(x, Image):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pv = ip(images=x, return_tensors="pt").get("pixel_values")
+    return tuple(pv.shape) if isinstance(pv, torch.Tensor) else None
+
+
+def _stackable_batch(
+    prep: Any, xs: list, singles: list, alone: Callable[[Any], Any]
+) -> tuple[list, list]:
+    """Rule: unstackable image batches. A pipeline batches images by concatenating each image's
+    ``pixel_values`` unpadded (``transformers.pipelines.base._pad``: "padding shouldn't be
+    necessary"), so an aspect-keeping processor (DETR's shortest/longest edge, a size divisor)
+    that gives the inputs different shapes cannot be batched by the pipeline at all. The batch
+    then holds images of the first input's size: the first input and a second seeded image of
+    that size (its single result from ``alone``), which the processor gives equal shapes.
+    Returns (batch inputs, their single results); the inputs unchanged where they stack."""
+    shapes = [_pixel_shape(prep, x) for x in xs]
+    if None in shapes or len(set(shapes)) == 1:
+        return xs, singles
+    same = [xs[0]] + [image(SEED + 10 + i, xs[0].size) for i in range(1, len(xs))]
+    return same, [singles[0]] + [alone(x) for x in same[1:]]
 
 
 def _more_tasks() -> None:

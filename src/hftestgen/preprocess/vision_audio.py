@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -114,9 +115,33 @@ class Rule:
     reason: str
 
 
+ANY_SIZE_IMAGE = (32, 32)
+"""Rule "any-size towers get the tiny image": a vision config without an image size (a
+convolutional backbone such as DETR's ResNet takes any size) is fed the tiny inputs' default
+image (``tiny.inputs.vision._image_dims``: 32x32), not the processor's checkpoint size (DETR's
+800-1333 px made one pipeline call take seconds)."""
+
+
+def _has_image_size(config: Any) -> bool:
+    return _vfield(config, "image_size", "input_size", "img_size") is not None
+
+
 def _image_size(config: Any, default: Any) -> Any:
     hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
+    if hw is None and not _has_image_size(config):
+        hw = ANY_SIZE_IMAGE
     return _like(default, hw) if hw else None
+
+
+def _pad_size(config: Any, default: Any) -> Any:
+    """``image_size`` for a {"height", "width"} ``pad_size`` (a ``None`` default: no fixed pad)."""
+    return _image_size(config, default) if isinstance(default, Mapping) else None
+
+
+def _max_image_size(config: Any, default: Any) -> Any:
+    """A square ``image_size`` for an int ``max_image_size`` (the longest side, padded square)."""
+    hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
+    return hw[0] if hw and hw[0] == hw[1] and is_int(default) else None
 
 
 def _patch_size(config: Any, default: Any) -> Any:
@@ -195,6 +220,18 @@ def _num(v: Any) -> bool:
 RULES: tuple[Rule, ...] = (
     Rule("size", _image_size, "the vision tower's position embeddings are sized to image_size"),
     Rule("crop_size", _image_size, "a center crop must give the model's image_size too"),
+    Rule(
+        "pad_size",
+        _pad_size,
+        "processors that pad to a fixed pad_size (SAM: 1024x1024) must pad to the tower's "
+        "image_size",
+    ),
+    Rule(
+        "max_image_size",
+        _max_image_size,
+        "processors that resize the longest side to max_image_size and pad to a square (Aria) "
+        "must give the tower's image_size",
+    ),
     Rule(
         "patch_size",
         _patch_size,
@@ -376,6 +413,7 @@ def synthesize(class_name: str, config: Any) -> Any:
             if k not in init or getattr(obj, k, None) != v:
                 setattr(obj, k, v)
         _sync_frames(obj, values)
+        _pixel_tokens(obj, config)
         return obj
     except (PreprocessSkip, PreprocessError):
         raise
@@ -424,6 +462,31 @@ def frames_by_constructor(
     if "n_fft" in params and is_int(n_fft) and n_fft < hop:
         out["n_fft"] = hop
     return out
+
+
+CLUSTER_SEED = 0
+
+
+def _pixel_tokens(obj: Any, config: Any) -> None:
+    """Rule "one token per pixel": a colour-quantizing processor (``do_color_quantize``,
+    ImageGPT) maps every pixel to the id of its nearest colour cluster, so the model reads
+    ``height * width`` tokens over a vocabulary of the clusters plus a start token. Transformers
+    ships no default clusters ("Clusters must be provided for color quantization"); the tiny
+    processor gets ``vocab_size - 1`` seeded clusters in [-1, 1] (the normalized pixel range) and
+    a square size whose pixels fit the positions (``isqrt(n_positions)``, at most the tiny
+    image)."""
+    if not getattr(obj, "do_color_quantize", False) or getattr(obj, "clusters", 0) is not None:
+        return
+    vocab = find_attr(config, ("vocab_size",))
+    positions = find_attr(config, ("n_positions", "max_position_embeddings"))
+    if not (is_int(vocab) and vocab > 1 and is_int(positions)):
+        return
+    import numpy as np
+
+    rng = np.random.default_rng(CLUSTER_SEED)
+    obj.clusters = rng.uniform(-1.0, 1.0, (vocab - 1, 3)).astype(np.float32)
+    side = min(math.isqrt(positions), ANY_SIZE_IMAGE[0])
+    obj.size = {"height": side, "width": side}
 
 
 def synthesize_image_processor(class_name: str, config: Any) -> Any:
