@@ -181,6 +181,26 @@ def test_toy_model_passes_every_check(toy_engine):
     assert toy_engine["builds"] == 1, "the model is built once per (type, class) per process"
 
 
+def test_a_new_model_type_collects_the_last_ones_cycles_and_freezes_the_rest(toy_engine):
+    # rule *one heap walk per model type* (_support.settle_heap): automatic full collections
+    # would walk every long-lived object again and again; a model of the type just left that
+    # sits in a reference cycle is collected at the switch, never frozen with the rest
+    import gc
+    import weakref
+
+    built = _support.get_built(TOY, CLS)
+    built.model.__dict__["cycle"] = [built.model]  # reference counting alone cannot free it
+    gone = weakref.ref(built.model)
+    del built
+    gc.unfreeze()
+    try:
+        _support.get_built(dataclasses.replace(TOY, model_type="toy2"), CLS)
+        assert gone() is None, "the previous type's cyclic model was not collected"
+        assert gc.get_freeze_count() > 0, "the surviving heap was not frozen"
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize(
     "fault, check, message",
     [

@@ -50,6 +50,16 @@ def test_upstream_bug_that_reproduces_is_xfail(monkeypatch):
         checks.forward(case(BUG), "BertModel")
 
 
+def test_upstream_bug_xfail_does_not_chain_the_failure(monkeypatch):
+    # pytest formats a chained context in full (every frame's source parsed) for an xfail
+    # report that shows only the reason: the reason carries the failure, the chain must not
+    monkeypatch.setattr(checks, "_impl", lambda: fake_impl("fail"))
+    with pytest.raises(pytest.xfail.Exception) as info:
+        checks.forward(case(BUG), "BertModel")
+    assert info.value.__context__ is None and info.value.__cause__ is None
+    assert "AttributeError" in str(info.value)
+
+
 def test_a_failure_the_matcher_does_not_match_fails(monkeypatch):
     monkeypatch.setattr(checks, "_impl", lambda: fake_impl("other"))
     with pytest.raises(pytest.fail.Exception, match="does not match the known upstream-bug"):

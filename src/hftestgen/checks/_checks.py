@@ -529,7 +529,8 @@ def _random_plain_ids(config: Any, ids: torch.Tensor, shape: Any, gen: Any) -> t
     """Token ids of ``shape`` drawn (with ``gen``) from the text vocabulary without its special
     ids: content a mask must hide."""
     vocab = cfg_int(text_config(config), "vocab_size") or int(ids.max()) + 1
-    allowed = [i for i in range(vocab) if i not in special_ids(config)] or [0]
+    specials = special_ids(config)  # once: the comprehension would recompute it per id
+    allowed = [i for i in range(vocab) if i not in specials] or [0]
     return torch.tensor(allowed)[torch.randint(len(allowed), shape, generator=gen)]
 
 

@@ -6,6 +6,7 @@ Imports torch; only imported when a check actually runs.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import os
@@ -99,6 +100,23 @@ def skip_if_missing_package(exc: BaseException) -> None:
             pytest.skip(MISSING_PREFIX + top)
 
 
+def settle_heap() -> None:
+    """Rule *one heap walk per model type*: collect the cyclic garbage of the model type just
+    left, then freeze what survives (``gc.freeze``) out of later collections.
+
+    A worker accumulates millions of long-lived objects (torch, Transformers and each type's
+    modeling module as it is first imported), and every automatic full collection walks them
+    all: ~0.15 s each, ~20 of them in 1,000 tests, ~12% of a run's CPU time, spent finding
+    nothing. Frozen, they are left alone; each collection walks only the objects made since the
+    last model type. Called before the first model of a type is built, where the previous
+    type's models were just released (the cache cleared), so a model in a reference cycle is
+    collected here, not frozen: the frozen objects are the imported code and the run's own
+    bookkeeping, which live to the end anyway.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def get_built(case: Case, class_name: str | None) -> Any:
     """The tiny model of ``class_name``, built on first use and cached (LRU) in this process."""
     if case.skip:
@@ -117,8 +135,9 @@ def get_built(case: Case, class_name: str | None) -> Any:
     if _CACHE and next(iter(_CACHE))[0] != case.model_type:
         # Generated files run one model type after another: models of the previous type will
         # not be asked for again, so free them now instead of letting a worker's memory grow.
-        # (Reference counting frees them; a gc.collect() here would cost ~0.2 s per type.)
         _CACHE.clear()
+    if not _CACHE:  # the first model of a type (or of the process): the heap has just settled
+        settle_heap()
     if key in _CACHE:
         _CACHE.move_to_end(key)
     else:
