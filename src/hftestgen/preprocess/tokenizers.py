@@ -346,7 +346,7 @@ def synthesize_tokenizer(
 
     entry = entry_for(class_name)
     if entry.package:
-        raise PreprocessSkip(f"{class_name}: {entry.reason}", package=entry.package)
+        raise PreprocessSkip(_skip_reason(class_name, entry), package=entry.package)
     try:
         cls = tokenizer_class_from_name(class_name)
     except Exception as e:
@@ -372,6 +372,19 @@ def synthesize_tokenizer(
     return tok, overrides
 
 
+PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _skip_reason(class_name: str, entry: ClassEntry) -> str:
+    """The skip's reason; it ends with ``needs <package>`` where the table's ``package`` is an
+    installable package name, so the checks report the skip as that missing package (a data
+    file the class needs, such as an emoji table, stays an unsupported skip)."""
+    why = f"{class_name}: {entry.reason}"
+    if entry.package and PACKAGE_NAME.match(entry.package):
+        why += f"; needs {entry.package}"
+    return why
+
+
 def _package_in(msg: str) -> str | None:
     m = re.search(r"install (\w[\w\-]*)", msg)
     return m.group(1) if m else None
@@ -389,12 +402,23 @@ def _backend_of(cls: type, entry: ClassEntry) -> Any:
     source = tokenizer_class_from_name(entry.pipeline_from) if entry.pipeline_from else cls
     src_entry = entry_for(entry.pipeline_from) if entry.pipeline_from else entry
     try:
-        empty = source(**src_entry.ctor)
+        empty = source(**_ctor_args(src_entry.ctor))
     except ImportError:
         raise
     except Exception as e:
         raise PreprocessError(f"{cls.__name__}: empty constructor failed: {e}") from e
     return empty
+
+
+def _ctor_args(ctor: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from the table: TOML has no tuples, so a ``vocab`` written as
+    ``[[piece, score], ...]`` is passed as the list of ``(piece, score)`` tuples a Unigram
+    vocabulary is."""
+    args = dict(ctor)
+    vocab = args.get("vocab")
+    if isinstance(vocab, list) and all(isinstance(v, list) and len(v) == 2 for v in vocab):
+        args["vocab"] = [(str(p), float(sc)) for p, sc in vocab]
+    return args
 
 
 def _from_backend(cls: type, entry: ClassEntry, layout: Layout) -> Any:
