@@ -583,7 +583,9 @@ def _generation_structure(result, config, prep, x) -> list[str]:
     if ids[: len(prompt)] != prompt:
         return [f"the generation {ids} does not start with the prompt {prompt}"]
     new = ids[len(prompt) :]
-    eos = config.get_text_config().eos_token_id
+    # a config may declare no eos_token_id at all (RoCBert): then generation stops only at
+    # max_new_tokens
+    eos = getattr(config.get_text_config(), "eos_token_id", None)
     eos = set(eos if isinstance(eos, list) else [eos]) - {None}
     if len(new) != NEW_TOKENS and not (new and new[-1] in eos):
         return [f"{len(new)} new tokens, expected {NEW_TOKENS} (or fewer ending at EOS)"]

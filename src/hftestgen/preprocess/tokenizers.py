@@ -80,6 +80,14 @@ class ClassEntry:
     package: str | None = None
     spaces: bool = True
     """False: decoding joins characters with spaces, the round trip compares without spaces."""
+    lowercase: bool = False
+    """``bpe_at``: the class lowercases words before its BPE (train on lowercased text)."""
+    isolate: str | None = None
+    """``bpe_at``: a regex of characters the class splits off words before its BPE."""
+    unk_maps: tuple[str, ...] = ()
+    """Constructor file arguments written as a JSON table holding only the unknown token at
+    index 0 (per-token side tables indexed by characters the corpus lacks: every token takes
+    the unknown token's entry)."""
 
 
 @functools.cache
@@ -89,7 +97,10 @@ def class_table() -> dict[str, ClassEntry]:
     except ImportError:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     raw = tomllib.loads(TABLE.read_text(encoding="utf-8"))
-    return {name: ClassEntry(**entry) for name, entry in raw.items()}
+    return {
+        name: ClassEntry(**{k: tuple(v) if k == "unk_maps" else v for k, v in entry.items()})
+        for name, entry in raw.items()
+    }
 
 
 def entry_for(class_name: str) -> ClassEntry:
@@ -525,12 +536,71 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         slots = _lay_out(wanted, reserved, trained, layout.vocab_size, lambda i: f"[unused{i}]")
         path = d / names.get("vocab_file", "vocab.txt")
         path.write_text("\n".join(slots) + "\n", encoding="utf-8")
+        _write_unk_maps(d, names, entry, defaults, kwargs)
         return cls(vocab_file=str(path), **kwargs)
+    if entry.files == "bpe_at":
+        vocab_tokens, merges = _bpe_at(entry, layout.vocab_size - len(set(reserved) | set(wanted)))
+        slots = _lay_out(
+            wanted, reserved, vocab_tokens, layout.vocab_size, lambda i: f"<unused{i}>"
+        )
+        vocab_path = d / names.get("vocab_file", "vocab.json")
+        vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+        merges_path = d / names.get("merges_file", "merges.txt")
+        lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
+        merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
     if entry.files.startswith("spm_"):
         path = d / names.get("vocab_file", "spiece.model")
         _write_spm(path, entry.files[4:], wanted, reserved, layout.vocab_size, defaults)
         return cls(vocab_file=str(path), **kwargs)
     raise PreprocessError(f"{cls.__name__}: unknown files recipe {entry.files!r}")
+
+
+def _bpe_at(entry: ClassEntry, size: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Subword-nmt BPE as CTRL / BlenderbotSmall read it: a word's last symbol carries
+    ``</w>`` in the merges; in the vocabulary a word-final piece is bare and every other piece
+    ends with ``@@``. Trained on the corpus split as the class splits (whitespace, ``isolate``
+    characters, ``lowercase``); every corpus character is in the vocabulary in both forms, so no
+    word falls back to the unknown token."""
+    norm = {"type": "Lowercase"} if entry.lowercase else None
+    splits: list[dict] = [{"type": "WhitespaceSplit"}]
+    if entry.isolate:
+        splits.append(
+            {
+                "type": "Split",
+                "pattern": {"Regex": entry.isolate},
+                "behavior": "Isolated",
+                "invert": False,
+            }
+        )
+    pipeline = json.dumps(
+        {"normalizer": norm, "pre_tokenizer": {"type": "Sequence", "pretokenizers": splits}},
+        sort_keys=True,
+    )
+    chars = sorted({c.lower() if entry.lowercase else c for c in corpus_chars()})
+    alphabet = [f"{c}@@" for c in chars] + chars
+    params = json.dumps({"end_of_word_suffix": "</w>"}, sort_keys=True)
+    trained, merges = _train("BPE", pipeline, params, max(size - len(alphabet), 8) + 2 * len(chars))
+
+    def piece(t: str) -> str:
+        return t[: -len("</w>")] if t.endswith("</w>") else f"{t}@@"
+
+    pieces = [piece(t) for t in trained]
+    kept = [p for p in dict.fromkeys(alphabet + pieces)][: max(size, len(alphabet))]
+    known = set(kept)
+    ok = [m for m in merges if piece(m[0] + m[1]) in known]
+    return kept, ok
+
+
+def _write_unk_maps(
+    d: Path, names: dict, entry: ClassEntry, defaults: dict, kwargs: dict[str, Any]
+) -> None:
+    """``entry.unk_maps``: each file argument gets a JSON table ``{unk_token: 0}``."""
+    unk = kwargs.get("unk_token") or defaults.get("unk", "[UNK]")
+    for arg in entry.unk_maps:
+        path = d / names.get(arg, f"{arg}.json")
+        path.write_text(json.dumps({str(unk): 0}), encoding="utf-8")
+        kwargs[arg] = str(path)
 
 
 def _wordpiece_tokens(size: int) -> list[str]:
