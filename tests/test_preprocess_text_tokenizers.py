@@ -73,3 +73,18 @@ def test_table_package_skip_names_the_package(cls, package):
 def test_a_data_file_is_not_taken_for_a_package():
     entry = toks.entry_for("GPTNeoXJapaneseTokenizer")
     assert "needs" not in toks._skip_reason("GPTNeoXJapaneseTokenizer", entry)
+
+
+def test_generic_tokenizer_of_an_encoder_decoder_config_ends_with_eos():
+    """ENCODER_DECODER_PIPELINE_RULE: UMT5's sequence-classification head pools at </s>."""
+    import transformers
+
+    config = transformers.UMT5Config(vocab_size=99, pad_token_id=0, eos_token_id=1)
+    tok, _ = toks.synthesize_tokenizer("TokenizersBackend", config)
+    for text in TEXTS:
+        assert tok(text)["input_ids"][-1] == 1
+        want, back = toks.roundtrip(tok, text)
+        assert back == want
+    decoder_only = transformers.LlamaConfig(vocab_size=99, eos_token_id=2)
+    tok, _ = toks.synthesize_tokenizer("TokenizersBackend", decoder_only)
+    assert type(tok.backend_tokenizer.pre_tokenizer).__name__ == "ByteLevel"

@@ -75,6 +75,8 @@ class ClassEntry:
     reason: str
     ctor: dict[str, Any] = field(default_factory=dict)
     pipeline_from: str | None = None
+    pipeline_from_encoder_decoder: str | None = None
+    """``pipeline_from`` for an encoder-decoder config (``ENCODER_DECODER_PIPELINE_RULE``)."""
     files: str | None = None
     fixed: bool = False
     package: str | None = None
@@ -355,7 +357,7 @@ def synthesize_tokenizer(
     (``image_token_id``) to the token string to put there (``"<image>"``)."""
     from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
 
-    entry = entry_for(class_name)
+    entry = _for_config(entry_for(class_name), config)
     if entry.package:
         raise PreprocessSkip(_skip_reason(class_name, entry), package=entry.package)
     try:
@@ -394,6 +396,23 @@ def _skip_reason(class_name: str, entry: ClassEntry) -> str:
     if entry.package and PACKAGE_NAME.match(entry.package):
         why += f"; needs {entry.package}"
     return why
+
+
+ENCODER_DECODER_PIPELINE_RULE = (
+    "a class without a pipeline of its own borrows pipeline_from_encoder_decoder for an "
+    "encoder-decoder config (its checkpoints' tokenizer.json appends </s> to the encoder input)"
+)
+
+
+def _for_config(entry: ClassEntry, config: Any) -> ClassEntry:
+    """``ENCODER_DECODER_PIPELINE_RULE``: the generic class's borrowed pipeline follows the
+    config: encoder-decoder checkpoints (UMT5, BigBirdPegasus, PegasusX) end every input with
+    ``</s>``, which their sequence-classification heads pool at."""
+    from dataclasses import replace
+
+    if entry.pipeline_from_encoder_decoder and getattr(config, "is_encoder_decoder", False):
+        return replace(entry, pipeline_from=entry.pipeline_from_encoder_decoder)
+    return entry
 
 
 def _package_in(msg: str) -> str | None:
