@@ -86,6 +86,9 @@ class ClassEntry:
     """``bpe_at``: the class lowercases words before its BPE (train on lowercased text)."""
     isolate: str | None = None
     """``bpe_at``: a regex of characters the class splits off words before its BPE."""
+    drops: str | None = None
+    """A regex of characters the class removes from text before encoding (the round trip
+    expects the text without them)."""
     unk_maps: tuple[str, ...] = ()
     """Constructor file arguments written as a JSON table holding only the unknown token at
     index 0 (per-token side tables indexed by characters the corpus lacks: every token takes
@@ -764,6 +767,8 @@ def roundtrip(tok: Any, text: str, class_name: str | None = None) -> tuple[str, 
     entry = entry_for(class_name or type(tok).__name__)
     ids = tok.encode(text)
     decoded = tok.decode(ids, skip_special_tokens=True, **ctc_decode_kwargs(tok))
+    if entry.drops:
+        text = re.sub(entry.drops, "", text)
     want, got = normalize_for_roundtrip(tok, text), normalize_for_roundtrip(tok, decoded)
     if not entry.spaces:
         want, got = want.replace(" ", ""), got.replace(" ", "")
