@@ -88,3 +88,13 @@ def test_generic_tokenizer_of_an_encoder_decoder_config_ends_with_eos():
     decoder_only = transformers.LlamaConfig(vocab_size=99, eos_token_id=2)
     tok, _ = toks.synthesize_tokenizer("TokenizersBackend", decoder_only)
     assert type(tok.backend_tokenizer.pre_tokenizer).__name__ == "ByteLevel"
+
+
+def test_siglip_round_trip_expects_the_punctuation_dropped():
+    import transformers
+
+    config = transformers.SiglipTextConfig(vocab_size=99, pad_token_id=1, eos_token_id=1)
+    tok, _ = toks.synthesize_tokenizer("SiglipTokenizer", config)
+    want, back = toks.roundtrip(tok, "hello world, the quick brown fox")
+    assert "," not in want
+    assert back == want
