@@ -29,6 +29,8 @@ def _config(name: str, **kw):
         ("CTRLTokenizer", "CTRLConfig", {}),
         ("BlenderbotSmallTokenizer", "BlenderbotSmallConfig", {}),
         ("RoCBertTokenizer", "RoCBertConfig", {}),
+        ("Speech2TextTokenizer", "Speech2TextConfig", {}),
+        ("MarianTokenizer", "MarianConfig", {"pad_token_id": 98, "decoder_start_token_id": 98}),
     ],
 )
 def test_text_tokenizer_round_trips(cls, config, kw):

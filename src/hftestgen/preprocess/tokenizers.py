@@ -571,6 +571,8 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
         merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
+    if entry.files == "spm_json":
+        return cls(**_spm_json_files(d, names, wanted, reserved, layout, defaults), **kwargs)
     if entry.files.startswith("spm_"):
         path = d / names.get("vocab_file", "spiece.model")
         _write_spm(path, entry.files[4:], wanted, reserved, layout.vocab_size, defaults)
@@ -612,6 +614,39 @@ def _bpe_at(entry: ClassEntry, size: int) -> tuple[list[str], list[tuple[str, st
     known = set(kept)
     ok = [m for m in merges if piece(m[0] + m[1]) in known]
     return kept, ok
+
+
+SPM_JSON_ARGS = {"vocab_file", "vocab", "spm_file", "source_spm", "target_spm"}
+"""The file arguments the ``spm_json`` recipe writes (a target vocabulary of a class with
+``separate_vocabs`` stays unset: one vocabulary serves both sides)."""
+
+
+def _spm_json_files(
+    d: Path, names: dict, wanted: dict, reserved: list, layout: Layout, defaults: dict
+) -> dict[str, str]:
+    """``spm_json``: a SentencePiece BPE model segments the text and a vocab.json maps its
+    pieces to ids (Speech2Text, M2M100, Marian); the specials sit at the config's ids in the
+    json, so the model file's own piece order is free."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    unk = defaults.get("unk", "<unk>")
+    n_reserved = len(set(reserved) | set(wanted) | {unk})
+    model = _spm_bytes("bpe", max(layout.vocab_size - n_reserved, 8), unk)
+    proto = pb.ModelProto()
+    proto.ParseFromString(model)
+    pieces = [p.piece for p in proto.pieces if p.piece != unk]
+    slots = _lay_out(wanted, [unk, *reserved], pieces, layout.vocab_size, lambda i: f"<unused{i}>")
+    args: dict[str, str] = {}
+    for arg, filename in names.items():
+        if arg not in SPM_JSON_ARGS:
+            continue
+        path = d / filename
+        if filename.endswith(".json"):
+            path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+        else:
+            path.write_bytes(model)
+        args[arg] = str(path)
+    return args
 
 
 def _write_unk_maps(
