@@ -100,3 +100,25 @@ def test_siglip_round_trip_expects_the_punctuation_dropped():
     want, back = toks.roundtrip(tok, "hello world, the quick brown fox")
     assert "," not in want
     assert back == want
+
+
+def test_wordpiece_synthesis_is_the_same_in_every_process():
+    """Rule CANONICAL_ORDER: the WordPiece trainer numbers tokens in hash-map order; without the
+    rule the same text got different ids in each new process (git's text-generation check then
+    depended on which tests ran first)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import transformers\n"
+        "from hftestgen.preprocess import tokenizers as toks\n"
+        "t, _ = toks.synthesize_tokenizer('BertTokenizer', transformers.BertConfig(vocab_size=99))\n"
+        "print(sorted(t.get_vocab().items()))\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(3)
+    }
+    assert len(outs) == 1

@@ -301,6 +301,12 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
         return tuple((t, s) for t, s in trained["vocab"] if t != unk), ()
     vocab = trained["vocab"]
     tokens = tuple(sorted(vocab, key=vocab.get))
+    if kind != "BPE":
+        # rule CANONICAL_ORDER: the WordPiece / WordLevel trainers number tokens in hash-map
+        # order, which differs between processes (the same text got different ids run to run);
+        # their ids carry no meaning, so they are ordered by (length, token). BPE ids follow
+        # its deterministic merge order.
+        tokens = tuple(sorted(tokens, key=lambda t: (len(t.removeprefix("##")), t)))
     merges = tuple(
         tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained.get("merges", [])
     )
