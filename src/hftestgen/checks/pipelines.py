@@ -729,7 +729,9 @@ def _generation_structure(result, config, prep, x) -> list[str]:
     if ids[: len(prompt)] != prompt:
         return [f"the generation {ids} does not start with the prompt {prompt}"]
     new = ids[len(prompt) :]
-    eos = config.get_text_config().eos_token_id
+    # a config may declare no eos_token_id at all (RoCBert): then generation stops only at
+    # max_new_tokens
+    eos = getattr(config.get_text_config(), "eos_token_id", None)
     eos = set(eos if isinstance(eos, list) else [eos]) - {None}
     if len(new) != NEW_TOKENS and not (new and new[-1] in eos):
         return [f"{len(new)} new tokens, expected {NEW_TOKENS} (or fewer ending at EOS)"]
@@ -1225,15 +1227,41 @@ def pipeline(case: Case, task: str | None) -> None:
             continue
         _require(prep, kind)
     built = _built_for(case, case.pipelines[task], prep.config_overrides)
-    model, config = built.model, built.config
+    model, config = built.model, _model_config(built)
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
     if task in LEFT_PADDED_TASKS and tok is not None and not config.is_encoder_decoder:
         tok.padding_side = "left"  # this check's copy
     restore = _pad_id_for_model(config, tok)
     try:
-        _pipeline_vs_hand(task, spec, model, config, prep)
+        _pipeline_vs_hand(task, spec, model, config, prep, _padding_leak(case, built))
     finally:
         restore()
+
+
+def _model_config(built: Any) -> Any:
+    """Rule: the pipeline's model is configured by its own ``model.config``. A decoder class of
+    an encoder-decoder type (``BartForCausalLM``, ``TrOCRForCausalLM``) copies the config it is
+    given and makes the copy decoder-only (``is_decoder=True, is_encoder_decoder=False``), so the
+    built config says encoder-decoder while the model generates as a decoder-only model (it is
+    padded on the left; its pad id is set on the config it reads)."""
+    return getattr(built.model, "config", None) or built.config
+
+
+def _padding_leak(case: Case, built: Any) -> str | None:
+    """Rule PADDING_LEAK: why padding reaches the model's real positions, if it does: the
+    model's forward takes no ``attention_mask`` (FNet's Fourier mixing), or the type's records
+    declare the ``attention_mask_padding`` check not-applicable or an upstream bug for the class
+    (a recurrence that reads every slot, pooling or landmarks over the padded length, a
+    convolution across pad slots; the reason is the record's). Such a pipeline cannot give a
+    padded batch the results of its inputs alone: the batch is compared for its length only."""
+    from ._support import forward_params
+
+    if "attention_mask" not in forward_params(built.model):
+        return "its forward takes no attention_mask"
+    known = case.known_for("attention_mask_padding", type(built.model).__name__)
+    if known is not None:
+        return f"attention_mask_padding is {known.kind}: {known.reason}"
+    return None
 
 
 LEFT_PADDED_TASKS = frozenset({"text-generation", "image-text-to-text", "any-to-any"})
@@ -1268,7 +1296,9 @@ def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:
     return undo
 
 
-def _pipeline_vs_hand(task: str, spec: TaskSpec, model: Any, config: Any, prep: Any) -> None:
+def _pipeline_vs_hand(
+    task: str, spec: TaskSpec, model: Any, config: Any, prep: Any, leak: str | None = None
+) -> None:
     xs = spec.inputs(prep)
     options = spec.options(prep, config)
     try:
@@ -1294,6 +1324,9 @@ def _pipeline_vs_hand(task: str, spec: TaskSpec, model: Any, config: Any, prep: 
     cmp.compared.append("batch length")
     if len(batched) != len(xs_b):
         cmp.flag(f"a batch of {len(xs_b)} gave {len(batched)} results")
+    if leak is not None:  # rule PADDING_LEAK (``_padding_leak``)
+        cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), batch length only ({leak})")
+        return
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
         spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
     cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")

@@ -75,11 +75,24 @@ class ClassEntry:
     reason: str
     ctor: dict[str, Any] = field(default_factory=dict)
     pipeline_from: str | None = None
+    pipeline_from_encoder_decoder: str | None = None
+    """``pipeline_from`` for an encoder-decoder config (``ENCODER_DECODER_PIPELINE_RULE``)."""
     files: str | None = None
     fixed: bool = False
     package: str | None = None
     spaces: bool = True
     """False: decoding joins characters with spaces, the round trip compares without spaces."""
+    lowercase: bool = False
+    """``bpe_at``: the class lowercases words before its BPE (train on lowercased text)."""
+    isolate: str | None = None
+    """``bpe_at``: a regex of characters the class splits off words before its BPE."""
+    drops: str | None = None
+    """A regex of characters the class removes from text before encoding (the round trip
+    expects the text without them)."""
+    unk_maps: tuple[str, ...] = ()
+    """Constructor file arguments written as a JSON table holding only the unknown token at
+    index 0 (per-token side tables indexed by characters the corpus lacks: every token takes
+    the unknown token's entry)."""
 
 
 @functools.cache
@@ -89,7 +102,10 @@ def class_table() -> dict[str, ClassEntry]:
     except ImportError:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     raw = tomllib.loads(TABLE.read_text(encoding="utf-8"))
-    return {name: ClassEntry(**entry) for name, entry in raw.items()}
+    return {
+        name: ClassEntry(**{k: tuple(v) if k == "unk_maps" else v for k, v in entry.items()})
+        for name, entry in raw.items()
+    }
 
 
 def entry_for(class_name: str) -> ClassEntry:
@@ -284,10 +300,13 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
     tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
     trained = json.loads(tk.to_str())["model"]
     vocab = trained["vocab"]
-    # BPE ids follow its merges; WordPiece's come from a Rust HashMap (a new order in every
-    # process): its tokens are ordered by name, so the same vocabulary gets the same ids
-    key = vocab.get if kind == "BPE" else (lambda t: (t.startswith("##"), len(t), t))
-    tokens = tuple(sorted(vocab, key=key))
+    tokens = tuple(sorted(vocab, key=vocab.get))
+    if kind != "BPE":
+        # rule CANONICAL_ORDER: the WordPiece / WordLevel trainers number tokens in hash-map
+        # order, which differs between processes (the same text got different ids run to run);
+        # their ids carry no meaning, so they are ordered by (length, token). BPE ids follow
+        # its deterministic merge order.
+        tokens = tuple(sorted(tokens, key=lambda t: (len(t.removeprefix("##")), t)))
     merges = tuple(
         tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained.get("merges", [])
     )
@@ -357,9 +376,9 @@ def synthesize_tokenizer(
     (``image_token_id``) to the token string to put there (``"<image>"``)."""
     from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
 
-    entry = entry_for(class_name)
+    entry = _for_config(entry_for(class_name), config)
     if entry.package:
-        raise PreprocessSkip(f"{class_name}: {entry.reason}", package=entry.package)
+        raise PreprocessSkip(_skip_reason(class_name, entry), package=entry.package)
     try:
         cls = tokenizer_class_from_name(class_name)
     except Exception as e:
@@ -385,6 +404,36 @@ def synthesize_tokenizer(
     return tok, overrides
 
 
+PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _skip_reason(class_name: str, entry: ClassEntry) -> str:
+    """The skip's reason; it ends with ``needs <package>`` where the table's ``package`` is an
+    installable package name, so the checks report the skip as that missing package (a data
+    file the class needs, such as an emoji table, stays an unsupported skip)."""
+    why = f"{class_name}: {entry.reason}"
+    if entry.package and PACKAGE_NAME.match(entry.package):
+        why += f"; needs {entry.package}"
+    return why
+
+
+ENCODER_DECODER_PIPELINE_RULE = (
+    "a class without a pipeline of its own borrows pipeline_from_encoder_decoder for an "
+    "encoder-decoder config (its checkpoints' tokenizer.json appends </s> to the encoder input)"
+)
+
+
+def _for_config(entry: ClassEntry, config: Any) -> ClassEntry:
+    """``ENCODER_DECODER_PIPELINE_RULE``: the generic class's borrowed pipeline follows the
+    config: encoder-decoder checkpoints (UMT5, BigBirdPegasus, PegasusX) end every input with
+    ``</s>``, which their sequence-classification heads pool at."""
+    from dataclasses import replace
+
+    if entry.pipeline_from_encoder_decoder and getattr(config, "is_encoder_decoder", False):
+        return replace(entry, pipeline_from=entry.pipeline_from_encoder_decoder)
+    return entry
+
+
 def _package_in(msg: str) -> str | None:
     m = re.search(r"install (\w[\w\-]*)", msg)
     return m.group(1) if m else None
@@ -402,12 +451,23 @@ def _backend_of(cls: type, entry: ClassEntry) -> Any:
     source = tokenizer_class_from_name(entry.pipeline_from) if entry.pipeline_from else cls
     src_entry = entry_for(entry.pipeline_from) if entry.pipeline_from else entry
     try:
-        empty = source(**src_entry.ctor)
+        empty = source(**_ctor_args(src_entry.ctor))
     except ImportError:
         raise
     except Exception as e:
         raise PreprocessError(f"{cls.__name__}: empty constructor failed: {e}") from e
     return empty
+
+
+def _ctor_args(ctor: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments from the table: TOML has no tuples, so a ``vocab`` written as
+    ``[[piece, score], ...]`` is passed as the list of ``(piece, score)`` tuples a Unigram
+    vocabulary is."""
+    args = dict(ctor)
+    vocab = args.get("vocab")
+    if isinstance(vocab, list) and all(isinstance(v, list) and len(v) == 2 for v in vocab):
+        args["vocab"] = [(str(p), float(sc)) for p, sc in vocab]
+    return args
 
 
 def _from_backend(cls: type, entry: ClassEntry, layout: Layout) -> Any:
@@ -514,12 +574,106 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         slots = _lay_out(wanted, reserved, trained, layout.vocab_size, lambda i: f"[unused{i}]")
         path = d / names.get("vocab_file", "vocab.txt")
         path.write_text("\n".join(slots) + "\n", encoding="utf-8")
+        _write_unk_maps(d, names, entry, defaults, kwargs)
         return cls(vocab_file=str(path), **kwargs)
+    if entry.files == "bpe_at":
+        vocab_tokens, merges = _bpe_at(entry, layout.vocab_size - len(set(reserved) | set(wanted)))
+        slots = _lay_out(
+            wanted, reserved, vocab_tokens, layout.vocab_size, lambda i: f"<unused{i}>"
+        )
+        vocab_path = d / names.get("vocab_file", "vocab.json")
+        vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+        merges_path = d / names.get("merges_file", "merges.txt")
+        lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
+        merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
+    if entry.files == "spm_json":
+        return cls(**_spm_json_files(d, names, wanted, reserved, layout, defaults), **kwargs)
     if entry.files.startswith("spm_"):
         path = d / names.get("vocab_file", "spiece.model")
         _write_spm(path, entry.files[4:], wanted, reserved, layout.vocab_size, defaults)
         return cls(vocab_file=str(path), **kwargs)
     raise PreprocessError(f"{cls.__name__}: unknown files recipe {entry.files!r}")
+
+
+def _bpe_at(entry: ClassEntry, size: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Subword-nmt BPE as CTRL / BlenderbotSmall read it: a word's last symbol carries
+    ``</w>`` in the merges; in the vocabulary a word-final piece is bare and every other piece
+    ends with ``@@``. Trained on the corpus split as the class splits (whitespace, ``isolate``
+    characters, ``lowercase``); every corpus character is in the vocabulary in both forms, so no
+    word falls back to the unknown token."""
+    norm = {"type": "Lowercase"} if entry.lowercase else None
+    splits: list[dict] = [{"type": "WhitespaceSplit"}]
+    if entry.isolate:
+        splits.append(
+            {
+                "type": "Split",
+                "pattern": {"Regex": entry.isolate},
+                "behavior": "Isolated",
+                "invert": False,
+            }
+        )
+    pipeline = json.dumps(
+        {"normalizer": norm, "pre_tokenizer": {"type": "Sequence", "pretokenizers": splits}},
+        sort_keys=True,
+    )
+    chars = sorted({c.lower() if entry.lowercase else c for c in corpus_chars()})
+    alphabet = [f"{c}@@" for c in chars] + chars
+    params = json.dumps({"end_of_word_suffix": "</w>"}, sort_keys=True)
+    trained, merges = _train("BPE", pipeline, params, max(size - len(alphabet), 8) + 2 * len(chars))
+
+    def piece(t: str) -> str:
+        return t[: -len("</w>")] if t.endswith("</w>") else f"{t}@@"
+
+    pieces = [piece(t) for t in trained]
+    kept = [p for p in dict.fromkeys(alphabet + pieces)][: max(size, len(alphabet))]
+    known = set(kept)
+    ok = [m for m in merges if piece(m[0] + m[1]) in known]
+    return kept, ok
+
+
+SPM_JSON_ARGS = {"vocab_file", "vocab", "spm_file", "source_spm", "target_spm"}
+"""The file arguments the ``spm_json`` recipe writes (a target vocabulary of a class with
+``separate_vocabs`` stays unset: one vocabulary serves both sides)."""
+
+
+def _spm_json_files(
+    d: Path, names: dict, wanted: dict, reserved: list, layout: Layout, defaults: dict
+) -> dict[str, str]:
+    """``spm_json``: a SentencePiece BPE model segments the text and a vocab.json maps its
+    pieces to ids (Speech2Text, M2M100, Marian); the specials sit at the config's ids in the
+    json, so the model file's own piece order is free."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    unk = defaults.get("unk", "<unk>")
+    n_reserved = len(set(reserved) | set(wanted) | {unk})
+    model = _spm_bytes("bpe", max(layout.vocab_size - n_reserved, 8), unk)
+    proto = pb.ModelProto()
+    proto.ParseFromString(model)
+    pieces = [p.piece for p in proto.pieces if p.piece != unk]
+    slots = _lay_out(wanted, [unk, *reserved], pieces, layout.vocab_size, lambda i: f"<unused{i}>")
+    args: dict[str, str] = {}
+    for arg, filename in names.items():
+        if arg not in SPM_JSON_ARGS:
+            continue
+        path = d / filename
+        if filename.endswith(".json"):
+            path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+        else:
+            path.write_bytes(model)
+        args[arg] = str(path)
+    return args
+
+
+def _write_unk_maps(
+    d: Path, names: dict, entry: ClassEntry, defaults: dict, kwargs: dict[str, Any]
+) -> None:
+    """``entry.unk_maps``: each file argument gets a JSON table ``{unk_token: 0}``."""
+    unk = kwargs.get("unk_token") or defaults.get("unk", "[UNK]")
+    for arg in entry.unk_maps:
+        path = d / names.get(arg, f"{arg}.json")
+        path.write_text(json.dumps({str(unk): 0}), encoding="utf-8")
+        kwargs[arg] = str(path)
 
 
 def _wordpiece_tokens(size: int) -> list[str]:
@@ -664,6 +818,8 @@ def roundtrip(tok: Any, text: str, class_name: str | None = None) -> tuple[str, 
     entry = entry_for(class_name or type(tok).__name__)
     ids = tok.encode(text)
     decoded = tok.decode(ids, skip_special_tokens=True, **ctc_decode_kwargs(tok))
+    if entry.drops:
+        text = re.sub(entry.drops, "", text)
     want, got = normalize_for_roundtrip(tok, text), normalize_for_roundtrip(tok, decoded)
     if not entry.spaces:
         want, got = want.replace(" ", ""), got.replace(" ", "")
