@@ -61,7 +61,7 @@ def _prep(case: Case):
         return _PRETRAINED[case.model_type], built.config
     from ..preprocess.build import preprocessing_for
 
-    return preprocessing_for(case.model_type, built.config), built.config
+    return preprocessing_for(case.model_type, built.config, dict(case.preprocessing)), built.config
 
 
 def _built_for(case: Case, class_name: str, overrides: dict) -> Any:

@@ -56,12 +56,14 @@ def _short(e: BaseException) -> str:
 
 
 def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None) -> Preprocessing:
-    """Build every preprocessing kind ``names`` maps (default: the installed Transformers'
-    mapping for ``model_type``), sized to ``config``. Never raises for one kind: a kind's
-    failure is recorded and the kinds that do not depend on it are still built."""
+    """Build every preprocessing kind ``names`` maps (default: the registry's, i.e. the
+    installed Transformers' mapping with its named rules), sized to ``config``. Never raises for
+    one kind: a kind's failure is recorded and the kinds that do not depend on it are built."""
     from .mapping import spec_for
 
     spec = spec_for(model_type)
+    if names is None:
+        names = _registry_names(model_type)
     names = dict(spec.as_dict() if names is None else names)
     if names.get("processor"):
         from .processors import declared_part_names
@@ -144,6 +146,17 @@ def equip_processor_tokens(out: Preprocessing, processor_name: str, config: Any)
     out.config_overrides.update(processors.nested_vocab_override(config, over))
 
 
+def _registry_names(model_type: str) -> dict[str, str] | None:
+    """The preprocessing the registry derived for the type (``ModelSpec.preprocessing``)."""
+    try:
+        from ..tiny.engine import _registry
+
+        spec = _registry().get(model_type)
+    except Exception:  # no registry here: the plain mapping
+        return None
+    return dict(spec.preprocessing) if spec is not None else None
+
+
 def pad_from_eos(tok: Any) -> None:
     """Rule: a tokenizer without a pad token pads with its EOS token (else UNK), what
     Transformers' pipelines ask for before batching ("set pad_token_id = eos_token_id"); the
@@ -158,7 +171,9 @@ def pad_from_eos(tok: Any) -> None:
 _CACHE: dict[tuple[str, int], tuple[Any, Preprocessing]] = {}
 
 
-def preprocessing_for(model_type: str, config: Any) -> Preprocessing:
+def preprocessing_for(
+    model_type: str, config: Any, names: dict[str, str] | None = None
+) -> Preprocessing:
     """``synthesize`` once per (type, config object) in this process (the config is held with
     the entry, so its id is not reused while cached)."""
     key = (model_type, id(config))
@@ -166,5 +181,5 @@ def preprocessing_for(model_type: str, config: Any) -> Preprocessing:
     if hit is None or hit[0] is not config:
         if len(_CACHE) > 8:
             _CACHE.clear()
-        hit = _CACHE[key] = (config, synthesize(model_type, config))
+        hit = _CACHE[key] = (config, synthesize(model_type, config, names))
     return hit[1]

@@ -146,3 +146,41 @@ def all_specs(registry: Any = None) -> dict[str, PreprocessingSpec]:
 
         registry = load_registry()
     return {mt: spec_for(mt) for mt in registry}
+
+
+TEXT_MODEL_TASKS = frozenset(
+    {
+        "causal_lm",
+        "masked_lm",
+        "seq_to_seq_causal_lm",
+        "sequence_classification",
+        "token_classification",
+        "question_answering",
+        "multiple_choice",
+    }
+)
+"""Registry tasks whose classes read token ids from a tokenizer."""
+
+
+def tokenizer_fallback(
+    kinds: Mapping[str, str], tasks: Mapping[str, Any], config_class: str
+) -> dict[str, str]:
+    """Rule AUTO_TOKENIZER_FALLBACK: a type with a text-model class (``TEXT_MODEL_TASKS``) whose
+    mapping names no preprocessing at all gets the tokenizer ``AutoTokenizer`` would load for
+    its checkpoints: ``<Prefix>Tokenizer`` where Transformers defines one for the config class
+    ``<Prefix>Config`` (Transformers 5 maps none to ``llama``; its checkpoints name
+    ``LlamaTokenizer``), else ``TokenizersBackend`` (a ``tokenizer.json`` alone). Returns the
+    kinds, with the tokenizer added where the rule applies."""
+    out = dict(kinds)
+    if out or not TEXT_MODEL_TASKS & set(tasks):
+        return out
+    import transformers
+
+    prefix = config_class[: -len("Config")] if config_class.endswith("Config") else ""
+    named = f"{prefix}Tokenizer"
+    try:
+        exists = bool(prefix) and named in dir(transformers) and getattr(transformers, named)
+    except (ImportError, AttributeError):
+        exists = False
+    out["tokenizer"] = named if exists else "TokenizersBackend"
+    return out

@@ -332,7 +332,9 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
             # Still testable: the tiny engine builds its own config and may succeed.
             reason = config_errors[mt]
         kinds, pipes = (
-            _end_to_end(mt, tasks, structure.is_encoder_decoder) if status == TESTABLE else ({}, {})
+            _end_to_end(mt, tasks, structure.is_encoder_decoder, config_class_names[mt])
+            if status == TESTABLE
+            else ({}, {})
         )
         specs.append(
             {
@@ -355,13 +357,13 @@ def _derive(transformers, CONFIG_MAPPING, CONFIG_MAPPING_NAMES, model_types):
 
 
 def _end_to_end(
-    model_type: str, tasks: dict[str, list[str]], encoder_decoder: bool
+    model_type: str, tasks: dict[str, list[str]], encoder_decoder: bool, config_class: str
 ) -> tuple[dict, dict]:
     """The type's preprocessing classes (kind -> class) and pipeline tasks (task -> class)."""
-    from ..preprocess.mapping import spec_for
+    from ..preprocess.mapping import spec_for, tokenizer_fallback
     from ..preprocess.tasks import pipeline_tasks
 
-    kinds = spec_for(model_type).as_dict()
+    kinds = tokenizer_fallback(spec_for(model_type).as_dict(), tasks, config_class)
     classes = [c for names in tasks.values() for c in names]
     base = (tasks.get(BASE_TASK) or [None])[0]
     return kinds, pipeline_tasks(model_type, classes, kinds, base, encoder_decoder)
