@@ -7,7 +7,6 @@ processors to {backend: name} dicts ("pil", "torchvision")."""
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +57,7 @@ def auto_mapping(kind: str) -> Mapping[str, Any]:
     the module or mapping is missing: an older Transformers without video processors)."""
     if kind not in _MAPPINGS:
         module, name = AUTO_MAPPINGS[kind]
-        before = _pristine(name) if f"{_AUTO}.{module}" not in sys.modules else {}
+        before = _pristine(name)
         try:
             mod = importlib.import_module(f"{_AUTO}.{module}")
             mapping = getattr(mod, name)
@@ -82,11 +81,20 @@ _AUTO = "transformers.models.auto"
 
 
 def _pristine(name: str) -> dict[str, Any]:
-    """A copy of ``auto_mappings.<name>`` (Transformers 5) taken before the auto module that
-    post-processes it is imported; empty where there is none."""
+    """``auto_mappings.<name>`` (Transformers 5) as its source file defines it: a fresh copy of
+    the module (it imports only ``collections``), whatever the auto module that blanks names in
+    place did to the loaded one, so the names do not depend on import order; empty where there
+    is none."""
+    import importlib.util
+
     try:
-        mod = importlib.import_module(f"{_AUTO}.auto_mappings")
-    except ImportError:
+        spec = importlib.util.find_spec(f"{_AUTO}.auto_mappings")
+        if spec is None or spec.origin is None:
+            return {}
+        fresh = importlib.util.spec_from_file_location("_hftestgen_auto_mappings", spec.origin)
+        mod = importlib.util.module_from_spec(fresh)
+        fresh.loader.exec_module(mod)
+    except (ImportError, OSError, SyntaxError):
         return {}
     src = getattr(mod, name, None)
     if not isinstance(src, Mapping):
