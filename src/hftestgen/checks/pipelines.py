@@ -1278,11 +1278,11 @@ def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:
     (``model.config.pad_token_id = tokenizer.pad_token_id``): sequence-classification heads pool
     at the last non-pad token by it. Returns the undo."""
     pad = getattr(tok, "pad_token_id", None)
-    targets = [
-        c
-        for c in {id(c): c for c in (config, config.get_text_config())}.values()
-        if hasattr(c, "pad_token_id")
-    ]
+    try:
+        text = config.get_text_config()
+    except ValueError:  # several text configs (musicgen's text encoder and decoder)
+        text = config
+    targets = [c for c in {id(c): c for c in (config, text)}.values() if hasattr(c, "pad_token_id")]
     old = [getattr(c, "pad_token_id", None) for c in targets]
     if pad is None or all(o == pad for o in old):
         return lambda: None
