@@ -972,6 +972,23 @@ def _compare_boxes(cmp: Comparison, name: str, got: list, want: list) -> None:
 
 
 def _itt_inputs(prep) -> list:
+    """Rule CHATLESS_PROCESSOR: a processor with a chat template is given chats (an image part
+    and a text part, the template writes the placeholders); one without a chat template (BLIP,
+    GIT, IDEFICS, Pix2Struct, UDOP ship none upstream) is given the pipeline's plain form, a
+    ``{"images": image, "text": text}`` dict, which the pipeline hands to the processor as
+    ``processor(images=..., text=...)`` (``apply_chat_template`` raises "this processor does not
+    have a chat template")."""
+    if _has_chat_template(prep):
+        return _itt_chats(prep)
+    return _itt_plain(prep)
+
+
+def _has_chat_template(prep) -> bool:
+    proc = prep.processor
+    return getattr(proc, "chat_template", None) is not None
+
+
+def _itt_chats(prep) -> list:
     return [
         [
             {
@@ -984,6 +1001,21 @@ def _itt_inputs(prep) -> list:
         ]
         for i, s in enumerate(IMAGE_SIZES)
     ]
+
+
+def _itt_plain(prep) -> list:
+    """Plain-form inputs: an image where the processor has an image processor, else a waveform
+    where it has a feature extractor (any-to-any audio models), with the text."""
+    proc = prep.processor
+    out = []
+    for i, s in enumerate(IMAGE_SIZES):
+        x: dict[str, Any] = {"text": TEXTS[i]}
+        if getattr(proc, "image_processor", None) is not None:
+            x["images"] = image(SEED + i, s)
+        elif getattr(proc, "feature_extractor", None) is not None:
+            x["audio"] = waveform(SEED + i, AUDIO_SECONDS[i], sampling_rate(prep))
+        out.append(x)
+    return out
 
 
 def _itt_options(prep, config) -> dict:
@@ -1000,16 +1032,42 @@ def _itt_structure(result, config, prep, x) -> list[str]:
     return []
 
 
-def _itt_manual(model, prep, x, config):
-    proc = prep.processor
-    enc = proc.apply_chat_template(
-        x, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+def _itt_encode(proc, x) -> dict:
+    """The processor's output for one input, as the pipeline's ``preprocess`` asks for it: a
+    chat through ``apply_chat_template`` (generation prompt, tokenized, tensors); the plain form
+    through ``processor(text=..., images=... | audio=..., return_tensors="pt")``."""
+    if isinstance(x, dict):
+        return _tensors(proc(**x, return_tensors="pt"))
+    return _tensors(
+        proc.apply_chat_template(
+            x, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt"
+        )
     )
-    enc = _tensors(enc)
+
+
+def _itt_manual(model, prep, x, config):
+    """``generate`` on the processor's output, greedy, ``NEW_TOKENS`` new tokens; the text is
+    ``return_full_text=False``'s: the decode of the whole sequence less the decoded prompt where
+    it starts with it (within ``PROMPT_SLACK`` characters), special tokens skipped (rule
+    NEW_TEXT_BY_PREFIX: decoding the new tokens alone differs at the boundary, a WordPiece
+    ``##`` continuation or a SentencePiece leading space)."""
+    proc = prep.processor
+    enc = _itt_encode(proc, x)
+    torch.manual_seed(SEED)
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)
-    new = out[0, enc["input_ids"].shape[1] :]
-    return [{"generated_text": proc.decode(new, skip_special_tokens=True)}]
+    full = proc.decode(out[0], skip_special_tokens=True)
+    prompt = proc.decode(enc["input_ids"][0], skip_special_tokens=True)
+    return [{"generated_text": _less_prompt(full, prompt)}]
+
+
+PROMPT_SLACK = 2
+"""Characters before the decoded prompt the image-text-to-text pipeline allows (a space)."""
+
+
+def _less_prompt(full: str, prompt: str) -> str:
+    at = full.find(prompt)
+    return full[at + len(prompt) :] if 0 <= at <= PROMPT_SLACK else full
 
 
 def _compare_generated_text(
@@ -1206,8 +1264,18 @@ def _batch(pipe: Any, xs: list, options: dict) -> list:
         warnings.simplefilter("ignore")
         if isinstance(xs[0], list) and xs[0] and isinstance(xs[0][0], dict):
             return list(pipe(text=xs, batch_size=len(xs), **options))
+        if _plain_multimodal(xs):
+            return list(pipe((dict(x) for x in xs), batch_size=len(xs), **options))
         xs = [dict(x) if isinstance(x, dict) else x for x in xs]
         return list(pipe(xs, batch_size=len(xs), **options))
+
+
+def _plain_multimodal(xs: list) -> bool:
+    """Rule PLAIN_BATCH: a batch of plain-form multimodal inputs (``{"text": ..., "images": ...}``
+    dicts, ``CHATLESS_PROCESSOR``) goes to the pipeline as a generator: a list of dicts is read
+    as one chat by the image-text-to-text pipeline ("each dict must have a 'role' and 'content'
+    key"), a generator is batched item by item."""
+    return all(isinstance(x, dict) and "text" in x and ({"images", "audio"} & set(x)) for x in xs)
 
 
 def pipeline(case: Case, task: str | None) -> None:
@@ -1230,7 +1298,7 @@ def pipeline(case: Case, task: str | None) -> None:
     model, config = built.model, _model_config(built)
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
     if task in LEFT_PADDED_TASKS and tok is not None and not config.is_encoder_decoder:
-        tok.padding_side = "left"  # this check's copy
+        _pad_left(prep, tok)  # this check's copy
     restore = _pad_id_for_model(config, tok)
     try:
         _pipeline_vs_hand(task, spec, model, config, prep, _padding_leak(case, built))
@@ -1268,6 +1336,18 @@ LEFT_PADDED_TASKS = frozenset({"text-generation", "image-text-to-text", "any-to-
 """Rule: batched generation with a decoder-only model pads on the left (Transformers warns
 "right-padding was detected ... set padding_side='left'" otherwise, and the continuation of a
 right-padded prompt follows its pad tokens)."""
+
+
+def _pad_left(prep: Any, tok: Any) -> None:
+    """Rule LEFT_PADDED_TASKS on the check's copy: the tokenizer pads on the left, and so does
+    every feature extractor that has a padding side (the processor's and the one handed to the
+    pipeline): the pipelines' batch collation (``pad_collate_fn`` in transformers.pipelines.base)
+    refuses a tokenizer and a feature extractor that pad on different sides ("don't agree on
+    padding side left != right")."""
+    tok.padding_side = "left"
+    for fe in (prep.feature_extractor, getattr(prep.processor, "feature_extractor", None)):
+        if fe is not None and getattr(fe, "padding_side", None) is not None:
+            fe.padding_side = "left"
 
 
 def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:

@@ -299,11 +299,39 @@ CHAT_TEMPLATE = (
 processor's placeholder token, and "assistant: " for a generation prompt."""
 
 
+@dataclass(frozen=True)
+class SelfPlaced:
+    """A processor class that writes its own placeholder tokens into the text (data)."""
+
+    class_name: str
+    kinds: tuple[str, ...]
+    reason: str
+
+
+SELF_PLACED: tuple[SelfPlaced, ...] = (
+    SelfPlaced(
+        "Florence2Processor",
+        ("image",),
+        "Florence2Processor.__call__ prepends image_token + bos to every text itself "
+        "(processing_florence2.py); a placeholder in the prompt makes two per image",
+    ),
+    SelfPlaced(
+        "FuyuProcessor",
+        ("image",),
+        "FuyuProcessor.__call__ prepends its |SPEAKER| image token to every text itself "
+        "(processing_fuyu.py); a placeholder in the prompt makes two per image",
+    ),
+)
+"""Processors whose chat template writes no placeholder for the kinds they place themselves."""
+
+
 def chat_template_for(processor: Any) -> str:
-    """``CHAT_TEMPLATE`` with the processor's placeholder strings filled in."""
+    """``CHAT_TEMPLATE`` with the processor's placeholder strings filled in (none for the kinds
+    a ``SELF_PLACED`` class writes itself)."""
     out = CHAT_TEMPLATE
+    placed = {k for e in SELF_PLACED if e.class_name == type(processor).__name__ for k in e.kinds}
     for kind in ("image", "video", "audio"):
-        tok = getattr(processor, f"{kind}_token", None)
+        tok = getattr(processor, f"{kind}_token", None) if kind not in placed else None
         lit = _jinja_literal(tok) if isinstance(tok, str) and tok else "''"
         out = out.replace("{{ " + kind.upper() + " }}", "{{ " + lit + " }}")
     return out
