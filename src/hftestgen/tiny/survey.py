@@ -80,10 +80,12 @@ def survey_type(
 def survey_preprocessing(model_type: str, config: Any) -> dict[str, Any]:
     """Synthesize the type's preprocessing for the primary class's tiny config (the one the
     generated checks use): per kind built / skipped (why) / failed (why), and the seconds."""
-    from ..preprocess.build import synthesize
+    from ..preprocess.build import _registry_names, synthesize
     from ..preprocess.mapping import spec_for
 
-    kinds = spec_for(model_type).classes()
+    kinds = _registry_names(model_type)
+    if kinds is None:
+        kinds = spec_for(model_type).classes()
     if not kinds:
         return {"kinds": {}, "seconds": 0.0}
     if config is None:
@@ -94,7 +96,7 @@ def survey_preprocessing(model_type: str, config: Any) -> dict[str, Any]:
             "seconds": 0.0,
         }
     t = time.perf_counter()
-    prep = synthesize(model_type, config)
+    prep = synthesize(model_type, config, kinds)
     seconds = round(time.perf_counter() - t, 4)
     out = {}
     for kind, name in kinds.items():
