@@ -221,7 +221,9 @@ def _processor_call(proc: Any, prep) -> Any:
             text = f"{token} {text}"
     if prep.tokenizer is not None and text_is_input:
         kwargs["text"] = [text]
-    return proc(**kwargs)
+    from .processor_calls import call_kwargs
+
+    return proc(**call_kwargs(proc, kwargs))
 
 
 def _auto_class(kind: str):
@@ -251,7 +253,11 @@ def preprocessing(case: Case, kind: str | None) -> None:
     prep, config = _prep(case)
     obj = _require(prep, kind)
     cmp = Comparison("preprocessing")
-    ours = _raw_call(kind, obj, prep)
+    try:
+        ours = _raw_call(kind, obj, prep)
+    except ImportError as e:
+        skip_if_missing_package(e)  # rule: a call that needs an absent package is a named skip
+        raise
     if not ours:
         fail(f"{type(obj).__name__} returned no tensors for raw input")
 
@@ -435,14 +441,15 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     from ._support import floating, forward_params, nonfinite, tensors
 
     bad = []
+    unfed = []
     ran = 0
     for cls in case.class_names:
         built = _built_for(case, cls, prep.config_overrides)
         model = built.model
         names = forward_params(model)
-        feed = {k: v for k, v in inputs.items() if k in names}
-        if not feed:
-            bad.append(f"{cls}: its forward takes none of {sorted(inputs)}")
+        feed = {k: v for k, v in inputs.items() if k in names and not _no_targets(k, v)}
+        if not _carries_input(feed):
+            unfed.append(f"{cls}: its forward takes none of {sorted(inputs)}")
             continue
         if _required(model) - set(feed):
             continue  # rule: this kind does not make the class's input (a CTC labels tokenizer)
@@ -463,6 +470,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
                 start = getattr(built.config, "pad_token_id", 0) or 0
             first = torch.full_like(ids[..., :1], int(start))
             feed["decoder_input_ids"] = torch.cat([first, ids[..., :-1]], dim=-1)
+        feed.update(_decoder_start(built.config, names, feed))
         try:
             out = _forward(model, feed)
         except Exception as e:
@@ -474,6 +482,8 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             bad.append(f"{cls}: no floating outputs")
         elif nonfinite(ts):
             bad.append(f"{cls}: non-finite {', '.join(nonfinite(ts))}")
+    if unfed and not ran and not bad:
+        bad = unfed  # rule: a kind that feeds no class at all is a mismatch, not a skip
     if bad:
         fail("raw-input output of the preprocessing does not run: " + "; ".join(bad[:4]))
     if not ran:
@@ -481,6 +491,41 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             f"checked the {sorted(inputs)} output; no class of {case.model_type} takes it as its "
             "whole required input (the kind decodes outputs or labels, e.g. a CTC tokenizer)"
         )
+
+
+NOT_MODEL_INPUTS = ("labels",)
+"""Outputs of a kind that are targets, not model input (a CTC or TrOCR processor's text)."""
+
+
+def _carries_input(feed: dict) -> bool:
+    """Rule: a class is fed when its forward takes one of the kind's inputs; masks and targets
+    (``NOT_MODEL_INPUTS``) alone carry none (TrOCRForCausalLM, the decoder alone, takes only the
+    processor's labels; a text-to-speech head of a speech type only its attention mask): such a
+    class is not this kind's consumer. A kind that feeds no class at all still fails."""
+    return any(not (k in NOT_MODEL_INPUTS or k.endswith("mask")) for k in feed)
+
+
+IGNORE_INDEX = -100
+
+
+def _no_targets(name: str, value: torch.Tensor) -> bool:
+    """Rule: ``labels`` whose every entry is the ignore index (PaliGemma's processor masks the
+    whole prompt when no suffix is given) hold no target: the mean loss over none is 0/0, NaN by
+    definition, so they are not fed."""
+    return name in NOT_MODEL_INPUTS and bool((value == IGNORE_INDEX).all())
+
+
+def _decoder_start(config: Any, names: set, feed: dict) -> dict:
+    """Rule: a class whose forward takes ``decoder_input_ids``, fed a kind that makes neither
+    decoder ids nor labels (audio, an image, a VQA question), gets the decoder start token, one per
+    sample: what ``generate`` starts from (``decoder_start_token_id``, else the pad id, else 0)."""
+    if "decoder_input_ids" not in names or {"decoder_input_ids", "labels"} & set(feed):
+        return {}
+    batch = next((v.shape[0] for v in feed.values() if v.dim() > 0), 1)
+    start = getattr(config, "decoder_start_token_id", None)
+    if start is None:
+        start = getattr(config, "pad_token_id", None)
+    return {"decoder_input_ids": torch.full((batch, 1), int(start or 0), dtype=torch.long)}
 
 
 def _required(model: Any) -> set[str]:

@@ -269,6 +269,12 @@ RULES: tuple[Rule, ...] = (
         "a vocoder's noise_sequence carries the model's input channels (UnivNet)",
     ),
     Rule("num_frames", _same_name("num_frames"), "video models are sized to num_frames"),
+    Rule(
+        "image_seq_length",
+        _same_name("num_image_tokens"),
+        "placeholders per image (PaliGemma / ColPali processors read image_seq_length off the "
+        "image processor) must be the config's num_image_tokens, the tower's patch count",
+    ),
 )
 """The field-name rules: processor attribute <- tiny config field, with why."""
 

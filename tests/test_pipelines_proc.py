@@ -1,0 +1,66 @@
+"""Rules of the raw-input processor pass (checks.pipelines._through_models / _processor_call)."""
+
+import torch
+
+from hftestgen.checks import pipelines as P
+from hftestgen.checks.processor_calls import call_kwargs
+
+
+class _Cfg:
+    decoder_start_token_id = 5
+    pad_token_id = 1
+
+
+def test_decoder_start_for_audio_or_image_input():
+    feed = {"input_features": torch.zeros(2, 4, 3)}
+    got = P._decoder_start(_Cfg(), {"input_features", "decoder_input_ids"}, feed)
+    assert got["decoder_input_ids"].tolist() == [[5], [5]]
+
+
+def test_decoder_start_leaves_given_decoder_ids_and_labels():
+    names = {"input_features", "decoder_input_ids", "labels"}
+    for key in ("decoder_input_ids", "labels"):
+        feed = {"input_features": torch.zeros(1, 4), key: torch.zeros(1, 3, dtype=torch.long)}
+        assert P._decoder_start(_Cfg(), names, feed) == {}
+    assert P._decoder_start(_Cfg(), {"input_features"}, {"input_features": torch.zeros(1)}) == {}
+
+
+def test_masks_and_labels_alone_feed_no_class():
+    assert not P._carries_input({"labels": torch.zeros(1, 2)})
+    assert not P._carries_input({"attention_mask": torch.ones(1, 2)})
+    assert P._carries_input({"pixel_values": torch.zeros(1, 3), "labels": torch.zeros(1, 2)})
+
+
+def test_all_ignored_labels_are_not_targets():
+    assert P._no_targets("labels", torch.full((1, 4), -100))
+    assert not P._no_targets("labels", torch.tensor([[-100, 3]]))
+    assert not P._no_targets("input_ids", torch.full((1, 4), -100))
+
+
+class OneFormerProcessor:
+    pass
+
+
+class ColPaliProcessor:
+    pass
+
+
+class SubColPali(ColPaliProcessor):
+    pass
+
+
+def test_call_values_apply_by_class_and_base():
+    got = call_kwargs(OneFormerProcessor(), {"text": ["x"], "images": [1]})
+    assert got == {"images": [1], "task_inputs": ["semantic"]}
+    assert "text" not in call_kwargs(SubColPali(), {"text": ["x"], "images": [1]})
+    assert call_kwargs(object(), {"text": ["x"]}) == {"text": ["x"]}
+
+
+def test_image_seq_length_follows_num_image_tokens():
+    from transformers import PaliGemmaConfig
+
+    from hftestgen.preprocess import vision_audio as va
+
+    rule = next(r for r in va.RULES if r.attr == "image_seq_length")
+    cfg = PaliGemmaConfig(vision_config={"image_size": 32, "patch_size": 8})
+    assert rule.derive(cfg, None) == cfg.text_config.num_image_tokens == 16
