@@ -708,10 +708,32 @@ def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str
 
     out = dict(overrides)
     n = out.get("vocab_size")
+    if n is None:
+        return out
+    out = {**token_id_pins(config), **out}
     text = text_config(config)
-    if n is None or text is config:
+    if text is config:
         return out
     for key, value in vars(config).items():
         if value is text and isinstance(getattr(value, "vocab_size", None), int):
-            out[key] = {**dict(out.get(key) or {}), "vocab_size": n}
+            out[key] = {**token_id_pins(value), **dict(out.get(key) or {}), "vocab_size": n}
+    return out
+
+
+def token_id_pins(config: Any) -> dict[str, Any]:
+    """Rule ``VOCAB_GROWTH_KEEPS_IDS``: the config's own token-id fields (``*_token_id``,
+    ``*_token_index``: ints or lists of ints) with the values the tiny model was built with. A
+    vocabulary grown for a processor's added tokens is a config override the model is rebuilt
+    with; the tiny engine places unpinned special ids at the top of the vocabulary
+    (``tiny.config.fix_token_ids``), so the rebuild moved them (Idefics2's ``image_token_id`` 98
+    -> 99, onto the processor's added ``<image_boundary>``), and a text sub-config pinned by
+    a dict got its checkpoint ids back (Mllama's pad id 128004 in a vocabulary of 100:
+    "Padding_idx must be within num_embeddings"). The tokenizer holds the tokens at the built
+    ids, so the rebuild keeps them."""
+    out: dict[str, Any] = {}
+    for k, v in vars(config).items():
+        if not (k.endswith("_token_id") or k.endswith("_token_index")):
+            continue
+        if is_int(v) or (isinstance(v, list) and v and all(is_int(x) for x in v)):
+            out[k] = list(v) if isinstance(v, list) else v
     return out
