@@ -145,6 +145,58 @@ def config_values(cls: type, config: Any) -> dict[str, Any]:
                 continue
             v = int(v)
         out[cp.param] = list(v) if isinstance(v, tuple) and isinstance(d, list) else v
+    for param in TOKEN_COUNT_PARAMS:
+        if param in params and param not in out and grid_tokens(config) is not None:
+            out[param] = grid_tokens(config)
+    return out
+
+
+TOKEN_COUNT_PARAMS = ("image_seq_length", "num_image_tokens", "image_seq_len")
+"""Processor parameters holding the placeholder tokens per image."""
+
+
+def grid_tokens(config: Any) -> int | None:
+    """Rule ``GRID_TOKENS``: where the config names no tokens per image, a ViT tower gives one
+    feature per patch, ``(image_size // patch_size)^2`` of its vision config (DeepSeek-VL: the
+    processor's default 576 is the checkpoint's 384 px / 16 px tower; the tiny 32 px / 4 px tower
+    gives 64). ``None`` without an int image and patch size."""
+    from ..configs import vision_config
+
+    v = vision_config(config)
+    size, patch = getattr(v, "image_size", None), getattr(v, "patch_size", None)
+    if v is config or not (is_int(size) and is_int(patch)) or patch <= 0:
+        return None
+    return (size // patch) ** 2
+
+
+def token_count(config: Any) -> int | None:
+    """Placeholder tokens per image: the config's field (``CONFIG_PARAMS`` for
+    ``image_seq_length``), else ``grid_tokens``."""
+    fields = next(cp.fields for cp in CONFIG_PARAMS if cp.param == "image_seq_length")
+    v = find_attr(config, fields, prefer=VISION_PREFER)
+    return int(v) if _intlike(v) else grid_tokens(config)
+
+
+IMAGE_PROCESSOR_READ = re.compile(r"\bimage_processor\.(?P<attr>[a-z_]+)\b(?!\s*\()")
+"""A processor reading a value off its image processor (``image_processor.image_seq_length``)."""
+
+
+def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict[str, Any]:
+    """Rule ``READ_OFF_IMAGE_PROCESSOR``: the tokens-per-image values a processor reads off its
+    image processor (PaliGemma, Florence2: ``image_processor.image_seq_length``, which the
+    checkpoints' ``preprocessor_config.json`` set and the class does not) that the image
+    processor lacks, from the tiny config (``token_count``)."""
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out: dict[str, Any] = {}
+    for m in IMAGE_PROCESSOR_READ.finditer(src):
+        attr = m.group("attr")
+        if attr in TOKEN_COUNT_PARAMS and getattr(image_processor, attr, None) is None:
+            n = token_count(config)
+            if n is not None:
+                out[attr] = n
     return out
 
 
@@ -366,6 +418,9 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
             raise PreprocessSkip(f"{class_name} needs a {attr} and none was built")
         kwargs[attr] = part
     kwargs.update(config_values(cls, config))
+    if kwargs.get("image_processor") is not None:
+        for attr, v in image_processor_values(cls, config, kwargs["image_processor"]).items():
+            setattr(kwargs["image_processor"], attr, v)
     for entry in CLASS_VALUES:
         if entry.class_name == class_name:
             kwargs.update(entry.values)
