@@ -79,5 +79,5 @@ def test_vocab_override_reaches_text_sub_config():
 
     cfg = transformers.PaliGemmaConfig()
     got = nested_vocab_override(cfg, {"vocab_size": 7})
-    assert got["vocab_size"] == 7 and got["text_config"] == {"vocab_size": 7}
-    assert nested_vocab_override(transformers.LlamaConfig(), {"vocab_size": 7}) == {"vocab_size": 7}
+    assert got["vocab_size"] == 7 and got["text_config"]["vocab_size"] == 7
+    assert nested_vocab_override(transformers.LlamaConfig(), {"vocab_size": 7})["vocab_size"] == 7

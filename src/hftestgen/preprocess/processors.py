@@ -145,6 +145,58 @@ def config_values(cls: type, config: Any) -> dict[str, Any]:
                 continue
             v = int(v)
         out[cp.param] = list(v) if isinstance(v, tuple) and isinstance(d, list) else v
+    for param in TOKEN_COUNT_PARAMS:
+        if param in params and param not in out and grid_tokens(config) is not None:
+            out[param] = grid_tokens(config)
+    return out
+
+
+TOKEN_COUNT_PARAMS = ("image_seq_length", "num_image_tokens", "image_seq_len")
+"""Processor parameters holding the placeholder tokens per image."""
+
+
+def grid_tokens(config: Any) -> int | None:
+    """Rule ``GRID_TOKENS``: where the config names no tokens per image, a ViT tower gives one
+    feature per patch, ``(image_size // patch_size)^2`` of its vision config (DeepSeek-VL: the
+    processor's default 576 is the checkpoint's 384 px / 16 px tower; the tiny 32 px / 4 px tower
+    gives 64). ``None`` without an int image and patch size."""
+    from ..configs import vision_config
+
+    v = vision_config(config)
+    size, patch = getattr(v, "image_size", None), getattr(v, "patch_size", None)
+    if v is config or not (is_int(size) and is_int(patch)) or patch <= 0:
+        return None
+    return (size // patch) ** 2
+
+
+def token_count(config: Any) -> int | None:
+    """Placeholder tokens per image: the config's field (``CONFIG_PARAMS`` for
+    ``image_seq_length``), else ``grid_tokens``."""
+    fields = next(cp.fields for cp in CONFIG_PARAMS if cp.param == "image_seq_length")
+    v = find_attr(config, fields, prefer=VISION_PREFER)
+    return int(v) if _intlike(v) else grid_tokens(config)
+
+
+IMAGE_PROCESSOR_READ = re.compile(r"\bimage_processor\.(?P<attr>[a-z_]+)\b(?!\s*\()")
+"""A processor reading a value off its image processor (``image_processor.image_seq_length``)."""
+
+
+def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict[str, Any]:
+    """Rule ``READ_OFF_IMAGE_PROCESSOR``: the tokens-per-image values a processor reads off its
+    image processor (PaliGemma, Florence2: ``image_processor.image_seq_length``, which the
+    checkpoints' ``preprocessor_config.json`` set and the class does not) that the image
+    processor lacks, from the tiny config (``token_count``)."""
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out: dict[str, Any] = {}
+    for m in IMAGE_PROCESSOR_READ.finditer(src):
+        attr = m.group("attr")
+        if attr in TOKEN_COUNT_PARAMS and getattr(image_processor, attr, None) is None:
+            n = token_count(config)
+            if n is not None:
+                out[attr] = n
     return out
 
 
@@ -366,6 +418,9 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
             raise PreprocessSkip(f"{class_name} needs a {attr} and none was built")
         kwargs[attr] = part
     kwargs.update(config_values(cls, config))
+    if kwargs.get("image_processor") is not None:
+        for attr, v in image_processor_values(cls, config, kwargs["image_processor"]).items():
+            setattr(kwargs["image_processor"], attr, v)
     for entry in CLASS_VALUES:
         if entry.class_name == class_name:
             kwargs.update(entry.values)
@@ -708,10 +763,32 @@ def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str
 
     out = dict(overrides)
     n = out.get("vocab_size")
+    if n is None:
+        return out
+    out = {**token_id_pins(config), **out}
     text = text_config(config)
-    if n is None or text is config:
+    if text is config:
         return out
     for key, value in vars(config).items():
         if value is text and isinstance(getattr(value, "vocab_size", None), int):
-            out[key] = {**dict(out.get(key) or {}), "vocab_size": n}
+            out[key] = {**token_id_pins(value), **dict(out.get(key) or {}), "vocab_size": n}
+    return out
+
+
+def token_id_pins(config: Any) -> dict[str, Any]:
+    """Rule ``VOCAB_GROWTH_KEEPS_IDS``: the config's own token-id fields (``*_token_id``,
+    ``*_token_index``: ints or lists of ints) with the values the tiny model was built with. A
+    vocabulary grown for a processor's added tokens is a config override the model is rebuilt
+    with; the tiny engine places unpinned special ids at the top of the vocabulary
+    (``tiny.config.fix_token_ids``), so the rebuild moved them (Idefics2's ``image_token_id`` 98
+    -> 99, onto the processor's added ``<image_boundary>``), and a text sub-config pinned by
+    a dict got its checkpoint ids back (Mllama's pad id 128004 in a vocabulary of 100:
+    "Padding_idx must be within num_embeddings"). The tokenizer holds the tokens at the built
+    ids, so the rebuild keeps them."""
+    out: dict[str, Any] = {}
+    for k, v in vars(config).items():
+        if not (k.endswith("_token_id") or k.endswith("_token_index")):
+            continue
+        if is_int(v) or (isinstance(v, list) and v and all(is_int(x) for x in v)):
+            out[k] = list(v) if isinstance(v, list) else v
     return out

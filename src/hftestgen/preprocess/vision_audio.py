@@ -138,6 +138,13 @@ def _pad_size(config: Any, default: Any) -> Any:
     return _image_size(config, default) if isinstance(default, Mapping) else None
 
 
+def _high_res_size(config: Any, default: Any) -> Any:
+    """The image size of a second, high-resolution tower (``high_res_vision_config``)."""
+    hr = getattr(config, "high_res_vision_config", None)
+    hw = _hw(getattr(hr, "image_size", None)) if is_config(hr) else None
+    return _like(default, hw) if hw else None
+
+
 def _max_image_size(config: Any, default: Any) -> Any:
     """A square ``image_size`` for an int ``max_image_size`` (the longest side, padded square)."""
     hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
@@ -225,6 +232,12 @@ RULES: tuple[Rule, ...] = (
         _pad_size,
         "processors that pad to a fixed pad_size (SAM: 1024x1024) must pad to the tower's "
         "image_size",
+    ),
+    Rule(
+        "high_res_size",
+        _high_res_size,
+        "hybrid processors (DeepSeek-VL hybrid) resize a second copy of the image for the "
+        "high-resolution tower (SAM-like, position embeddings at its image_size)",
     ),
     Rule(
         "max_image_size",
