@@ -30,9 +30,10 @@ LINE_LENGTH = 100
 
 def _py_str(s: str) -> str:
     r = repr(s)
-    # Prefer double quotes as ruff/black do, when that needs no new escapes.
-    if r.startswith("'") and '"' not in s:
-        r = '"' + r[1:-1].replace("\\'", "'") + '"'
+    # ruff format's choice: double quotes unless the text holds more double quotes than single
+    # quotes (the quote needing fewer escapes; a tie goes to double quotes).
+    if r.startswith("'") and s.count('"') <= s.count("'"):
+        r = '"' + r[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
     return r
 
 
