@@ -61,7 +61,33 @@ def _prep(case: Case):
         return _PRETRAINED[case.model_type], built.config
     from ..preprocess.build import preprocessing_for
 
-    return preprocessing_for(case.model_type, built.config, dict(case.preprocessing)), built.config
+    config = _config_as_probed(built)
+    return preprocessing_for(case.model_type, config, dict(case.preprocessing)), built.config
+
+
+def _config_as_probed(built: Any) -> Any:
+    """Rule CALIBRATED_IMAGE: where the tiny engine's probe had to feed the model images of
+    another size than its config's ``image_size`` (the probe's ``image_size`` variant,
+    ``tiny.inputs.context.VARIANTS``: MobileViTV2's output stride 32 leaves a 32 px image 1x1
+    before a 2x2 unfold), the preprocessing is sized from a copy of the config with that image
+    size: the size the model was measured to take. The model's own config is unchanged."""
+    import copy
+
+    from ..configs import vision_config
+
+    if getattr(vision_config(built.config), "image_size", None) is None:
+        return built.config
+    calib = getattr(built, "_calib", None)
+    if calib is None:
+        return built.config
+    if "variant" not in calib:
+        built.inputs()  # the engine's probe runs once per built model (cached in _calib)
+    size = calib.get("variant", {}).get("image_size")
+    if size is None:
+        return built.config
+    config = copy.deepcopy(built.config)
+    vision_config(config).image_size = size
+    return config
 
 
 def _built_for(case: Case, class_name: str, overrides: dict) -> Any:
@@ -177,7 +203,7 @@ def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
         if kind == "tokenizer":
             return _tensors(obj(list(TEXTS), padding=True, return_tensors="pt"))
         if kind == "image_processor":
-            return _tensors(obj([image(SEED, IMAGE_SIZES[0])], return_tensors="pt"))
+            return _tensors(obj(_one_input(obj, image(SEED, IMAGE_SIZES[0])), return_tensors="pt"))
         if kind == "feature_extractor":
             rate = getattr(obj, "sampling_rate", 16000)
             wave = waveform(SEED, AUDIO_SECONDS[0], rate)
@@ -187,6 +213,21 @@ def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
             frames = [np.asarray(image(SEED + i, IMAGE_SIZES[0])) for i in range(4)]
             return _tensors(obj([frames], return_tensors="pt"))
         return _tensors(_processor_call(obj, prep))
+
+
+PAIR_MARK = "post_process_keypoint_matching"
+
+
+def _one_input(ip: Any, img: Any) -> list:
+    """One raw input of an image processor: ``[img]``. Rule PAIRED_IMAGES: a keypoint matcher's
+    processor (it has ``post_process_keypoint_matching``: SuperGlue, LightGlue, EfficientLoFTR)
+    takes a pair of images per input ("Input images must be ... a pair of PIL images",
+    ``validate_and_format_image_pairs``): its input is ``[[img, mirror of img]]``."""
+    if hasattr(ip, PAIR_MARK):
+        from PIL import ImageOps
+
+        return [[img, ImageOps.mirror(img)]]
+    return [img]
 
 
 def _seeded_generator(obj: Any) -> dict:
@@ -251,7 +292,13 @@ def preprocessing(case: Case, kind: str | None) -> None:
     prep, config = _prep(case)
     obj = _require(prep, kind)
     cmp = Comparison("preprocessing")
-    ours = _raw_call(kind, obj, prep)
+    try:
+        ours = _raw_call(kind, obj, prep)
+    except ImportError as e:
+        # rule: a package the class needs at call time (LayoutLMv3's OCR: pytesseract) is a
+        # named missing-package skip, as at construction
+        skip_if_missing_package(e)
+        raise
     if not ours:
         fail(f"{type(obj).__name__} returned no tensors for raw input")
 
@@ -393,7 +440,9 @@ def _image_facts(cmp: Comparison, ip: Any) -> None:
     std = getattr(ip, "image_std", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = ip(images=[Image.new("RGB", IMAGE_SIZES[0], SOLID)], return_tensors="pt")
+        out = ip(
+            images=_one_input(ip, Image.new("RGB", IMAGE_SIZES[0], SOLID)), return_tensors="pt"
+        )
     pv = out.get("pixel_values") if hasattr(out, "get") else None
     if not isinstance(pv, torch.Tensor) or pv.dim() != 4 or pv.shape[1] != 3:
         return  # patch-flattened or other layouts: not this fact's
@@ -446,6 +495,10 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             continue
         if _required(model) - set(feed):
             continue  # rule: this kind does not make the class's input (a CTC labels tokenizer)
+        if not _kind_feeds(model, inputs, names):
+            continue  # rule ONE_MODALITY_SHORT (``_kind_feeds``)
+        if _not_fed_by_record(case, cls):
+            continue
         ran += 1
         if MULTIPLE_CHOICE in built.tasks:
             feed = {
@@ -479,8 +532,44 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     if not ran:
         not_applicable(
             f"checked the {sorted(inputs)} output; no class of {case.model_type} takes it as its "
-            "whole required input (the kind decodes outputs or labels, e.g. a CTC tokenizer)"
+            "whole input (the kind decodes outputs or labels, e.g. a CTC tokenizer, or gives one "
+            "modality of a multimodal input: rule ONE_MODALITY_SHORT)"
         )
+
+
+def _not_fed_by_record(case: Case, cls: str) -> bool:
+    """Rule: a not-applicable ``[[known]]`` entry of the type for the ``preprocessing`` check
+    that names model classes exempts those classes from the raw-input model pass (their input
+    needs content raw text does not have: Splinter's question tokens, Longformer's three
+    separators for question answering); the kind's own facts are still checked."""
+    known = case.known_for("preprocessing", cls)
+    return known is not None and known.kind == "not-applicable" and bool(known.classes)
+
+
+def _kind_feeds(model: Any, inputs: dict, names: set[str]) -> bool:
+    """Rule ONE_MODALITY_SHORT: one kind's output feeds a class only where it makes the class's
+    main input (``main_input_name``, where ``forward`` takes it) and, for a class whose main
+    input is text but which declares other input modalities too (``input_modalities``: a dual
+    encoder such as X-CLIP, LXMERT's visual features, a vision-language model reading pixels at
+    placeholder tokens), something beyond the text. Their ``forward`` marks the other modality
+    optional, then raises ("You have to specify pixel_values", "visual_feats cannot be None"):
+    a tokenizer or image processor alone is not their input; the type's processor (where
+    Transformers has one) is."""
+    main = getattr(model, "main_input_name", None)
+    if isinstance(main, str) and main in names and main not in inputs:
+        return False
+    mods = getattr(type(model), "input_modalities", "text")
+    mods = {mods} if isinstance(mods, str) else set(mods or ())
+    if main in TEXT_INPUTS and mods - {"text"}:
+        return bool(set(inputs) - set(TEXT_INPUTS) - TEXT_SIDE_OUTPUTS)
+    return True
+
+
+TEXT_INPUTS = ("input_ids",)
+TEXT_SIDE_OUTPUTS = frozenset(
+    {"attention_mask", "token_type_ids", "special_tokens_mask", "position_ids"}
+)
+"""What a tokenizer makes beside ``input_ids`` (text, not another modality)."""
 
 
 def _required(model: Any) -> set[str]:
@@ -864,12 +953,29 @@ def _zs_image_options(prep, config) -> dict:
     return {"candidate_labels": ["fox", "world"]}
 
 
+SIGMOID_SCORING = "siglip"
+"""Rule SIGLIP_BRANCH: the zero-shot-image-classification pipeline has a branch for SigLIP-style
+models, keyed on ``"siglip" in model.config.model_type`` (pipelines/
+zero_shot_image_classification.py: ``preprocess`` tokenizes the candidates with
+``padding="max_length", max_length=64, truncation=True``, the length SigLIP was trained on;
+``postprocess`` scores each candidate by ``sigmoid(logits_per_image)`` on its own, not by a
+softmax over the candidates). The by-hand side and the structure follow the same branch: the
+scores are independent probabilities (they need not sum to 1)."""
+SIGMOID_MAX_LENGTH = 64
+
+
+def _zs_sigmoid(config: Any) -> bool:
+    return SIGMOID_SCORING in str(getattr(config, "model_type", ""))
+
+
 def _zs_image_structure(result, config, prep, x) -> list[str]:
     if not isinstance(result, list) or {r["label"] for r in result} != {"fox", "world"}:
         return [f"expected one score per candidate label, got {result!r}"[:200]]
     scores = [r["score"] for r in result]
     bad = [] if scores == sorted(scores, reverse=True) else ["scores not descending"]
-    if abs(sum(scores) - 1) > 1e-4:
+    if any(not 0.0 <= s <= 1.0 for s in scores):
+        bad.append(f"scores {scores} not in [0, 1]")
+    if not _zs_sigmoid(config) and abs(sum(scores) - 1) > 1e-4:
         bad.append(f"scores sum to {sum(scores)}, not 1")
     return bad
 
@@ -878,12 +984,23 @@ ZS_TEMPLATE = "This is a photo of {}."
 
 
 def _zs_image_manual(model, prep, x, config):
+    """Rule: by hand as the pipeline does it, with its tokenizer and image processor apart
+    (``ZeroShotImageClassificationPipeline.preprocess`` calls ``self.image_processor`` and
+    ``self.tokenizer``, never the processor, whose call-time defaults may differ: Siglip2's
+    ``images_kwargs`` patch_size 16 in processing_siglip2.py)."""
     labels = ["fox", "world"]
-    proc = prep.processor
-    enc = proc(
-        text=[ZS_TEMPLATE.format(c) for c in labels], images=[x], return_tensors="pt", padding=True
+    tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
+    ip = prep.image_processor or getattr(prep.processor, "image_processor", None)
+    sigmoid = _zs_sigmoid(config)
+    padding = (
+        {"padding": "max_length", "max_length": SIGMOID_MAX_LENGTH, "truncation": True}
+        if sigmoid
+        else {"padding": True}
     )
-    probs = _forward(model, _tensors(enc)).logits_per_image[0].softmax(-1)
+    text = tok([ZS_TEMPLATE.format(c) for c in labels], return_tensors="pt", **padding)
+    enc = {**_tensors(ip(images=[x], return_tensors="pt")), **_tensors(text)}
+    logits = _forward(model, enc).logits_per_image[0]
+    probs = logits.sigmoid() if sigmoid else logits.softmax(-1)
     return sorted(
         ({"label": c, "score": float(p)} for c, p in zip(labels, probs, strict=False)),
         key=lambda r: -r["score"],
@@ -1233,7 +1350,8 @@ def pipeline(case: Case, task: str | None) -> None:
         tok.padding_side = "left"  # this check's copy
     restore = _pad_id_for_model(config, tok)
     try:
-        _pipeline_vs_hand(task, spec, model, config, prep, _padding_leak(case, built))
+        leak = _padding_leak(case, built) or _batch_dependent(case, built)
+        _pipeline_vs_hand(task, spec, model, config, prep, leak)
     finally:
         restore()
 
@@ -1261,6 +1379,19 @@ def _padding_leak(case: Case, built: Any) -> str | None:
     known = case.known_for("attention_mask_padding", type(built.model).__name__)
     if known is not None:
         return f"attention_mask_padding is {known.kind}: {known.reason}"
+    return None
+
+
+def _batch_dependent(case: Case, built: Any) -> str | None:
+    """Rule BATCH_DEPENDENT: a class whose records declare the ``batch_independence`` check
+    not-applicable gives a sample a result that depends on the rest of its batch by design
+    (ViTMAE draws its random patch mask for the whole batch: ``ViTMAEEmbeddings.random_masking``,
+    ``noise = torch.rand(batch_size, seq_length)``), so a pipeline's batch is compared for its
+    length only (as under PADDING_LEAK); one input at a time is still compared with the model
+    called by hand, both seeded alike."""
+    known = case.known_for("batch_independence", type(built.model).__name__)
+    if known is not None and known.kind == "not-applicable":
+        return f"batch_independence is not-applicable: {known.reason}"
     return None
 
 
