@@ -196,14 +196,15 @@ def _forward(model: Any, inputs: dict) -> Any:
 # preprocessing
 
 
-def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
+def _raw_call(kind: str, obj: Any, prep, config: Any = None) -> dict[str, torch.Tensor]:
     """The kind's output for the raw inputs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind == "tokenizer":
             return _tensors(obj(list(TEXTS), padding=True, return_tensors="pt"))
         if kind == "image_processor":
-            return _tensors(obj(_one_input(obj, image(SEED, IMAGE_SIZES[0])), return_tensors="pt"))
+            one = _one_input(obj, image(SEED, IMAGE_SIZES[0]), config)
+            return _tensors(_as_features(obj(one, return_tensors="pt")))
         if kind == "feature_extractor":
             rate = getattr(obj, "sampling_rate", 16000)
             wave = waveform(SEED, AUDIO_SECONDS[0], rate)
@@ -218,16 +219,42 @@ def _raw_call(kind: str, obj: Any, prep) -> dict[str, torch.Tensor]:
 PAIR_MARK = "post_process_keypoint_matching"
 
 
-def _one_input(ip: Any, img: Any) -> list:
+def _as_features(out: Any) -> Any:
+    """Rule BARE_PIXELS: an image processor that returns the pixel tensor itself, not a
+    ``BatchFeature`` (IdeficsImageProcessor.preprocess returns ``torch.stack(images)``;
+    IdeficsProcessor stores it as ``pixel_values``), gives ``{"pixel_values": tensor}``."""
+    return {"pixel_values": out} if isinstance(out, torch.Tensor) else out
+
+
+def _one_input(ip: Any, img: Any, config: Any = None) -> list:
     """One raw input of an image processor: ``[img]``. Rule PAIRED_IMAGES: a keypoint matcher's
     processor (it has ``post_process_keypoint_matching``: SuperGlue, LightGlue, EfficientLoFTR)
     takes a pair of images per input ("Input images must be ... a pair of PIL images",
-    ``validate_and_format_image_pairs``): its input is ``[[img, mirror of img]]``."""
+    ``validate_and_format_image_pairs``): its input is ``[[img, mirror of img]]``. Rule
+    VIDEO_FRAMES: an image processor whose ``preprocess`` takes ``videos`` (VideoMAE's, used by
+    VideoMAE, TimeSformer, ViViT) reads one input as a video; it gets one video of the config's
+    ``num_frames`` frames (the model's temporal position embeddings and tubelets are sized to
+    them), else of the image alone."""
     if hasattr(ip, PAIR_MARK):
         from PIL import ImageOps
 
         return [[img, ImageOps.mirror(img)]]
+    if _takes_videos(ip):
+        from ..configs import find_attr, is_int
+
+        n = find_attr(config, ("num_frames",), prefer=("vision_config",)) if config else None
+        return [[img] * (n if is_int(n) and n > 0 else 1)]
     return [img]
+
+
+def _takes_videos(ip: Any) -> bool:
+    import inspect
+
+    try:
+        params = list(inspect.signature(type(ip).preprocess).parameters)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return len(params) > 1 and params[1] == "videos"
 
 
 def _seeded_generator(obj: Any) -> dict:
@@ -293,7 +320,7 @@ def preprocessing(case: Case, kind: str | None) -> None:
     obj = _require(prep, kind)
     cmp = Comparison("preprocessing")
     try:
-        ours = _raw_call(kind, obj, prep)
+        ours = _raw_call(kind, obj, prep, config)
     except ImportError as e:
         # rule: a package the class needs at call time (LayoutLMv3's OCR: pytesseract) is a
         # named missing-package skip, as at construction
@@ -309,7 +336,7 @@ def preprocessing(case: Case, kind: str | None) -> None:
         loaded = _auto_class(kind).from_pretrained(d, local_files_only=True)
         if type(loaded).__name__ != type(obj).__name__:
             cmp.flag(f"Auto from_pretrained gave {type(loaded).__name__}, not {type(obj).__name__}")
-        cmp.outputs(ours, _raw_call(kind, loaded, prep), tol.EXACT)
+        cmp.outputs(ours, _raw_call(kind, loaded, prep, config), tol.EXACT)
         if kind in SAVED_SETTINGS_FILES:
             _settings_saved(cmp, obj, Path(d) / SAVED_SETTINGS_FILES[kind])
 
@@ -318,7 +345,7 @@ def preprocessing(case: Case, kind: str | None) -> None:
     if kind == "tokenizer":
         _tokenizer_facts(cmp, obj, config, ours, prep)
     if kind == "image_processor":
-        _image_facts(cmp, obj)
+        _image_facts(cmp, obj, config)
     cmp.verdict(f"{kind} {type(obj).__name__}")
 
     if kind == _top_kind(case):
@@ -423,7 +450,7 @@ SOLID = (200, 100, 50)
 """The colour of the solid image ``_image_facts`` feeds: distinct per channel."""
 
 
-def _image_facts(cmp: Comparison, ip: Any) -> None:
+def _image_facts(cmp: Comparison, ip: Any, config: Any = None) -> None:
     """A solid-colour image comes out as the processor's declared arithmetic per channel:
     ``v * rescale_factor`` (``do_rescale``), then ``(x - image_mean) / image_std``
     (``do_normalize``), channels flipped where ``do_flip_channel_order``. Declared extra steps
@@ -440,8 +467,11 @@ def _image_facts(cmp: Comparison, ip: Any) -> None:
     std = getattr(ip, "image_std", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = ip(
-            images=_one_input(ip, Image.new("RGB", IMAGE_SIZES[0], SOLID)), return_tensors="pt"
+        out = _as_features(
+            ip(
+                images=_one_input(ip, Image.new("RGB", IMAGE_SIZES[0], SOLID), config),
+                return_tensors="pt",
+            )
         )
     pv = out.get("pixel_values") if hasattr(out, "get") else None
     if not isinstance(pv, torch.Tensor) or pv.dim() != 4 or pv.shape[1] != 3:
@@ -484,6 +514,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     from ._support import floating, forward_params, nonfinite, tensors
 
     bad = []
+    exempt: list[str] = []
     ran = 0
     for cls in case.class_names:
         built = _built_for(case, cls, prep.config_overrides)
@@ -498,6 +529,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
         if not _kind_feeds(model, inputs, names):
             continue  # rule ONE_MODALITY_SHORT (``_kind_feeds``)
         if _not_fed_by_record(case, cls):
+            exempt.append(case.known_for("preprocessing", cls).reason)
             continue
         ran += 1
         if MULTIPLE_CHOICE in built.tasks:
@@ -534,6 +566,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             f"checked the {sorted(inputs)} output; no class of {case.model_type} takes it as its "
             "whole input (the kind decodes outputs or labels, e.g. a CTC tokenizer, or gives one "
             "modality of a multimodal input: rule ONE_MODALITY_SHORT)"
+            + (f"; the type's records: {exempt[0]}" if exempt else "")
         )
 
 
@@ -548,28 +581,24 @@ def _not_fed_by_record(case: Case, cls: str) -> bool:
 
 def _kind_feeds(model: Any, inputs: dict, names: set[str]) -> bool:
     """Rule ONE_MODALITY_SHORT: one kind's output feeds a class only where it makes the class's
-    main input (``main_input_name``, where ``forward`` takes it) and, for a class whose main
-    input is text but which declares other input modalities too (``input_modalities``: a dual
-    encoder such as X-CLIP, LXMERT's visual features, a vision-language model reading pixels at
-    placeholder tokens), something beyond the text. Their ``forward`` marks the other modality
-    optional, then raises ("You have to specify pixel_values", "visual_feats cannot be None"):
-    a tokenizer or image processor alone is not their input; the type's processor (where
-    Transformers has one) is."""
+    main input (``main_input_name``, where ``forward`` takes it): an image processor's pixels
+    are not the input of a vision-language model whose main input is text (GLM-4.6V,
+    Kosmos-2.5 read the image at placeholder tokens and raise without ``input_ids``), a
+    tokenizer's text not the input of Kosmos-2 (main input ``pixel_values``) or of SeamlessM4T's
+    speech-to-text class (``input_features``); a modality-free main input name
+    (``MODALITY_FREE_INPUTS``) does not count. Classes whose main input is
+    made but which need another modality too (a dual encoder such as X-CLIP; LXMERT's visual
+    features) say so in their records (``_not_fed_by_record``): the declared
+    ``input_modalities`` cannot tell (BLT, a byte-level text model, declares image and text)."""
     main = getattr(model, "main_input_name", None)
-    if isinstance(main, str) and main in names and main not in inputs:
-        return False
-    mods = getattr(type(model), "input_modalities", "text")
-    mods = {mods} if isinstance(mods, str) else set(mods or ())
-    if main in TEXT_INPUTS and mods - {"text"}:
-        return bool(set(inputs) - set(TEXT_INPUTS) - TEXT_SIDE_OUTPUTS)
-    return True
+    if main in MODALITY_FREE_INPUTS:
+        return True
+    return not (isinstance(main, str) and main in names and main not in inputs)
 
 
-TEXT_INPUTS = ("input_ids",)
-TEXT_SIDE_OUTPUTS = frozenset(
-    {"attention_mask", "token_type_ids", "special_tokens_mask", "position_ids"}
-)
-"""What a tokenizer makes beside ``input_ids`` (text, not another modality)."""
+MODALITY_FREE_INPUTS = frozenset({"inputs"})
+"""Main input names that say nothing of a modality: Perceiver's ``inputs`` takes whatever its
+configured input preprocessor reads (text through ``input_ids`` too, in its text heads)."""
 
 
 def _required(model: Any) -> set[str]:
