@@ -197,3 +197,31 @@ def test_eomt_processor_pads_to_the_square_image():
     ip = synthesize("EomtImageProcessorPil", config)
     out = ip(images=[P.image(0, (40, 48))], return_tensors="pt")
     assert tuple(out["pixel_values"].shape[-2:]) == (32, 32)
+
+
+# DETECTION_PAIRING ----------------------------------------------------------------------------
+
+
+def _det(score, box):
+    return {
+        "label": "LABEL_0",
+        "score": score,
+        "box": dict(zip(("xmin", "ymin", "xmax", "ymax"), box, strict=True)),
+    }
+
+
+def test_near_tied_detections_are_paired_by_box():
+    # the same two detections; A's score moves by 2e-8 across a 4-decimal rounding boundary
+    want = [_det(0.51235001, (0, 0, 10, 10)), _det(0.51234, (20, 20, 30, 30))]
+    got = [_det(0.51234999, (0, 0, 10, 10)), _det(0.51234, (20, 20, 30, 30))]
+    cmp = P.Comparison("pipeline")
+    P._compare_detections(cmp, "input 0", got, want, P.tol.PIPELINE_BATCH, None)
+    assert not cmp.bad, cmp.bad
+
+
+def test_a_moved_box_is_still_caught():
+    want = [_det(0.9, (0, 0, 10, 10)), _det(0.5, (20, 20, 30, 30))]
+    got = [_det(0.9, (0, 0, 10, 10)), _det(0.5, (24, 20, 30, 30))]
+    cmp = P.Comparison("pipeline")
+    P._compare_detections(cmp, "input 0", got, want, P.tol.PIPELINE_BATCH, None)
+    assert cmp.bad

@@ -1089,8 +1089,13 @@ def _compare_detections(
         return
     if not got:
         return
-    key = lambda r: (r["label"], round(float(r["score"]), 4))  # noqa: E731
-    g, w = sorted(got, key=key), sorted(want, key=key)
+    from collections import Counter
+
+    cmp.compared.append(f"{name} labels")
+    if Counter(r["label"] for r in got) != Counter(r["label"] for r in want):
+        cmp.flag(f"{name}: detections per label differ")
+        return
+    g, w = _pair_detections(got, want, t)
     cmp.close(
         f"{name} scores",
         torch.tensor([float(r["score"]) for r in g]),
@@ -1100,13 +1105,77 @@ def _compare_detections(
     _compare_boxes(cmp, name, g, w)
 
 
+def _corners(r: dict) -> list[float]:
+    b = r["box"]
+    if isinstance(b, dict):
+        return [float(b[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
+    return [float(v) for v in b]
+
+
+def _pixel_gap(a: dict, b: dict) -> float:
+    """How far box ``a`` lies from box ``b`` as the pipeline would give ``b`` (whole pixels,
+    ``int()`` per corner), plus a thousandth of the float distance to break ties."""
+    ca, cb = _corners(a), _corners(b)
+    whole = sum(abs(x - int(y)) for x, y in zip(ca, cb, strict=True))
+    return whole + 1e-3 * sum(abs(x - y) for x, y in zip(ca, cb, strict=True))
+
+
+def _nearest_boxes(gs: list, ws: list) -> list[tuple[dict, dict]]:
+    """``gs`` and ``ws`` paired one to one with the least total box gap (an optimal assignment:
+    ``scipy.optimize.linear_sum_assignment``; a greedy pairing took a neighbour's box when the
+    pipeline's whole-pixel corners lay nearer to it)."""
+    if len(ws) == 1:
+        return [(gs[0], ws[0])]
+    from scipy.optimize import linear_sum_assignment
+
+    cost = np.array([[_pixel_gap(a, b) for a in gs] for b in ws])
+    rows, cols = linear_sum_assignment(cost)
+    return [(gs[c], ws[r]) for r, c in zip(rows, cols, strict=True)]
+
+
+def _pair_detections(got: list, want: list, t: tol.Tol) -> tuple[list, list]:
+    """Rule DETECTION_PAIRING: the same detections of two results, in pairs. Per label, both
+    sides in descending score order; where ``want``'s scores tie within the tolerance (an
+    untrained head gives many near-equal scores, exact ties too: one query scored for every
+    label), the order inside the tie says nothing, so the tie is paired with ``got``'s
+    detections of the same ranks by their boxes (``_nearest_boxes``: least total distance of
+    ``got``'s corners from ``want``'s as whole pixels). A key of rounded scores paired the
+    detections of a tie across a 4-decimal rounding boundary with another query's box
+    (conditional DETR: 12 queries per label with scores equal to 1e-7, boxes 2-4 px apart, so
+    batched vs alone failed by chance of rounding)."""
+    out_g: list = []
+    out_w: list = []
+    labels = sorted({r["label"] for r in [*got, *want]}, key=str)
+    for label in labels:
+        gs = sorted((r for r in got if r["label"] == label), key=lambda r: -float(r["score"]))
+        ws = sorted((r for r in want if r["label"] == label), key=lambda r: -float(r["score"]))
+        if len(gs) != len(ws):  # the scores comparison reports it: pair in order
+            n = min(len(gs), len(ws))
+            out_g += gs[:n]
+            out_w += ws[:n]
+            continue
+        i = 0
+        while i < len(ws):
+            j = i + 1
+            while j < len(ws) and float(ws[j - 1]["score"]) - float(ws[j]["score"]) <= t.atol + (
+                t.rtol * abs(float(ws[j]["score"]))
+            ):
+                j += 1
+            for a, b in _nearest_boxes(gs[i:j], ws[i:j]):
+                out_g.append(a)
+                out_w.append(b)
+            i = j
+    return out_g, out_w
+
+
 BOX_PIXELS = 1
 """The pipeline rounds box corners to whole pixels (``ObjectDetectionPipeline._get_bounding_box``
 casts to int); a by-hand corner may differ by one pixel from truncation at a float boundary."""
 
 
 def _compare_boxes(cmp: Comparison, name: str, got: list, want: list) -> None:
-    """Box corners of the same detections (paired in score order) agree to ``BOX_PIXELS``."""
+    """Box corners of the same detections (paired by ``_pair_detections``) agree to
+    ``BOX_PIXELS``."""
     cmp.compared.append(f"{name} boxes")
     corners = ("xmin", "ymin", "xmax", "ymax")
     for g, w in zip(got, want, strict=True):
