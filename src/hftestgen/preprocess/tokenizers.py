@@ -89,6 +89,9 @@ class ClassEntry:
     drops: str | None = None
     """A regex of characters the class removes from text before encoding (the round trip
     expects the text without them)."""
+    specials_from: str | None = None
+    """A mapping attribute of the built tokenizer whose tokens its checkpoints list as extra
+    special tokens in tokenizer_config.json (``SPECIALS_FROM`` rule)."""
     unk_maps: tuple[str, ...] = ()
     """Constructor file arguments written as a JSON table holding only the unknown token at
     index 0 (per-token side tables indexed by characters the corpus lacks: every token takes
@@ -397,6 +400,8 @@ def synthesize_tokenizer(
                 tok = _from_backend(cls, entry, layout)
         except ImportError as e:
             raise PreprocessSkip(f"{class_name}: {e}", package=_package_in(str(e))) from e
+    if entry.specials_from:
+        _register_specials(tok, entry.specials_from)
     top = max_id(tok) + 1
     overrides = {"vocab_size": top} if top > layout.vocab_size else {}
     if not entry.fixed:
@@ -437,6 +442,23 @@ def _for_config(entry: ClassEntry, config: Any) -> ClassEntry:
 def _package_in(msg: str) -> str | None:
     m = re.search(r"install (\w[\w\-]*)", msg)
     return m.group(1) if m else None
+
+
+def _register_specials(tok: Any, attr: str) -> None:
+    """Rule SPECIALS_FROM: tokens a class makes up in ``__init__`` beyond its vocabulary files
+    (M2M100's ~100 language codes at ids after vocab.json) are special only where
+    tokenizer_config.json lists them, as every checkpoint's does (M2M100Tokenizer.__init__ means
+    to add them itself, but its test ``lang_code not in str(token) not in
+    self.added_tokens_encoder`` is always false: tokenization_m2m_100.py). Registered the same
+    way, they keep their ids, decode(skip_special_tokens=True) drops them, ``get_vocab`` (and so
+    the vocab-size override) counts them, and ``save_pretrained`` writes them."""
+    table = getattr(tok, attr, None)
+    if not isinstance(table, dict) or not table:
+        raise PreprocessError(f"{type(tok).__name__}: no token table {attr!r} (specials_from)")
+    tokens = [str(t) for t in table.values()]
+    new = [t for t in tokens if t not in set(map(str, tok.all_special_tokens))]
+    if new:
+        tok.add_special_tokens({"extra_special_tokens": new}, replace_extra_special_tokens=False)
 
 
 def max_id(tok: Any) -> int:
@@ -587,6 +609,18 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
         merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
+    if entry.files == "bpe_bytes":
+        free = max(layout.vocab_size - len(set(reserved) | set(wanted)), 8)
+        vocab_tokens, merges = _train("BPE", BYTE_LEVEL_PIPELINE, "{}", free)
+        slots = _lay_out(
+            wanted, reserved, list(vocab_tokens), layout.vocab_size, lambda i: f"<unused{i}>"
+        )
+        vocab_path = d / names.get("vocab_file", "vocab.json")
+        vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+        merges_path = d / names.get("merges_file", "merges.txt")
+        lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
+        merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
     if entry.files == "spm_json":
         return cls(**_spm_json_files(d, names, wanted, reserved, layout, defaults), **kwargs)
     if entry.files.startswith("spm_"):
@@ -594,6 +628,22 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         _write_spm(path, entry.files[4:], wanted, reserved, layout.vocab_size, defaults)
         return cls(vocab_file=str(path), **kwargs)
     raise PreprocessError(f"{cls.__name__}: unknown files recipe {entry.files!r}")
+
+
+BYTE_LEVEL_PIPELINE = json.dumps(
+    {
+        "normalizer": None,
+        "pre_tokenizer": {
+            "type": "ByteLevel",
+            "add_prefix_space": False,
+            "trim_offsets": True,
+            "use_regex": True,
+        },
+    },
+    sort_keys=True,
+)
+"""``bpe_bytes``: GPT-2's byte-level BPE as the Python classes that read vocab.json + merges.txt
+apply it (bytes mapped to printable characters, GPT-2's split regex, no prefix space)."""
 
 
 def _bpe_at(entry: ClassEntry, size: int) -> tuple[list[str], list[tuple[str, str]]]:

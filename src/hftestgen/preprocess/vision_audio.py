@@ -301,9 +301,19 @@ class ClassValues:
     reason: str
 
 
-CLASS_VALUES: tuple[ClassValues, ...] = ()
-"""Per-class oddities (none needed so far by the image processors / feature extractors built
-here; composite processors keep theirs in ``processors.CLASS_VALUES``)."""
+CLASS_VALUES: tuple[ClassValues, ...] = (
+    ClassValues(
+        "EomtImageProcessorPil",
+        {"do_pad": True},
+        "EoMT's ViT has position embeddings for the square image_size, and its processor keeps "
+        "the aspect (shortest / longest edge), then makes the square only by padding (do_pad) "
+        "or by cutting square crops (do_split_image), both False in the class defaults "
+        "(image_processing_eomt.py); neither, a 40x48 image came out 32x27. The tiny "
+        "processor pads (one square per image, as the pipelines expect)",
+    ),
+)
+"""Per-class oddities, each with its reason (composite processors keep theirs in
+``processors.CLASS_VALUES``)."""
 
 
 # ---------------------------------------------------------------------------------------------
