@@ -111,6 +111,7 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
     attempt("tokenizer", make_tokenizer)
     if out.tokenizer is not None:
         pad_from_eos(out.tokenizer)
+        max_length_from_positions(out.tokenizer, config)
     attempt("image_processor", lambda n: vision_audio.synthesize_image_processor(n, config))
     attempt("feature_extractor", lambda n: vision_audio.synthesize_feature_extractor(n, config))
     attempt("video_processor", lambda n: vision_audio.synthesize_video_processor(n, config))
@@ -165,6 +166,33 @@ def pad_from_eos(tok: Any) -> None:
         for role in ("eos_token", "unk_token", "bos_token"):
             if getattr(tok, role, None) is not None:
                 tok.pad_token = getattr(tok, role)
+                return
+
+
+POSITION_LIMITS = ("max_position_embeddings", "n_positions")
+"""Config attributes that bound a text model's sequence length (its position table)."""
+
+
+def max_length_from_positions(tok: Any, config: Any) -> None:
+    """Rule MAX_LENGTH_FROM_POSITIONS: a tokenizer whose ``model_max_length`` is unset
+    (Transformers' ``VERY_LARGE_INTEGER``, as a synthesized tokenizer's is) gets the text config's
+    position-table length, what a checkpoint's ``tokenizer_config.json`` states: pipelines
+    truncate to it (zero-shot-classification's ``truncation="only_first"``) or pass it on as
+    ``max_length`` (document-question-answering's ``min(model_max_length, 512)``; the unset value
+    overflows the Rust tokenizer: "int too big to convert"). A limit the tokenizer class sets
+    itself is kept."""
+    current = getattr(tok, "model_max_length", None)
+    if current is not None and current < 1e20:
+        return
+    try:
+        text = config.get_text_config()
+    except Exception:  # several text configs: the top level's
+        text = config
+    for attr in POSITION_LIMITS:
+        for c in (text, config):
+            n = getattr(c, attr, None)
+            if isinstance(n, int) and n > 0:
+                tok.model_max_length = n
                 return
 
 

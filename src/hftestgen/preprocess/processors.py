@@ -772,7 +772,29 @@ def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str
     for key, value in vars(config).items():
         if value is text and isinstance(getattr(value, "vocab_size", None), int):
             out[key] = {**token_id_pins(value), **dict(out.get(key) or {}), "vocab_size": n}
+    shared_vocab_pins(config, text, n, out)
     return out
+
+
+def shared_vocab_pins(config: Any, text: Any, n: int, out: dict[str, Any], depth: int = 0) -> None:
+    """Rule ``SHARED_VOCAB``: every other sub-config (nested up to three levels) that embeds the
+    same vocabulary as the text config (its ``vocab_size`` is the text config's) gets the grown
+    ``vocab_size`` too, in ``out`` as nested dicts, its token ids pinned: an encoder-decoder
+    whose encoder embeds text through its own sub-config (T5Gemma2's ``encoder.text_config``
+    beside ``decoder``) validates that both agree ("Imbalanced encoder-decoder vocabulary size",
+    configuration_t5gemma2.py: T5Gemma2Config.validate_architecture)."""
+    old = getattr(text, "vocab_size", None)
+    if not isinstance(old, int) or depth > 2:
+        return
+    for key, value in vars(config).items():
+        if value is text or not hasattr(value, "to_dict"):
+            continue
+        entry = dict(out.get(key) or {})
+        if getattr(value, "vocab_size", None) == old:
+            entry = {**token_id_pins(value), **entry, "vocab_size": n}
+        shared_vocab_pins(value, text, n, entry, depth + 1)
+        if entry:
+            out[key] = entry
 
 
 def token_id_pins(config: Any) -> dict[str, Any]:
