@@ -244,6 +244,26 @@ CLASS_VALUES: tuple[ClassValues, ...] = (
 """Per-class oddities of composite processors."""
 
 
+@dataclass(frozen=True)
+class HubBound:
+    """A processor class whose ``__init__`` loads parts from the Hub by a fixed checkpoint id
+    (data): it cannot be built offline from synthesized parts, so it is a named skip, with no
+    Hub lookup attempted."""
+
+    class_name: str
+    reason: str
+
+
+HUB_BOUND: tuple[HubBound, ...] = (
+    HubBound(
+        "MgpstrProcessor",
+        "MgpstrProcessor.__init__ loads its BPE and WordPiece tokenizers from the Hub by fixed ids "
+        "(mgp_str/processing_mgp_str.py: AutoTokenizer.from_pretrained('openai-community/gpt2') and "
+        "('google-bert/bert-base-uncased')); no run here reaches the network",
+    ),
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # placeholder tokens
 
@@ -400,6 +420,9 @@ def _jinja_literal(s: str) -> str:
 def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any]) -> Any:
     """The composite processor ``class_name`` built from ``parts`` (kind -> instance; a kind that
     was skipped may be given as its ``PreprocessSkip``), consistent with the tiny config."""
+    for bound in HUB_BOUND:
+        if bound.class_name == class_name:
+            raise PreprocessSkip(bound.reason)
     cls = resolve_class(class_name)
     try:
         attrs = processor_attributes(cls)
