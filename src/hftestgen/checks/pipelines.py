@@ -268,12 +268,18 @@ def _seeded_generator(obj: Any) -> dict:
 
 
 def _processor_call(proc: Any, prep) -> Any:
-    """A composite processor on raw input: text with the inputs its parts take."""
+    """A composite processor on raw input: text with the inputs its parts take. Rule
+    SELF_PLACED_TOKEN: the image placeholder is the one the chat template writes
+    (``preprocess.processors.placeholder_for``): none for a processor that inserts its own
+    (``SELF_PLACED``: Florence-2, Fuyu; one more makes two per image), wrapped in its start / end
+    tokens where the processor requires them (``WRAPPED``: HunYuan-VL)."""
+    from ..preprocess.processors import placeholder_for
+
     kwargs: dict[str, Any] = {"return_tensors": "pt"}
     text = TEXTS[0]
     if prep.image_processor is not None:
         kwargs["images"] = [image(SEED, IMAGE_SIZES[0])]
-        token = getattr(proc, "image_token", None)
+        token = placeholder_for(proc, "image")
         if token and prep.tokenizer is not None:
             text = f"{token} {text}"
     text_is_input = True

@@ -261,7 +261,46 @@ HUB_BOUND: tuple[HubBound, ...] = (
         "(mgp_str/processing_mgp_str.py: AutoTokenizer.from_pretrained('openai-community/gpt2') and "
         "('google-bert/bert-base-uncased')); no run here reaches the network",
     ),
+    HubBound(
+        "DiaProcessor",
+        "DiaProcessor.__init__ takes an audio_tokenizer, a DacModel whose encode turns the audio "
+        "prompt into codes (dia/processing_dia.py: audio_tokenizer_class = 'DacModel'); it is a "
+        "pretrained codec model (the checkpoints name descript/dac_44khz), not preprocessing that "
+        "can be synthesized from the tiny config",
+    ),
 )
+
+
+@dataclass(frozen=True)
+class NeedsPackage:
+    """A processor class that works only with a package's backend (data): without the package
+    it is a named missing-package skip."""
+
+    class_name: str
+    package: str
+    reason: str
+
+
+NEEDS_PACKAGE: tuple[NeedsPackage, ...] = (
+    NeedsPackage(
+        "VoxtralProcessor",
+        "mistral_common",
+        "VoxtralProcessor.__call__ rejects text holding the audio token ('Please use the "
+        "apply_chat_template method instead'); audio reaches the model only through "
+        "apply_chat_template, which hands the chat to tokenizer.apply_chat_template of a "
+        "MistralCommonBackend (processing_voxtral.py); without mistral_common the Auto mapping "
+        "falls back to TokenizersBackend (auto/tokenization_auto.py), which cannot encode audio",
+    ),
+)
+
+
+def _needs_package(class_name: str) -> None:
+    """Raise the named ``PreprocessSkip`` of a ``NEEDS_PACKAGE`` class whose package is missing."""
+    import importlib.util
+
+    for e in NEEDS_PACKAGE:
+        if e.class_name == class_name and importlib.util.find_spec(e.package) is None:
+            raise PreprocessSkip(f"needs {e.package} ({class_name}): {e.reason}", package=e.package)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,14 +436,59 @@ SELF_PLACED: tuple[SelfPlaced, ...] = (
 """Processors whose chat template writes no placeholder for the kinds they place themselves."""
 
 
+@dataclass(frozen=True)
+class WrappedPlaceholder:
+    """A processor class whose placeholder must stand between two more of its tokens (data)."""
+
+    class_name: str
+    kind: str
+    before: str
+    after: str
+    reason: str
+
+
+WRAPPED: tuple[WrappedPlaceholder, ...] = (
+    WrappedPlaceholder(
+        "HunYuanVLProcessor",
+        "image",
+        "image_start_token",
+        "image_end_token",
+        "HunYuanVLProcessor.validate_inputs raises unless every image token stands as "
+        "<image_start><image><image_end> (processing_hunyuan_vl.py: _has_wrappers); the "
+        "checkpoints' chat template writes the three",
+    ),
+)
+"""Placeholders written with the processor's own start / end tokens around them."""
+
+
+def placeholder_for(processor: Any, kind: str) -> str | None:
+    """The text a caller writes for one input of ``kind`` (``"image"``, ...): the processor's
+    ``<kind>_token``, wrapped by its ``WRAPPED`` start / end tokens; ``None`` where it has no such
+    token or places it itself (``SELF_PLACED``)."""
+    if kind in self_placed_kinds(processor):
+        return None
+    tok = getattr(processor, f"{kind}_token", None)
+    if not (isinstance(tok, str) and tok):
+        return None
+    for w in WRAPPED:
+        if w.class_name == type(processor).__name__ and w.kind == kind:
+            tok = f"{getattr(processor, w.before)}{tok}{getattr(processor, w.after)}"
+    return tok
+
+
+def self_placed_kinds(processor: Any) -> set[str]:
+    """The input kinds (``"image"``, ...) whose placeholder ``processor`` writes itself
+    (``SELF_PLACED``): a caller must not write one into the text."""
+    return {k for e in SELF_PLACED if e.class_name == type(processor).__name__ for k in e.kinds}
+
+
 def chat_template_for(processor: Any) -> str:
-    """``CHAT_TEMPLATE`` with the processor's placeholder strings filled in (none for the kinds
-    a ``SELF_PLACED`` class writes itself)."""
+    """``CHAT_TEMPLATE`` with the processor's placeholder strings filled in (``placeholder_for``:
+    none for the kinds a ``SELF_PLACED`` class writes itself, ``WRAPPED`` ones wrapped)."""
     out = CHAT_TEMPLATE
-    placed = {k for e in SELF_PLACED if e.class_name == type(processor).__name__ for k in e.kinds}
     for kind in ("image", "video", "audio"):
-        tok = getattr(processor, f"{kind}_token", None) if kind not in placed else None
-        lit = _jinja_literal(tok) if isinstance(tok, str) and tok else "''"
+        tok = placeholder_for(processor, kind)
+        lit = _jinja_literal(tok) if tok else "''"
         out = out.replace("{{ " + kind.upper() + " }}", "{{ " + lit + " }}")
     return out
 
@@ -423,6 +507,7 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
     for bound in HUB_BOUND:
         if bound.class_name == class_name:
             raise PreprocessSkip(bound.reason)
+    _needs_package(class_name)
     cls = resolve_class(class_name)
     try:
         attrs = processor_attributes(cls)
