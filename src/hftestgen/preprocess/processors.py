@@ -17,7 +17,7 @@ import inspect
 import re
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +181,58 @@ IMAGE_PROCESSOR_READ = re.compile(r"\bimage_processor\.(?P<attr>[a-z_]+)\b(?!\s*
 """A processor reading a value off its image processor (``image_processor.image_seq_length``)."""
 
 
+def _side(image_processor: Any) -> int | None:
+    """The square side the image processor outputs (``crop_size`` where it crops, else
+    ``size``), ``None`` where it is not one int."""
+    for name in (
+        ("crop_size", "size") if getattr(image_processor, "do_center_crop", False) else ("size",)
+    ):
+        v = getattr(image_processor, name, None)
+        if v is not None and not isinstance(v, int):
+            sides = {
+                getattr(v, k, None) or (v.get(k) if isinstance(v, dict) else None)
+                for k in ("height", "width", "shortest_edge")
+            } - {None}
+            if len(sides) == 1 and is_int(next(iter(sides))):
+                return int(next(iter(sides)))
+    return None
+
+
+def _davit_tokens(config: Any, image_processor: Any) -> int | None:
+    from ..configs import vision_config
+
+    strides = getattr(vision_config(config), "patch_stride", None)
+    side = _side(image_processor)
+    if not strides or side is None:
+        return None
+    stride = 1
+    for s in strides:
+        stride *= int(s)
+    return (side // stride) ** 2 + 1
+
+
+@dataclass(frozen=True)
+class MeasuredTokens:
+    """Tokens per image of a processor class whose tower the config gives no field for (data):
+    a function of (config, image processor)."""
+
+    class_name: str
+    tokens: Callable[[Any, Any], int | None]
+    reason: str
+
+
+MEASURED_TOKENS: tuple[MeasuredTokens, ...] = (
+    MeasuredTokens(
+        "Florence2Processor",
+        _davit_tokens,
+        "Florence-2's DaViT tower downsamples by the product of vision_config.patch_stride "
+        "(4*2*2*2 = 32) and its projector appends one temporal-mean feature to the spatial ones "
+        "(modeling_florence2.py: Florence2MultiModalProjector.forward, torch.cat([spatial, "
+        "temporal])): (side / 32)^2 + 1 features, 577 for the checkpoints' 768 px",
+    ),
+)
+
+
 def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict[str, Any]:
     """Rule ``READ_OFF_IMAGE_PROCESSOR``: the tokens-per-image values a processor reads off its
     image processor (PaliGemma, Florence2: ``image_processor.image_seq_length``, which the
@@ -194,7 +246,8 @@ def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict
     for m in IMAGE_PROCESSOR_READ.finditer(src):
         attr = m.group("attr")
         if attr in TOKEN_COUNT_PARAMS and getattr(image_processor, attr, None) is None:
-            n = token_count(config)
+            measured = [e for e in MEASURED_TOKENS if e.class_name == cls.__name__]
+            n = measured[0].tokens(config, image_processor) if measured else token_count(config)
             if n is not None:
                 out[attr] = n
     return out
