@@ -55,6 +55,15 @@ def test_padding_leak_from_the_padding_checks_record():
     assert P._padding_leak(_bare_case([other]), built) is None
 
 
+def test_padding_leak_for_left_padded_generation_without_position_ids():
+    """A decoder that takes no position_ids numbers positions from slot 0: left padding (batched
+    generation) shifts them; the same class is compared batched for other tasks."""
+    decoder_config = SimpleNamespace(is_encoder_decoder=False)
+    built = SimpleNamespace(model=_Masked(), config=decoder_config)
+    assert "position_ids" in P._padding_leak(_bare_case(), built, "text-generation")
+    assert P._padding_leak(_bare_case(), built, "text-classification") is None
+
+
 def test_model_config_is_the_models_own():
     own = SimpleNamespace(is_encoder_decoder=False)
     built = SimpleNamespace(model=SimpleNamespace(config=own), config=object())

@@ -1563,7 +1563,7 @@ def pipeline(case: Case, task: str | None) -> None:
         _pad_left(prep, tok)  # this check's copy
     restore = _pad_id_for_model(config, tok)
     try:
-        leak = _padding_leak(case, built) or _batch_dependent(case, built)
+        leak = _padding_leak(case, built, task) or _batch_dependent(case, built)
         _pipeline_vs_hand(task, spec, model, config, prep, leak)
     finally:
         restore()
@@ -1578,7 +1578,7 @@ def _model_config(built: Any) -> Any:
     return getattr(built.model, "config", None) or built.config
 
 
-def _padding_leak(case: Case, built: Any) -> str | None:
+def _padding_leak(case: Case, built: Any, task: str = "") -> str | None:
     """Rule PADDING_LEAK: why padding reaches the model's real positions, if it does: the
     model's forward takes no ``attention_mask`` (FNet's Fourier mixing), or the type's records
     declare the ``attention_mask_padding`` check not-applicable or an upstream bug for the class
@@ -1587,8 +1587,19 @@ def _padding_leak(case: Case, built: Any) -> str | None:
     padded batch the results of its inputs alone: the batch is compared for its length only."""
     from ._support import forward_params
 
-    if "attention_mask" not in forward_params(built.model):
+    params = forward_params(built.model)
+    if "attention_mask" not in params:
         return "its forward takes no attention_mask"
+    if (
+        task in LEFT_PADDED_TASKS
+        and "position_ids" not in params
+        and not getattr(built.config, "is_encoder_decoder", False)
+    ):
+        # rule: batched generation pads on the left; a decoder that takes no position_ids
+        # numbers positions from slot 0 (learned / sinusoidal absolute positions: the BART
+        # family's ForCausalLM classes), so padding shifts every real token's position. The
+        # attention_mask_padding check pads such classes on the right, where it applies.
+        return "left padding shifts a forward without position_ids"
     known = case.known_for("attention_mask_padding", type(built.model).__name__)
     if known is not None:
         return f"attention_mask_padding is {known.kind}: {known.reason}"
