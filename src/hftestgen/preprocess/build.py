@@ -130,7 +130,24 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
                 "processor",
                 lambda n: processors.synthesize_processor(n, config, out.parts()),
             )
+            if out.processor is not None and out.tokenizer is not None:
+                grow_for_processor_tokens(out, config)
     return out
+
+
+def grow_for_processor_tokens(out: Preprocessing, config: Any) -> None:
+    """Rule ``PROCESSOR_ADDS_TOKENS``: a processor whose ``__init__`` adds special tokens to its
+    tokenizer itself (Idefics3: ``<fake_token_around_image>``, ``<end_of_utterance>``,
+    processing_idefics3.py ``tokenizer.add_special_tokens``) gives them ids past the tiny
+    vocabulary; the model is rebuilt with a vocabulary that holds them (``vocab_size`` override
+    as ``VOCAB_OVERRIDE_RULE``, ids pinned), else their embedding lookup is out of range."""
+    from . import processors, tokenizers
+
+    base = int(out.config_overrides.get("vocab_size") or tokenizers.layout_for(config).vocab_size)
+    top = max(out.tokenizer.get_vocab().values()) + 1
+    if top > base:
+        over = {"vocab_size": top}
+        out.config_overrides.update(processors.nested_vocab_override(config, over))
 
 
 def equip_processor_tokens(out: Preprocessing, processor_name: str, config: Any) -> None:

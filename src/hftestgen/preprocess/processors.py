@@ -110,6 +110,12 @@ CONFIG_PARAMS: tuple[ConfigParam, ...] = (
     ),
     ConfigParam("downsample_ratio", ("downsample_ratio",), "pixel shuffle shrinks the tokens"),
     ConfigParam(
+        "downsample_factor",
+        ("downsample_factor",),
+        "pixel shuffle shrinks the tokens (Aya Vision: tokens per tile = (image side / (patch "
+        "size * downsample factor))^2, processing_aya_vision.py)",
+    ),
+    ConfigParam(
         "pixel_shuffle_ratio", ("pixel_shuffle_ratio",), "pixel shuffle shrinks the tokens"
     ),
     ConfigParam("image_size", ("image_size",), "tokens per image follow the tower's image size"),
@@ -166,7 +172,22 @@ def grid_tokens(config: Any) -> int | None:
     size, patch = getattr(v, "image_size", None), getattr(v, "patch_size", None)
     if v is config or not (is_int(size) and is_int(patch)) or patch <= 0:
         return None
-    return (size // patch) ** 2
+    return (size // patch) ** 2 // shuffle_factor(config) ** 2
+
+
+def shuffle_factor(config: Any) -> int:
+    """Rule ``PIXEL_SHUFFLE_TOKENS``: the connector's pixel-shuffle factor, the int
+    ``scale_factor`` of the composite config (Idefics3, SmolVLM) or else of its vision config
+    (GraniteDocling): the connector folds ``scale_factor^2`` patch features into one, so
+    ``image_seq_len = (image_size // patch_size)^2 / scale_factor^2``
+    (processing_granite_docling.py); 1 where neither has one."""
+    from ..configs import vision_config
+
+    for c in (config, vision_config(config)):
+        f = getattr(c, "scale_factor", None)
+        if is_int(f) and f > 1:
+            return f
+    return 1
 
 
 def token_count(config: Any) -> int | None:
@@ -422,6 +443,50 @@ def tokenizer_special_tokens(class_name: str) -> dict[str, str]:
     return {k: v for k, v in strings.items() if k in wanted}
 
 
+REPEATED = re.compile(
+    r"""(?:f?["']\{?(?:self\.(?P<fattr>[a-z_]+)|(?P<lit><[^"'{}]+>))\}?["']|self\.(?P<attr>[a-z_]+))"""
+    r"\s*\*\s*[\w(]"
+)
+"""A placeholder string repeated per feature in a processor's expansion (``'<IMG_ATOM>' *
+self.image_seq_length``, ``f"{self.img_patch_token}" * n``, ``self.image_token * n``)."""
+
+SELF_STRING = r"self\.{attr}\s*=[^\n]*?[\"'](?P<lit>[^\"'\n]+)[\"']\s*(?:#[^\n]*)?$"
+"""``self.<attr> = "<lit>"`` (or ``... else "<lit>"``) in a processor's source: the last string
+on the line."""
+
+
+def repeated_placeholder(cls: type, kind: str = "image") -> str | None:
+    """Rule ``REPEATED_PLACEHOLDER``: the token string a processor's ``replace_<kind>_token``
+    repeats once per feature, which is the string the model counts at its ``<kind>_token_id``
+    (Ovis2 expands ``<image>`` to ``<IMG_ATOM>`` x image_seq_length, processing_ovis2.py; Aya
+    Vision to ``<|IMG_PATCH|>``, processing_aya_vision.py; GOT-OCR2 to ``self.image_token``, which
+    its ``__init__`` sets to ``"<imgpad>"`` over no parameter, processing_got_ocr2.py). Attributes
+    resolve through ``self.<attr> = "..."`` in the class source, then the ``__init__`` default of
+    the parameter of that name. ``None`` where the class expands nothing by repetition."""
+    fn = getattr(cls, f"replace_{kind}_token", None)
+    try:
+        body = inspect.getsource(fn) if fn is not None else ""
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return None
+    if not body or "NotImplementedError" in body:
+        return None
+    params = inspect.signature(cls.__init__).parameters
+    for m in REPEATED.finditer(body):
+        if m.group("lit"):
+            return m.group("lit")
+        attr = m.group("fattr") or m.group("attr")
+        if not attr.endswith("_token"):
+            continue
+        assigned = re.findall(SELF_STRING.format(attr=re.escape(attr)), src, re.M)
+        if assigned:
+            return assigned[-1]
+        p = params.get(attr)
+        if p is not None and isinstance(p.default, str) and p.default:
+            return p.default
+    return None
+
+
 def processor_special_tokens(class_name: str, config: Any) -> dict[str, str]:
     """Config id field -> token string a processor inserts, for the tokenizer synthesizer to put
     at the config's ids (``{"image_token_index": "<image>"}`` for Llava). Only tokens whose id
@@ -433,6 +498,11 @@ def processor_special_tokens(class_name: str, config: Any) -> dict[str, str]:
         return {}
     ids = token_ids(config)
     out: dict[str, str] = {}
+    for kind in ("image", "video", "audio"):  # rule REPEATED_PLACEHOLDER first
+        tok = repeated_placeholder(cls, kind)
+        field = next((f for f in _id_fields(kind) if f in ids and ids[f] >= 0), None)
+        if tok and field:
+            out[field] = tok
     for name, tok in strings.items():
         stem = TOKEN_PARAM.match(name).group("stem")
         for f in _id_fields(stem):

@@ -146,9 +146,15 @@ def _high_res_size(config: Any, default: Any) -> Any:
 
 
 def _max_image_size(config: Any, default: Any) -> Any:
-    """A square ``image_size`` for an int ``max_image_size`` (the longest side, padded square)."""
+    """A square ``image_size`` for an int ``max_image_size`` (the longest side, padded square),
+    or in the default's ``{"longest_edge"}`` form (Idefics3 / SmolVLM: the side of the tiles the
+    image is split into, each a full image for the tower: image_processing_idefics3.py)."""
     hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
-    return hw[0] if hw and hw[0] == hw[1] and is_int(default) else None
+    if not hw or hw[0] != hw[1]:
+        return None
+    if isinstance(default, Mapping) and set(default) == {"longest_edge"}:
+        return _like(default, hw)
+    return hw[0] if is_int(default) else None
 
 
 def _patch_size(config: Any, default: Any) -> Any:
@@ -243,7 +249,8 @@ RULES: tuple[Rule, ...] = (
         "max_image_size",
         _max_image_size,
         "processors that resize the longest side to max_image_size and pad to a square (Aria) "
-        "must give the tower's image_size",
+        "or split the image into tiles of max_image_size (Idefics3) must give the tower's "
+        "image_size",
     ),
     Rule(
         "patch_size",
