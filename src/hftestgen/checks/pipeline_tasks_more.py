@@ -580,9 +580,18 @@ def _tta_forward_params(model, config) -> dict:
 
 
 def _tta_pipeline_kwargs(prep, model, config) -> dict:
-    """The pipeline's construction arguments: the ``TTA_VOCODER``."""
+    """The pipeline's construction arguments: the ``TTA_VOCODER``, and rule TTA_PROCESSOR: the
+    processor where there is one (the text-to-audio pipeline prefers it to the tokenizer,
+    ``TextToAudioPipeline._load_processor``: "prioritize processors as some models require
+    it"; PocketTTS prompts must end at the audio start its processor appends), as the by-hand
+    side uses it."""
+    kw: dict[str, Any] = {}
     vocoder = _tta_vocoder(model)
-    return {} if vocoder is None else {"vocoder": vocoder}
+    if vocoder is not None:
+        kw["vocoder"] = vocoder
+    if prep.processor is not None:
+        kw["processor"] = prep.processor
+    return kw
 
 
 def _tta_model_options(prep, model, config) -> dict:
