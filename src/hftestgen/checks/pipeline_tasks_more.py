@@ -532,6 +532,80 @@ def _tta_options(prep, config) -> dict:
     return {}
 
 
+TTA_GENERATION = {"max_new_tokens": tol.NEW_TOKENS, "do_sample": False}
+"""Rule TTA_GENERATION: a model that generates (the pipeline asks ``model.can_generate()``) is
+given greedy decoding and ``NEW_TOKENS`` new tokens on both sides, through the pipeline's
+``generate_kwargs``. Left to itself the pipeline generates up to 256 new tokens
+(``TextToAudioPipeline._default_generation_config``) where the by-hand ``generate`` stops at the
+generation config's ``max_length`` 20."""
+
+
+def _tta_vocoder(model) -> Any:
+    """Rule TTA_VOCODER: a text-to-spectrogram model (``MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING``)
+    needs a vocoder; the pipeline's default is the checkpoint ``microsoft/speecht5_hifigan``
+    (``DEFAULT_VOCODER_ID``), unreachable offline. Both sides get a tiny seeded
+    ``SpeechT5HifiGan`` of the pipeline's default class reading the model's ``num_mel_bins``;
+    ``None`` for other models."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING
+
+    if type(model) not in MODEL_FOR_TEXT_TO_SPECTROGRAM_MAPPING.values():
+        return None
+    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+    torch.manual_seed(SEED)
+    cfg = SpeechT5HifiGanConfig(
+        model_in_dim=model.config.num_mel_bins,
+        upsample_initial_channel=16,
+        upsample_rates=[2, 2],
+        upsample_kernel_sizes=[4, 4],
+        resblock_kernel_sizes=[3],
+        resblock_dilation_sizes=[[1, 3]],
+    )
+    return SpeechT5HifiGan(cfg).eval()
+
+
+def _tta_forward_params(model, config) -> dict:
+    """Rule TTA_SPEAKER: a model whose ``generate`` (or forward) takes ``speaker_embeddings``
+    (SpeechT5's x-vector, ``SpeechT5ForTextToSpeech.generate``; without it the speech decoder
+    gets none) is given one seeded embedding of ``config.speaker_embedding_dim``, the same on
+    both sides (the pipeline's ``forward_params``)."""
+    import inspect
+
+    fn = model.generate if model.can_generate() else model.forward
+    dim = getattr(config, "speaker_embedding_dim", None)
+    if dim is None or "speaker_embeddings" not in inspect.signature(fn).parameters:
+        return {}
+    g = torch.Generator().manual_seed(SEED)
+    return {"speaker_embeddings": torch.randn(1, dim, generator=g)}
+
+
+def _tta_pipeline_kwargs(prep, model, config) -> dict:
+    """The pipeline's construction arguments: the ``TTA_VOCODER``, and rule TTA_PROCESSOR: the
+    processor where there is one (the text-to-audio pipeline prefers it to the tokenizer,
+    ``TextToAudioPipeline._load_processor``: "prioritize processors as some models require
+    it"; PocketTTS prompts must end at the audio start its processor appends), as the by-hand
+    side uses it."""
+    kw: dict[str, Any] = {}
+    vocoder = _tta_vocoder(model)
+    if vocoder is not None:
+        kw["vocoder"] = vocoder
+    if prep.processor is not None:
+        kw["processor"] = prep.processor
+    return kw
+
+
+def _tta_model_options(prep, model, config) -> dict:
+    """The call's options: ``TTA_GENERATION`` as ``generate_kwargs`` where the model generates
+    (a forward-only model's pipeline refuses them), ``TTA_SPEAKER`` as ``forward_params``."""
+    kw: dict[str, Any] = {}
+    if model.can_generate():
+        kw["generate_kwargs"] = dict(TTA_GENERATION)
+    fp = _tta_forward_params(model, config)
+    if fp:
+        kw["forward_params"] = fp
+    return kw
+
+
 def _tta_structure(result, config, prep, x) -> list[str]:
     """``{"audio": np.ndarray (channels, samples) or (samples,), "sampling_rate": int > 0}``:
     finite, non-empty audio."""
@@ -551,16 +625,30 @@ def _tta_structure(result, config, prep, x) -> list[str]:
 
 def _tta_manual(model, prep, x, config):
     """The tokenizer (the processor where there is one) on the text, then the model: its
-    ``generate`` (greedy, the generation config's defaults) where it generates, its forward's
-    first output (the waveform) otherwise."""
+    ``generate`` (``TTA_GENERATION``) where it generates, its forward's first output (the
+    waveform) otherwise, with the ``TTA_SPEAKER`` embedding where it takes one; a spectrogram
+    goes through the ``TTA_VOCODER``; audio codes (integer ids: HiggsAudioV2's ``generate``) are
+    turned into audio by the processor's ``decode``, the documented inverse (the check needs the
+    processor then)."""
     pre = prep.processor if prep.processor is not None else prep.tokenizer
-    enc = _tensors(pre([x], return_tensors="pt"))
+    enc = _tensors(pre(text=[x], return_tensors="pt"))
+    kw = _tta_forward_params(model, config)
     torch.manual_seed(SEED)
     with torch.no_grad():
-        out = model.generate(**enc) if model.can_generate() else model(**enc)[0]
-    if isinstance(out, dict):
-        out = out.get("audio", out.get("waveform", out.get("sequences")))
-    if isinstance(out, tuple):
+        if model.can_generate():
+            out = model.generate(**enc, **kw, **TTA_GENERATION)
+        else:
+            out = model(**enc, **kw)[0]
+        if isinstance(out, dict):
+            out = out.get("audio", out.get("waveform", out.get("sequences")))
+        elif isinstance(out, tuple):
+            out = out[0]
+        vocoder = _tta_vocoder(model)
+        if vocoder is not None:
+            out = vocoder(out)
+        if isinstance(out, torch.Tensor) and not out.is_floating_point():
+            out = _require(prep, "processor").decode(out)  # audio codes
+    if isinstance(out, list):
         out = out[0]
     return {"audio": out.float().numpy().squeeze()}
 
@@ -658,6 +746,8 @@ TASKS: dict[str, TaskSpec] = {
         _tta_structure,
         _tta_manual,
         _compare_audio,
+        pipeline_kwargs=_tta_pipeline_kwargs,
+        model_options=_tta_model_options,
     ),
     "video-classification": _gated_spec(
         "av", "video_processor", "the video-classification pipeline decodes video files with av"

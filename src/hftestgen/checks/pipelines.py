@@ -678,6 +678,15 @@ class TaskSpec:
     manual: Callable[[Any, Any, Any, Any], Any]
     compare: Callable[[Comparison, str, Any, Any, tol.Tol, Any], None]
     needs: tuple[str, ...] = ("tokenizer",)
+    pipeline_kwargs: Callable[[Any, Any, Any], dict] | None = None
+    """Extra arguments of ``transformers.pipeline(...)`` from (preprocessing, model, config),
+    for what depends on the model (a vocoder it needs); ``None``: none."""
+    model_options: Callable[[Any, Any, Any], dict] | None = None
+    """Call options, over ``options``, from (preprocessing, model, config), for options that
+    depend on the model. Given at call time: a pipeline's ``_sanitize_parameters`` output at call
+    time replaces the one given at construction key by key (``Pipeline.__call__``), so the
+    text-to-audio pipeline's ``forward_params`` / ``generate_kwargs`` given to ``pipeline(...)``
+    are dropped by a call that passes none."""
 
 
 def _softmax_or_sigmoid(logits: torch.Tensor, config: Any) -> torch.Tensor:
@@ -1498,7 +1507,7 @@ TASK_INPUT_KINDS = {
 "multimodal" tasks get every part and the processor."""
 
 
-def _make_pipeline(task: str, model: Any, prep) -> Any:
+def _make_pipeline(task: str, model: Any, prep, extra: dict | None = None) -> Any:
     import transformers
     from transformers.pipelines import SUPPORTED_TASKS
 
@@ -1506,6 +1515,7 @@ def _make_pipeline(task: str, model: Any, prep) -> Any:
     kwargs = prep.pipeline_kwargs()
     if kinds is not None:
         kwargs = {k: v for k, v in kwargs.items() if k in kinds}
+    kwargs.update(extra or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return transformers.pipeline(task, model=model, device="cpu", **kwargs)
@@ -1668,8 +1678,11 @@ def _pipeline_vs_hand(
 ) -> None:
     xs = spec.inputs(prep)
     options = spec.options(prep, config)
+    if spec.model_options is not None:
+        options = {**options, **spec.model_options(prep, model, config)}
     try:
-        pipe = _make_pipeline(task, model, prep)
+        extra = spec.pipeline_kwargs(prep, model, config) if spec.pipeline_kwargs else None
+        pipe = _make_pipeline(task, model, prep, extra)
         singles = [_call(pipe, x, options) for x in xs]
     except Exception as e:
         skip_if_missing_package(e)
