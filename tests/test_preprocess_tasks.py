@@ -69,3 +69,17 @@ def test_torchvision_only_classes_stay_listed_as_a_named_skip(registry):
     for s in tv[:10]:
         spec = spec_for(s.model_type)
         assert set(spec.torchvision_only) <= set(s.preprocessing.values()), s.model_type
+
+
+def test_a_release_without_tokenizersbackend_skips_every_kind_by_name(monkeypatch):
+    """Transformers 4.x fast tokenizers need files and its image processors have no PIL
+    backends: the synthesis names the missing feature for every kind instead of failing."""
+    from hftestgen import preprocess
+    from hftestgen.preprocess.build import synthesize
+
+    assert preprocess.unsupported_release() is None  # 5.x here
+    why = "Transformers 4.50.3 has no TokenizersBackend (...)"
+    monkeypatch.setattr(preprocess, "unsupported_release", lambda: why)
+    prep = synthesize("bert", None, {"tokenizer": "BertTokenizer"})
+    assert prep.tokenizer is None and not prep.errors
+    assert prep.skipped == {"tokenizer": why}

@@ -29,3 +29,19 @@ class PreprocessError(Exception):
 
 KINDS = ("tokenizer", "image_processor", "feature_extractor", "video_processor", "processor")
 """The preprocessing kinds, in the order a composite processor is assembled from them."""
+
+
+def unsupported_release() -> str | None:
+    """Why the installed Transformers cannot take the synthesis, or None. Feature detection:
+    the synthesis builds tokenizers through Transformers 5's ``TokenizersBackend`` (tokenizer
+    classes constructible without files, from a vocabulary) and image processors through their
+    PIL backends; a 4.x release has neither (its fast tokenizers need files)."""
+    import transformers
+
+    if not hasattr(transformers, "TokenizersBackend"):
+        return (
+            f"Transformers {transformers.__version__} has no TokenizersBackend (tokenizers "
+            "built without files, Transformers 5): hftestgen synthesizes preprocessing for 5.x "
+            "releases only"
+        )
+    return None

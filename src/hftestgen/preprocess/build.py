@@ -65,6 +65,11 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
     if names is None:
         names = _registry_names(model_type)
     names = dict(spec.as_dict() if names is None else names)
+    from . import unsupported_release
+
+    why = unsupported_release()
+    if why is not None:  # every kind a named skip on a release the synthesis cannot use
+        return Preprocessing(model_type, names=names, skipped={k: why for k in names})
     if names.get("processor"):
         from .processors import declared_part_names
 
