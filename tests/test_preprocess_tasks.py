@@ -83,3 +83,18 @@ def test_a_release_without_tokenizersbackend_skips_every_kind_by_name(monkeypatc
     prep = synthesize("bert", None, {"tokenizer": "BertTokenizer"})
     assert prep.tokenizer is None and not prep.errors
     assert prep.skipped == {"tokenizer": why}
+
+
+def test_the_release_gate_is_not_covered_not_unsupported(monkeypatch):
+    """On a release the synthesis cannot use, the check is not covered (hftestgen's limit, the
+    type incomplete), not an unsupported build of the type."""
+    from hftestgen import preprocess
+    from hftestgen.checks import pipelines
+    from hftestgen.preprocess.build import Preprocessing
+
+    why = "Transformers 4.50.3 has no TokenizersBackend (...)"
+    monkeypatch.setattr(preprocess, "unsupported_release", lambda: why)
+    prep = Preprocessing("bert", names={"tokenizer": "BertTokenizer"}, skipped={"tokenizer": why})
+    with pytest.raises(pytest.skip.Exception) as info:
+        pipelines._require(prep, "tokenizer")
+    assert str(info.value).startswith("not-covered:")
