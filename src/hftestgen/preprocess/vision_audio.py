@@ -226,6 +226,14 @@ def _same_name(attr: str) -> Callable[[Any, Any], Any]:
     return derive
 
 
+def _fusion_truncation(config: Any, default: Any) -> Any:
+    """``"rand_trunc"`` for a ``"fusion"`` truncation when the model's ``enable_fusion`` is off:
+    fusion stacks four mel crops as channels, which only the fusion encoder takes
+    (feature_extraction_clap.py: _get_input_mel; modeling_clap.py: ClapAudioPatchEmbed)."""
+    fusion = _afield(config, "enable_fusion")
+    return "rand_trunc" if default == "fusion" and fusion is False else None
+
+
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -289,6 +297,12 @@ RULES: tuple[Rule, ...] = (
         "a vocoder's noise_sequence carries the model's input channels (UnivNet)",
     ),
     Rule("num_frames", _same_name("num_frames"), "video models are sized to num_frames"),
+    Rule(
+        "truncation",
+        _fusion_truncation,
+        "fusion truncation makes four mel channels; an unfused audio encoder (enable_fusion "
+        "False: CLAP's HTSAT) takes one (rand_trunc, as the unfused checkpoints)",
+    ),
     Rule(
         "image_seq_length",
         _same_name("num_image_tokens"),
@@ -450,6 +464,7 @@ def synthesize(class_name: str, config: Any) -> Any:
                 setattr(obj, k, v)
         _sync_frames(obj, values)
         _pixel_tokens(obj, config)
+        _spec_frames(obj, config)
         return obj
     except (PreprocessSkip, PreprocessError):
         raise
@@ -498,6 +513,37 @@ def frames_by_constructor(
     if "n_fft" in params and is_int(n_fft) and n_fft < hop:
         out["n_fft"] = hop
     return out
+
+
+def _spec_frames(obj: Any, config: Any) -> None:
+    """Rule SPEC_FRAMES: an audio Swin (CLAP's HTSAT) folds the spectrogram into a square of
+    ``spec_size``: it takes at most ``spec_size * freq_ratio`` time frames, ``freq_ratio =
+    spec_size // num_mel_bins`` (modeling_clap.py: ClapAudioEncoder.reshape_mel2img, "the wav
+    size should be less than or equal to the swin input size"). A feature extractor that pads /
+    cuts waveforms to ``max_length_s`` seconds (``nb_max_samples = max_length_s *
+    sampling_rate``, ``nb_max_samples // hop_length + 1`` frames: ClapFeatureExtractor's 10 s
+    are 1001 frames) gets the most whole seconds that fit; where not even one second fits, the
+    hop is widened so one second does (both are constructor arguments, so they survive
+    ``save_pretrained``)."""
+    spec = _afield(config, "spec_size")
+    mel = _afield(config, "num_mel_bins")
+    secs, rate, hop = (
+        getattr(obj, k, None) for k in ("max_length_s", "sampling_rate", "hop_length")
+    )
+    if not (is_int(spec) and is_int(mel) and 0 < mel <= spec):
+        return
+    if not (is_int(secs) and is_int(rate) and is_int(hop) and hasattr(obj, "nb_max_samples")):
+        return
+    width = spec * (spec // mel)
+    if secs * rate // hop + 1 <= width:
+        return
+    fit = (width - 1) * hop // rate
+    if fit >= 1:
+        obj.max_length_s = fit
+    else:
+        obj.max_length_s = 1
+        obj.hop_length = -(-rate // (width - 1))
+    obj.nb_max_samples = obj.max_length_s * rate
 
 
 CLUSTER_SEED = 0
