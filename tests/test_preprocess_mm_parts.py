@@ -1,5 +1,5 @@
-"""Rules PROCESSOR_PARTS and PROCESSOR_TOKENS (preprocess/processors.py) and the skip reason's
-package (checks/pipelines.py ``_package_in``)."""
+"""Rules PROCESSOR_PARTS and PROCESSOR_TOKENS (preprocess/processors.py) and the package a
+skip names (``Preprocessing.packages``, read by checks/pipelines.py ``_require``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 
 transformers = pytest.importorskip("transformers")
 
-from hftestgen.checks.pipelines import _package_in  # noqa: E402
+from hftestgen.checks.pipelines import _require  # noqa: E402
+from hftestgen.preprocess.build import Preprocessing  # noqa: E402
 from hftestgen.preprocess.processors import (  # noqa: E402
     declared_part_names,
     equip_tokenizer,
@@ -60,18 +61,48 @@ def test_processor_tokens_vocab_lookups():
 
 
 @pytest.mark.parametrize(
-    ("reason", "pkg"),
+    ("reason", "pkg", "skip"),
     [
-        ("Wav2Vec2Processor needs a tokenizer and none was built", None),
+        (
+            "Wav2Vec2Processor needs a tokenizer and none was built",
+            None,
+            "unsupported: Wav2Vec2Processor needs a tokenizer and none was built",
+        ),
         (
             "needs feature_extractor, skipped (feature_extractor: needs torchaudio (GraniteX))",
             "torchaudio",
+            "missing package: torchaudio",
         ),
-        ("needs librosa (X)", "librosa"),
+        ("needs librosa (X)", "librosa", "missing package: librosa"),
     ],
 )
-def test_package_in_skips_words_naming_no_package(reason, pkg):
-    assert _package_in(reason) == pkg
+def test_a_skip_names_the_package_the_synthesis_recorded(reason, pkg, skip):
+    prep = Preprocessing(
+        "x",
+        names={"processor": "P"},
+        skipped={"processor": reason},
+        packages={"processor": pkg} if pkg else {},
+    )
+    with pytest.raises(pytest.skip.Exception) as info:
+        _require(prep, "processor")
+    assert str(info.value) == skip
+
+
+def test_a_processor_skipped_for_a_part_carries_the_parts_package(monkeypatch):
+    from hftestgen.preprocess import PreprocessSkip, build, processors, vision_audio
+
+    def no_audio(name, config):
+        raise PreprocessSkip(f"needs torchaudio ({name})", package="torchaudio")
+
+    monkeypatch.setattr(vision_audio, "synthesize_feature_extractor", no_audio)
+    monkeypatch.setattr(processors, "processor_special_tokens", lambda name, config: {})
+    monkeypatch.setattr(processors, "declared_part_names", lambda name, config, names: {})
+    names = {"feature_extractor": "GraniteX", "processor": "GraniteP"}
+    prep = build.synthesize("x", None, names)
+    assert prep.packages == {"feature_extractor": "torchaudio", "processor": "torchaudio"}
+    with pytest.raises(pytest.skip.Exception) as info:
+        _require(prep, "processor")
+    assert str(info.value) == "missing package: torchaudio"
 
 
 def test_vocab_override_reaches_text_sub_config():

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..preprocess import auto_class
 from . import tolerances as tol
-from ._support import Comparison, fail, get_built, skip_if_missing_package
+from ._support import Comparison, fail, get_built, run, skip_if_missing_package
 from .case import Case
 from .skips import missing_package, not_applicable, not_covered, unsupported
 
@@ -113,10 +114,9 @@ def _require(prep, kind: str) -> Any:
 
         if why == unsupported_release():
             not_covered(why)  # hftestgen's synthesis, not the type, cannot run on this release
-        low = why.lower()
-        if "torchvision" in low:
+        if "torchvision" in why.lower():
             unsupported(why)
-        pkg = _package_in(why)
+        pkg = prep.packages.get(kind)
         if pkg:
             missing_package(pkg)
         unsupported(why)
@@ -124,38 +124,6 @@ def _require(prep, kind: str) -> Any:
     if err is not None:
         fail(f"cannot synthesize the tiny {kind} ({prep.names.get(kind)}): {err}")
     not_applicable(f"{prep.model_type} maps no {kind}")
-
-
-NOT_PACKAGES = frozenset(
-    {
-        "a",
-        "an",
-        "the",
-        "one",
-        "no",
-        "its",
-        "to",
-        "video_processor",
-        "image_processor",
-        "feature_extractor",
-        "tokenizer",
-        "processor",
-    }
-)
-"""Words after "needs" in a skip reason that name no package ("needs a tokenizer", "needs
-video_processor, skipped (...)"): the package, if any, is named further on."""
-
-
-def _package_in(reason: str) -> str | None:
-    """The first package a skip reason names ("needs torchaudio (X)", "pip install av"), past
-    words that name no package (``NOT_PACKAGES``)."""
-    import re
-
-    pat = r"(?:install|package|needs|requires)[: ]+`?([A-Za-z0-9_.-]+)`?"
-    for m in re.finditer(pat, reason):
-        if m.group(1).rstrip(",.").lower() not in NOT_PACKAGES:
-            return m.group(1).rstrip(",.")
-    return None
 
 
 def image(seed: int, size: tuple[int, int]):
@@ -191,9 +159,8 @@ def _tensors(d: Any) -> dict[str, torch.Tensor]:
 
 
 def _forward(model: Any, inputs: dict) -> Any:
-    torch.manual_seed(SEED)
-    with torch.no_grad():
-        return model(**inputs)
+    """One seeded, gradient-free forward pass (``_support.run``)."""
+    return run(model, inputs, seed=SEED)
 
 
 # --------------------------------------------------------------------------------------
@@ -304,21 +271,6 @@ def _processor_call(proc: Any, prep) -> Any:
     return proc(**call_kwargs(proc, kwargs))
 
 
-def _auto_class(kind: str):
-    import transformers
-
-    return getattr(
-        transformers,
-        {
-            "tokenizer": "AutoTokenizer",
-            "image_processor": "AutoImageProcessor",
-            "feature_extractor": "AutoFeatureExtractor",
-            "video_processor": "AutoVideoProcessor",
-            "processor": "AutoProcessor",
-        }[kind],
-    )
-
-
 def _top_kind(case: Case) -> str:
     """The kind that feeds the model: the processor, else the only or first mapped kind."""
     kinds = list(case.preprocessing)
@@ -345,7 +297,7 @@ def preprocessing(case: Case, kind: str | None) -> None:
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         obj.save_pretrained(d)
-        loaded = _auto_class(kind).from_pretrained(d, local_files_only=True)
+        loaded = auto_class(kind).from_pretrained(d, local_files_only=True)
         if type(loaded).__name__ != type(obj).__name__:
             cmp.flag(f"Auto from_pretrained gave {type(loaded).__name__}, not {type(obj).__name__}")
         cmp.outputs(ours, _raw_call(kind, loaded, prep, config), tol.EXACT)

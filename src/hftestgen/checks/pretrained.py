@@ -89,23 +89,13 @@ def load(case: Case, class_name: str) -> Any:
     )
 
 
-AUTO_PREPROCESSING = {
-    "tokenizer": "AutoTokenizer",
-    "image_processor": "AutoImageProcessor",
-    "feature_extractor": "AutoFeatureExtractor",
-    "video_processor": "AutoVideoProcessor",
-    "processor": "AutoProcessor",
-}
-
-
 def load_preprocessing(case: Case) -> Any:
     """The checkpoint's own preprocessing (``preprocess.build.Preprocessing``): each kind the
     type maps, through its Auto class from the local snapshot folder (never remote code). A
     kind the checkpoint does not ship is recorded as skipped, naming the checkpoint."""
     import warnings
 
-    import transformers
-
+    from ..preprocess import auto_class
     from ..preprocess.build import Preprocessing
     from ..registry.checkpoints import fetch_hint, snapshot_dir
 
@@ -120,7 +110,7 @@ def load_preprocessing(case: Case) -> Any:
         )
     out = Preprocessing(case.model_type, names=dict(case.preprocessing))
     for kind, name in case.preprocessing.items():
-        auto = getattr(transformers, AUTO_PREPROCESSING[kind])
+        auto = auto_class(kind)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -30,6 +30,22 @@ class PreprocessError(Exception):
 KINDS = ("tokenizer", "image_processor", "feature_extractor", "video_processor", "processor")
 """The preprocessing kinds, in the order a composite processor is assembled from them."""
 
+AUTO_CLASSES = {
+    "tokenizer": "AutoTokenizer",
+    "image_processor": "AutoImageProcessor",
+    "feature_extractor": "AutoFeatureExtractor",
+    "video_processor": "AutoVideoProcessor",
+    "processor": "AutoProcessor",
+}
+"""Kind -> the ``transformers`` Auto class that loads it from a folder."""
+
+
+def auto_class(kind: str):
+    """The ``transformers`` Auto class of a preprocessing kind (``AUTO_CLASSES``)."""
+    import transformers
+
+    return getattr(transformers, AUTO_CLASSES[kind])
+
 
 def unsupported_release() -> str | None:
     """Why the installed Transformers cannot take the synthesis, or None. Feature detection:

@@ -29,6 +29,9 @@ class Preprocessing:
     processor: Any = None
     names: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    packages: dict[str, str] = field(default_factory=dict)
+    """Kind -> the missing package its skip names (``PreprocessSkip.package``), as data: a check
+    reports it without re-reading the reason."""
     errors: dict[str, str] = field(default_factory=dict)
     config_overrides: dict[str, Any] = field(default_factory=dict)
     extra_special_tokens: dict[str, str] = field(default_factory=dict)
@@ -93,6 +96,8 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
                 setattr(out, kind, make(name))
         except PreprocessSkip as e:
             out.skipped[kind] = e.reason
+            if e.package:
+                out.packages[kind] = e.package
         except (PreprocessError, Exception) as e:  # recorded, reported by the check
             out.errors[kind] = _short(e)
 
@@ -126,6 +131,9 @@ def synthesize(model_type: str, config: Any, names: dict[str, str] | None = None
             why = "; ".join(f"{k}: {out.problem(k)}" for k in missing)
             if all(k in out.skipped for k in missing):
                 out.skipped["processor"] = f"needs {', '.join(missing)}, skipped ({why})"
+                pkg = next((out.packages[k] for k in missing if k in out.packages), None)
+                if pkg:  # the first part's missing package is the processor's
+                    out.packages["processor"] = pkg
             else:
                 out.errors["processor"] = f"needs {', '.join(missing)}, which failed ({why})"
         else:

@@ -381,7 +381,8 @@ def synthesize_tokenizer(
 
     entry = _for_config(entry_for(class_name), config)
     if entry.package:
-        raise PreprocessSkip(_skip_reason(class_name, entry), package=entry.package)
+        installable = entry.package if PACKAGE_NAME.match(entry.package) else None
+        raise PreprocessSkip(_skip_reason(class_name, entry), package=installable)
     try:
         cls = tokenizer_class_from_name(class_name)
     except Exception as e:
