@@ -13,16 +13,46 @@ class _Cfg:
 
 def test_decoder_start_for_audio_or_image_input():
     feed = {"input_features": torch.zeros(2, 4, 3)}
-    got = P._decoder_start(_Cfg(), {"input_features", "decoder_input_ids"}, feed)
+    got = P._decoder_inputs(_Cfg(), {"input_features", "decoder_input_ids"}, feed)
     assert got["decoder_input_ids"].tolist() == [[5], [5]]
+
+
+def test_encoder_decoder_text_gets_ids_shifted_behind_the_start_token():
+    cfg = _Cfg()
+    cfg.is_encoder_decoder = True
+    feed = {"input_ids": torch.tensor([[7, 8, 9], [3, 4, 6]])}
+    got = P._decoder_inputs(cfg, {"input_ids", "decoder_input_ids"}, feed)
+    assert got["decoder_input_ids"].tolist() == [[5, 7, 8], [5, 3, 4]]
+    # a decoder-only config fed text is not shifted: one start token per sample
+    got = P._decoder_inputs(_Cfg(), {"input_ids", "decoder_input_ids"}, feed)
+    assert got["decoder_input_ids"].tolist() == [[5], [5]]
+
+
+class _PadCfg:
+    pad_token_id = 0
+
+    def get_text_config(self):
+        return self
+
+
+def test_pad_id_for_model_is_set_during_the_check_and_restored_after_a_failure():
+    cfg = _PadCfg()
+    tok = type("Tok", (), {"pad_token_id": 4})()
+    try:
+        with P._pad_id_for_model(cfg, tok):
+            assert cfg.pad_token_id == 4
+            raise RuntimeError("the check failed")
+    except RuntimeError:
+        pass
+    assert cfg.pad_token_id == 0
 
 
 def test_decoder_start_leaves_given_decoder_ids_and_labels():
     names = {"input_features", "decoder_input_ids", "labels"}
     for key in ("decoder_input_ids", "labels"):
         feed = {"input_features": torch.zeros(1, 4), key: torch.zeros(1, 3, dtype=torch.long)}
-        assert P._decoder_start(_Cfg(), names, feed) == {}
-    assert P._decoder_start(_Cfg(), {"input_features"}, {"input_features": torch.zeros(1)}) == {}
+        assert P._decoder_inputs(_Cfg(), names, feed) == {}
+    assert P._decoder_inputs(_Cfg(), {"input_features"}, {"input_features": torch.zeros(1)}) == {}
 
 
 def test_masks_and_labels_alone_feed_no_class():

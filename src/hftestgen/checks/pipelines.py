@@ -21,9 +21,10 @@ pipeline(case, task)
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -472,9 +473,8 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
     kind that feeds no class at all, a CTC labels tokenizer, makes the pass not applicable,
     after the kind's own facts passed); a class gets the outputs its ``forward`` names (a class taking ``**kwargs``
     would pass a text mask on to a vision tower); multiple-choice heads take (batch, choices,
-    ...) inputs, so the output is repeated over two choices; encoder-decoder classes get
-    ``decoder_input_ids`` = the input ids shifted right behind the decoder start token (what
-    their heads derive when given labels)."""
+    ...) inputs, so the output is repeated over two choices; a class taking decoder ids gets
+    them by rule DECODER_INPUTS (``_decoder_inputs``)."""
     from ._support import floating, forward_params, nonfinite, tensors
 
     bad = []
@@ -501,19 +501,7 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             feed = {
                 k: v.unsqueeze(1).expand(-1, 2, *v.shape[1:]).contiguous() for k, v in feed.items()
             }
-        ids = feed.get("input_ids")
-        if (
-            getattr(built.config, "is_encoder_decoder", False)
-            and "decoder_input_ids" in names
-            and "decoder_input_ids" not in feed
-            and ids is not None
-        ):
-            start = getattr(built.config, "decoder_start_token_id", None)
-            if start is None:
-                start = getattr(built.config, "pad_token_id", 0) or 0
-            first = torch.full_like(ids[..., :1], int(start))
-            feed["decoder_input_ids"] = torch.cat([first, ids[..., :-1]], dim=-1)
-        feed.update(_decoder_start(built.config, names, feed))
+        feed.update(_decoder_inputs(built.config, names, feed))
         try:
             out = _forward(model, feed)
         except Exception as e:
@@ -560,17 +548,26 @@ def _no_targets(name: str, value: torch.Tensor) -> bool:
     return name in NOT_MODEL_INPUTS and bool((value == IGNORE_INDEX).all())
 
 
-def _decoder_start(config: Any, names: set, feed: dict) -> dict:
-    """Rule: a class whose forward takes ``decoder_input_ids``, fed a kind that makes neither
-    decoder ids nor labels (audio, an image, a VQA question), gets the decoder start token, one per
-    sample: what ``generate`` starts from (``decoder_start_token_id``, else the pad id, else 0)."""
+def _decoder_inputs(config: Any, names: set, feed: dict) -> dict:
+    """Rule DECODER_INPUTS: a class whose forward takes ``decoder_input_ids``, fed a kind that
+    makes neither decoder ids nor labels, gets the decoder input its heads would derive: for an
+    encoder-decoder config fed text, the input ids shifted right behind the decoder start token
+    (what ``shift_tokens_right`` makes of labels); otherwise (audio, an image, a VQA question to
+    a decoder-side class) the decoder start token, one per sample, which is what ``generate``
+    starts from. The start token is ``decoder_start_token_id``, else the pad id, else 0. Given
+    labels, the class derives its decoder input itself."""
     if "decoder_input_ids" not in names or {"decoder_input_ids", "labels"} & set(feed):
         return {}
-    batch = next((v.shape[0] for v in feed.values() if v.dim() > 0), 1)
     start = getattr(config, "decoder_start_token_id", None)
     if start is None:
         start = getattr(config, "pad_token_id", None)
-    return {"decoder_input_ids": torch.full((batch, 1), int(start or 0), dtype=torch.long)}
+    start = int(start or 0)
+    ids = feed.get("input_ids")
+    if ids is not None and getattr(config, "is_encoder_decoder", False):
+        first = torch.full_like(ids[..., :1], start)
+        return {"decoder_input_ids": torch.cat([first, ids[..., :-1]], dim=-1)}
+    batch = next((v.shape[0] for v in feed.values() if v.dim() > 0), 1)
+    return {"decoder_input_ids": torch.full((batch, 1), start, dtype=torch.long)}
 
 
 def _not_fed_by_record(case: Case, cls: str) -> bool:
@@ -1527,12 +1524,9 @@ def pipeline(case: Case, task: str | None) -> None:
     tok = prep.tokenizer or getattr(prep.processor, "tokenizer", None)
     if task in LEFT_PADDED_TASKS and tok is not None and not config.is_encoder_decoder:
         _pad_left(prep, tok)  # this check's copy
-    restore = _pad_id_for_model(config, tok)
-    try:
+    with _pad_id_for_model(config, tok):
         leak = _padding_leak(case, built, task) or _batch_dependent(case, built)
         _pipeline_vs_hand(task, spec, model, config, prep, leak)
-    finally:
-        restore()
 
 
 def _model_config(built: Any) -> Any:
@@ -1603,13 +1597,15 @@ def _pad_left(prep: Any, tok: Any) -> None:
             fe.padding_side = "left"
 
 
-def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:
+@contextlib.contextmanager
+def _pad_id_for_model(config: Any, tok: Any) -> Iterator[None]:
     """Rule: the model pads with its tokenizer's pad token. Where the config's pad id differs
     (none named, or the tiny engine's ``_ensure_pad`` 0 for decoder classification heads built
     apart from the tokenizer's primary-class config), the config is given the tokenizer's pad
-    id for the duration of the check, as Transformers' docs tell users to do
+    id while the check runs, as Transformers' docs tell users to do
     (``model.config.pad_token_id = tokenizer.pad_token_id``): sequence-classification heads pool
-    at the last non-pad token by it. Returns the undo."""
+    at the last non-pad token by it. The model is the type's cached one, shared with the other
+    checks, so the old ids are put back when the check ends, however it ends."""
     pad = getattr(tok, "pad_token_id", None)
     try:
         text = config.get_text_config()
@@ -1617,16 +1613,14 @@ def _pad_id_for_model(config: Any, tok: Any) -> Callable[[], None]:
         text = config
     targets = [c for c in {id(c): c for c in (config, text)}.values() if hasattr(c, "pad_token_id")]
     old = [getattr(c, "pad_token_id", None) for c in targets]
-    if pad is None or all(o == pad for o in old):
-        return lambda: None
-    for c in targets:
-        c.pad_token_id = pad
-
-    def undo() -> None:
+    if pad is not None:
+        for c in targets:
+            c.pad_token_id = pad
+    try:
+        yield
+    finally:
         for c, o in zip(targets, old, strict=True):
             c.pad_token_id = o
-
-    return undo
 
 
 def _pipeline_vs_hand(
