@@ -94,3 +94,34 @@ def test_image_seq_length_follows_num_image_tokens():
     rule = next(r for r in va.RULES if r.attr == "image_seq_length")
     cfg = PaliGemmaConfig(vision_config={"image_size": 32, "patch_size": 8})
     assert rule.derive(cfg, None) == cfg.text_config.num_image_tokens == 16
+
+
+def _want(full, scores):
+    return {"generated_token_ids": full, P.STEP_SCORES: [torch.tensor(r) for r in scores]}
+
+
+def test_near_tie_accepts_a_flip_within_the_tolerance_only():
+    t = P.tol.PIPELINE_BATCH
+    # prompt [1, 2]; new tokens 3, 4; at new token 1 the by-hand side scored 4 and 5 alike
+    want = _want([1, 2, 3, 4], [[0.0, 0, 0, 9, 0, 0], [0.0, 0, 0, 0, 2.0, 2.0 - 1e-6]])
+    assert P._near_tie([1, 2, 3, 5], [1, 2, 3, 4], want, t, None) is not None
+    # the same flip where the by-hand side had a clear winner is no tie
+    want = _want([1, 2, 3, 4], [[0.0, 0, 0, 9, 0, 0], [0.0, 0, 0, 0, 2.0, 1.5]])
+    assert P._near_tie([1, 2, 3, 5], [1, 2, 3, 4], want, t, None) is None
+    # a difference inside the prompt, or a length difference, is never a tie
+    assert P._near_tie([1, 7, 3, 4], [1, 2, 3, 4], want, t, None) is None
+    assert P._near_tie([1, 2, 3], [1, 2, 3, 4], want, t, None) is None
+    # without step scores nothing is excused
+    assert (
+        P._near_tie([1, 2, 3, 5], [1, 2, 3, 4], {"generated_token_ids": [1, 2, 3, 4]}, t, None)
+        is None
+    )
+
+
+def test_near_tie_counts_steps_from_the_full_ids_when_the_prompt_starts_with_pad():
+    t = P.tol.PIPELINE_BATCH
+    # pad 0 starts the prompt (a pad-from-BOS tokenizer): stripped from both sides, the step
+    # index still comes from the by-hand side's full ids
+    want = _want([0, 2, 3, 4], [[0.0, 0, 0, 9, 0, 0], [0.0, 0, 0, 0, 2.0, 2.0]])
+    g, w = P._strip([0, 2, 3, 5], 0), P._strip([0, 2, 3, 4], 0)
+    assert "new token 1" in P._near_tie(g, w, want, t, 0)

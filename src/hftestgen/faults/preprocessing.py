@@ -261,6 +261,24 @@ def bert_text_classification_labels_shifted(p: Patcher) -> None:
 )
 def bert_pipeline_pads_mask_with_ones(p: Patcher) -> None:
     """transformers.pipelines.base._pad pads attention_mask with 1 instead of 0."""
+    _pad_mask_with_ones(p)
+
+
+@fault(
+    model_type="llama",
+    family="decoder-only",
+    check="pipeline",
+    bug_class="batched generation whose left padding is attended to (the batch collation pads "
+    "attention_mask with ones): a prompt's continuation in a batch differs from the prompt alone; "
+    "the check must not excuse it as a near-tie (rule NEAR_TIE)",
+)
+def llama_generation_pads_mask_with_ones(p: Patcher) -> None:
+    """transformers.pipelines.base._pad pads attention_mask with 1 instead of 0 (text-generation
+    pads on the left)."""
+    _pad_mask_with_ones(p)
+
+
+def _pad_mask_with_ones(p: Patcher) -> None:
     from transformers.pipelines import base
 
     def make(orig):
