@@ -23,7 +23,7 @@ from typing import Any
 
 from ..configs import find_attr, is_config, is_int, token_ids
 from . import KINDS, PreprocessError, PreprocessSkip
-from .vision_audio import package_of, resolve_class
+from .vision_audio import ClassValues, package_of, resolve_class
 
 # ---------------------------------------------------------------------------------------------
 # which part goes to which processor attribute
@@ -276,15 +276,6 @@ def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict
 
 def _intlike(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer()
-
-
-@dataclass(frozen=True)
-class ClassValues:
-    """``__init__`` values one processor class needs beyond ``CONFIG_PARAMS`` (data)."""
-
-    class_name: str
-    values: Mapping[str, Any]
-    reason: str
 
 
 CLASS_VALUES: tuple[ClassValues, ...] = (

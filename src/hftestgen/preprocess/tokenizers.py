@@ -604,24 +604,14 @@ def _from_files(cls: type, entry: ClassEntry, layout: Layout) -> Any:
         slots = _lay_out(
             wanted, reserved, vocab_tokens, layout.vocab_size, lambda i: f"<unused{i}>"
         )
-        vocab_path = d / names.get("vocab_file", "vocab.json")
-        vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
-        merges_path = d / names.get("merges_file", "merges.txt")
-        lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
-        merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
+        return cls(**_bpe_files(d, names, slots, merges), **kwargs)
     if entry.files == "bpe_bytes":
         free = max(layout.vocab_size - len(set(reserved) | set(wanted)), 8)
         vocab_tokens, merges = _train("BPE", BYTE_LEVEL_PIPELINE, "{}", free)
         slots = _lay_out(
             wanted, reserved, list(vocab_tokens), layout.vocab_size, lambda i: f"<unused{i}>"
         )
-        vocab_path = d / names.get("vocab_file", "vocab.json")
-        vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
-        merges_path = d / names.get("merges_file", "merges.txt")
-        lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
-        merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return cls(vocab_file=str(vocab_path), merges_file=str(merges_path), **kwargs)
+        return cls(**_bpe_files(d, names, slots, merges), **kwargs)
     if entry.files == "spm_json":
         return cls(**_spm_json_files(d, names, wanted, reserved, layout, defaults), **kwargs)
     if entry.files.startswith("spm_"):
@@ -686,6 +676,16 @@ def _bpe_at(entry: ClassEntry, size: int) -> tuple[list[str], list[tuple[str, st
 SPM_JSON_ARGS = {"vocab_file", "vocab", "spm_file", "source_spm", "target_spm"}
 """The file arguments the ``spm_json`` recipe writes (a target vocabulary of a class with
 ``separate_vocabs`` stays unset: one vocabulary serves both sides)."""
+
+
+def _bpe_files(d: Path, names: dict, slots: list[str], merges: list) -> dict[str, str]:
+    """Write a BPE vocabulary (token -> its slot) and merges file; their ``__init__`` arguments."""
+    vocab_path = d / names.get("vocab_file", "vocab.json")
+    vocab_path.write_text(json.dumps({t: i for i, t in enumerate(slots)}), encoding="utf-8")
+    merges_path = d / names.get("merges_file", "merges.txt")
+    lines = ["#version: 0.2", *(" ".join(m) for m in merges)]
+    merges_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"vocab_file": str(vocab_path), "merges_file": str(merges_path)}
 
 
 def _spm_json_files(

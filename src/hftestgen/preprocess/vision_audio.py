@@ -315,7 +315,9 @@ RULES: tuple[Rule, ...] = (
 
 @dataclass(frozen=True)
 class ClassValues:
-    """Values one preprocessing class needs beyond the rules (a per-class oddity, as data)."""
+    """``__init__`` values one preprocessing class needs beyond the rules (a per-class oddity,
+    as data): here for image processors and feature extractors, in ``processors`` for composite
+    processors (beyond its ``CONFIG_PARAMS``)."""
 
     class_name: str
     values: Mapping[str, Any]
