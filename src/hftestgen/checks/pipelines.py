@@ -311,10 +311,58 @@ def preprocessing(case: Case, kind: str | None) -> None:
         _tokenizer_facts(cmp, obj, config, ours, prep)
     if kind == "image_processor":
         _image_facts(cmp, obj, config)
+    if kind == "processor":
+        _placeholder_in_place(cmp, obj, prep, ours)
     cmp.verdict(f"{kind} {type(obj).__name__}")
 
     if kind == _top_kind(case):
         _through_models(case, prep, ours)
+
+
+def _placeholder_in_place(cmp: Comparison, proc: Any, prep: Any, ours: dict) -> None:
+    """Fact PLACEHOLDER_IN_PLACE: a processor expands the image placeholder where the prompt
+    has it. The raw prompt is the placeholder then text (``_processor_call``); the text's tokens
+    after the placeholder in the tokenizer's own encoding of that prompt (special tokens left
+    out) follow the last image token in the processor's ids, as one run. Expanded tokens moved
+    to the text's end (the model reads the text before the image) leave no text after them.
+    Not compared where the prompt has no image placeholder the tokenizer keeps as one token, the
+    processor's ids hold no image token (the model pass says what that does), or they hold no
+    run of the prompt's text at all: a processor that writes its own prompt for an image
+    (ColPali's ``visual_prompt_prefix``, ShieldGemma 2's policy prompts) has no caller's text to
+    place."""
+    from ..preprocess.processors import placeholder_for
+
+    tok = prep.tokenizer
+    ids = ours.get("input_ids")
+    name = getattr(proc, "image_token", None)
+    placeholder = placeholder_for(proc, "image") if prep.image_processor is not None else None
+    if tok is None or ids is None or ids.dim() != 2 or not placeholder or not isinstance(name, str):
+        return
+    image_id = tok.convert_tokens_to_ids(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = [int(i) for i in tok(f"{placeholder} {TEXTS[0]}")["input_ids"]]
+    row = [int(i) for i in ids[0]]
+    if image_id not in raw or image_id not in row:
+        return
+    specials = set(tok.all_special_ids)
+    text = [t for t in raw[_last(raw, image_id) + 1 :] if t not in specials]
+    after = row[_last(row, image_id) + 1 :]
+    cmp.compared.append("the prompt's text after the image tokens")
+    if text and _has_run(row, text) and not _has_run(after, text):
+        cmp.flag(
+            f"the prompt's text after its image placeholder ({text}) does not follow the "
+            f"processor's image tokens (after the last one: {after[:16]})"
+        )
+
+
+def _last(xs: list[int], x: int) -> int:
+    return len(xs) - 1 - xs[::-1].index(x)
+
+
+def _has_run(xs: list[int], run: list[int]) -> bool:
+    n = len(run)
+    return any(xs[i : i + n] == run for i in range(len(xs) - n + 1))
 
 
 SAVED_SETTINGS_FILES = {
