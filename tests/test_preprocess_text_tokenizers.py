@@ -129,3 +129,13 @@ def test_wordpiece_synthesis_is_the_same_in_every_process():
         for _ in range(3)
     }
     assert len(outs) == 1
+
+
+def test_an_installed_table_package_is_no_missing_package(monkeypatch):
+    """With the package installed, the class still has no recipe: an unsupported skip that says
+    so, never "missing package" for a package that is there."""
+    monkeypatch.setattr(toks, "_importable", lambda name: True)
+    with pytest.raises(PreprocessSkip) as e:
+        toks.synthesize_tokenizer("FlaubertTokenizer", _config("BertConfig"))
+    assert e.value.package is None
+    assert "sacremoses is installed" in str(e.value)

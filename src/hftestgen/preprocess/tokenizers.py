@@ -382,6 +382,12 @@ def synthesize_tokenizer(
     entry = _for_config(entry_for(class_name), config)
     if entry.package:
         installable = entry.package if PACKAGE_NAME.match(entry.package) else None
+        if installable and _importable(installable):
+            # installed, but the table has no recipe for the class's files: not a missing package
+            raise PreprocessSkip(
+                f"{class_name}: {entry.reason}; {installable} is installed, but hftestgen has no "
+                "file recipe for this class yet"
+            )
         raise PreprocessSkip(_skip_reason(class_name, entry), package=installable)
     try:
         cls = tokenizer_class_from_name(class_name)
@@ -411,6 +417,15 @@ def synthesize_tokenizer(
 
 
 PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _importable(package: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package.replace("-", "_")) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _skip_reason(class_name: str, entry: ClassEntry) -> str:
