@@ -1325,13 +1325,22 @@ def _itt_chats(prep) -> list:
 
 def _itt_plain(prep) -> list:
     """Plain-form inputs: an image where the processor has an image processor, else a waveform
-    where it has a feature extractor (any-to-any audio models), with the text."""
+    where it has a feature extractor (any-to-any audio models), with the text. Rule
+    PLAIN_PLACEHOLDER: the text of an image input starts with the processor's image placeholder
+    where it has one (``placeholder_for``, as the raw call ``_processor_call`` writes it): with no
+    chat template to write it (``processors.CHATLESS``: GOT-OCR2), a processor that expands its
+    placeholder finds none in the bare text and gives the model no image tokens."""
+    from ..preprocess.processors import placeholder_for
+
     proc = prep.processor
     out = []
     for i, s in enumerate(IMAGE_SIZES):
         x: dict[str, Any] = {"text": TEXTS[i]}
         if getattr(proc, "image_processor", None) is not None:
             x["images"] = image(SEED + i, s)
+            token = placeholder_for(proc, "image")
+            if token:
+                x["text"] = f"{token} {TEXTS[i]}"
         elif getattr(proc, "feature_extractor", None) is not None:
             x["audio"] = waveform(SEED + i, AUDIO_SECONDS[i], sampling_rate(prep))
         out.append(x)

@@ -118,6 +118,13 @@ CONFIG_PARAMS: tuple[ConfigParam, ...] = (
     ConfigParam(
         "pixel_shuffle_ratio", ("pixel_shuffle_ratio",), "pixel shuffle shrinks the tokens"
     ),
+    ConfigParam(
+        "downsample_rate",
+        ("downsample_rate",),
+        "the projector's fractional downsampling shrinks each tile's patch grid (Granite 4 "
+        "Vision: patches per side * Fraction(downsample_rate), processing_granite4_vision.py "
+        "_get_number_of_features and modeling_granite4_vision.py pack_image_features)",
+    ),
     ConfigParam("image_size", ("image_size",), "tokens per image follow the tower's image size"),
     ConfigParam("img_size", ("image_size", "img_size"), "tokens per image follow the image size"),
     ConfigParam(
@@ -304,6 +311,16 @@ CLASS_VALUES: tuple[ClassValues, ...] = (
         "VideoLlavaProcessor",
         {"num_additional_image_tokens": 1},
         "CLIP tower with a CLS feature, as LlavaProcessor",
+    ),
+    ClassValues(
+        "Granite4VisionProcessor",
+        {"num_additional_image_tokens": 1},
+        "Granite4VisionConfig's default vision tower is CLIP (configuration_granite4_vision.py: "
+        "vision_config model_type clip_vision_model), which prepends a CLS feature; the model "
+        "strips it for the 'default' strategy (modeling_granite4_vision.py get_image_features: "
+        "selected_feature[:, 1:]) and the processor subtracts one for it "
+        "(processing_granite4_vision.py replace_image_token), so the class default 0 gives one "
+        "placeholder fewer than the image features, as LlavaNextProcessor",
     ),
 )
 """Per-class oddities of composite processors."""
@@ -575,6 +592,35 @@ WRAPPED: tuple[WrappedPlaceholder, ...] = (
 """Placeholders written with the processor's own start / end tokens around them."""
 
 
+@dataclass(frozen=True)
+class Chatless:
+    """A processor class that gets no chat template (data): its checkpoints ship none and it
+    cannot take the chat path."""
+
+    class_name: str
+    reason: str
+
+
+CHATLESS: tuple[Chatless, ...] = (
+    Chatless(
+        "GotOcr2Processor",
+        "the GOT-OCR2 checkpoints ship no chat template (processing_got_ocr2.py "
+        "prepare_inputs_layout: 'ckpt has not chat template', it writes its own conversation when "
+        "called without text), and the chat path cannot reach it: ProcessorMixin."
+        "apply_chat_template hands the images nested per conversation (processing_utils.py: "
+        "batch_images), which GotOcr2Processor._make_list_of_inputs rejects unless multi_page "
+        "('Nested images are only supported with `multi_page` set to `True`')",
+    ),
+)
+"""Processors left without a synthesized chat template: callers use the plain form
+(``processor(images=..., text=...)``, the text holding ``placeholder_for``)."""
+
+
+def chatless(class_name: str) -> bool:
+    """Whether ``class_name`` is a ``CHATLESS`` processor (no synthesized chat template)."""
+    return any(e.class_name == class_name for e in CHATLESS)
+
+
 def placeholder_for(processor: Any, kind: str) -> str | None:
     """The text a caller writes for one input of ``kind`` (``"image"``, ...): the processor's
     ``<kind>_token``, wrapped by its ``WRAPPED`` start / end tokens; ``None`` where it has no such
@@ -658,7 +704,8 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
             if pkg:
                 raise PreprocessSkip(f"needs {pkg} ({class_name})", package=pkg) from e
             raise PreprocessError(f"{class_name}: {type(e).__name__}: {str(e)[:300]}") from e
-    if takes_template or any(getattr(proc, f"{k}_token", None) for k in ("image", "video")):
+    wants = takes_template or any(getattr(proc, f"{k}_token", None) for k in ("image", "video"))
+    if wants and not chatless(class_name):
         proc.chat_template = chat_template_for(proc)
     return proc
 

@@ -334,6 +334,20 @@ CLASS_VALUES: tuple[ClassValues, ...] = (
         "(image_processing_eomt.py); neither, a 40x48 image came out 32x27. The tiny "
         "processor pads (one square per image, as the pipelines expect)",
     ),
+    ClassValues(
+        "DeepseekOcr2ImageProcessorPil",
+        {"tile_size": 192},
+        "the local tiles (image_processing_pil_deepseek_ocr2.py: tile_size, 768 for the "
+        "checkpoints' 16 px patches) must give the tower a 12x12 grid after its two stride-2 "
+        "convs, the 144 learned queries it answers a tile with (modeling_deepseek_ocr2.py: "
+        "query_768_resolution); at the tiny 4 px patches that is 192 px, the tiny SAM image "
+        "size (deepseek_ocr2.toml); the 768 default gave 2304 placeholders per tile",
+    ),
+    ClassValues(
+        "DeepseekOcr2ImageProcessor",
+        {"tile_size": 192},
+        "as DeepseekOcr2ImageProcessorPil (the torchvision backend)",
+    ),
 )
 """Per-class oddities, each with its reason (composite processors keep theirs in
 ``processors.CLASS_VALUES``)."""
