@@ -1797,12 +1797,47 @@ def _stackable_batch(
     that gives the inputs different shapes cannot be batched by the pipeline at all. The batch
     then holds images of the first input's size: the first input and a second seeded image of
     that size (its single result from ``alone``), which the processor gives equal shapes.
-    Returns (batch inputs, their single results); the inputs unchanged where they stack."""
-    shapes = [_pixel_shape(prep, x) for x in xs]
+    The same holds for the image of a multimodal input (a chat's image part, a plain-form
+    ``images``: an any-resolution processor cuts differently sized images into different numbers
+    of tiles), whose text is kept. Returns (batch inputs, their single results); the inputs
+    unchanged where they stack."""
+    shapes = [_pixel_shape(prep, _image_in(x)) for x in xs]
     if None in shapes or len(set(shapes)) == 1:
         return xs, singles
-    same = [xs[0]] + [image(SEED + 10 + i, xs[0].size) for i in range(1, len(xs))]
+    size = _image_in(xs[0]).size
+    same = [xs[0]] + [_with_image(xs[i], image(SEED + 10 + i, size)) for i in range(1, len(xs))]
     return same, [singles[0]] + [alone(x) for x in same[1:]]
+
+
+def _image_in(x: Any) -> Any:
+    """The image of one pipeline input: the input itself, a plain form's ``images``, or a chat's
+    first image part; ``None`` where it has none."""
+    if isinstance(x, dict):
+        return x.get("images")
+    if isinstance(x, list):
+        for message in x:
+            for part in message.get("content", []) if isinstance(message, dict) else []:
+                if isinstance(part, dict) and part.get("type") == "image":
+                    return part.get("image")
+        return None
+    return x
+
+
+def _with_image(x: Any, img: Any) -> Any:
+    """``x`` with its image (``_image_in``) replaced by ``img``; everything else kept."""
+    import copy
+
+    if isinstance(x, dict):
+        return {**x, "images": img}
+    if isinstance(x, list):
+        out = copy.deepcopy(x)
+        for message in out:
+            for part in message.get("content", []) if isinstance(message, dict) else []:
+                if isinstance(part, dict) and part.get("type") == "image":
+                    part["image"] = img
+                    return out
+        return out
+    return img
 
 
 def _more_tasks() -> None:
