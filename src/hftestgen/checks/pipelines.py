@@ -1386,8 +1386,19 @@ def _itt_manual(model, prep, x, config):
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=NEW_TOKENS, do_sample=False)
     full = proc.decode(out[0], skip_special_tokens=True)
-    prompt = proc.decode(enc["input_ids"][0], skip_special_tokens=True)
+    prompt = proc.decode(_generation_prompt(enc)[0], skip_special_tokens=True)
     return [{"generated_text": _less_prompt(full, prompt)}]
+
+
+def _generation_prompt(enc: dict) -> torch.Tensor:
+    """Rule DECODER_PROMPT: the prompt a generated text continues is the processor's
+    ``input_ids``, else its ``decoder_input_ids``: an encoder-decoder whose encoder reads only the
+    image (Pix2Struct: ``flattened_patches``) gets the text as the decoder's prompt
+    (processing_pix2struct.py moves ``input_ids`` to ``decoder_input_ids``), which ``generate``
+    continues, so the whole decoded sequence starts with it. Read off the processor's output for
+    the input, not off the pipeline."""
+    ids = enc.get("input_ids")
+    return ids if ids is not None else enc["decoder_input_ids"]
 
 
 PROMPT_SLACK = 2
@@ -1777,14 +1788,13 @@ def _pipeline_vs_hand(
 
 def _pixel_shape(prep: Any, x: Any) -> tuple | None:
     """The shape of the image processor's ``pixel_values`` for one raw image, else ``None``."""
-    from PIL.Image import Image
-
     ip = prep.image_processor
-    if ip is None or not isinstance(x, Image):
+    img = _input_image(x)
+    if ip is None or img is None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pv = ip(images=x, return_tensors="pt").get("pixel_values")
+        pv = ip(images=img, return_tensors="pt").get("pixel_values")
     return tuple(pv.shape) if isinstance(pv, torch.Tensor) else None
 
 
@@ -1797,47 +1807,57 @@ def _stackable_batch(
     that gives the inputs different shapes cannot be batched by the pipeline at all. The batch
     then holds images of the first input's size: the first input and a second seeded image of
     that size (its single result from ``alone``), which the processor gives equal shapes.
-    The same holds for the image of a multimodal input (a chat's image part, a plain-form
-    ``images``: an any-resolution processor cuts differently sized images into different numbers
-    of tiles), whose text is kept. Returns (batch inputs, their single results); the inputs
-    unchanged where they stack."""
-    shapes = [_pixel_shape(prep, _image_in(x)) for x in xs]
+    Returns (batch inputs, their single results); the inputs unchanged where they stack. An
+    input that holds its image (an image-text-to-text chat or plain ``{"images": ...}`` dict,
+    ``_input_image``) keeps its text and gets the second image in place of its own
+    (``_with_image``): a dynamic-resolution processor (Emu3's ``min_pixels`` / ``max_pixels``,
+    a multiple of the VQ factor; an any-resolution processor's tile count: LLaVA-NeXT) gives
+    differently shaped images different ``pixel_values``; packed patches that differ in their count only are concatenated as they are."""
+    from PIL.Image import Image
+
+    shapes = [_pixel_shape(prep, x) for x in xs]
     if None in shapes or len(set(shapes)) == 1:
         return xs, singles
-    size = _image_in(xs[0]).size
+    if not isinstance(xs[0], Image) and len({s[1:] for s in shapes}) == 1:
+        return xs, singles  # packed patches ((patches, features): Qwen2-VL) stack along dim 0
+    size = _input_image(xs[0]).size
     same = [xs[0]] + [_with_image(xs[i], image(SEED + 10 + i, size)) for i in range(1, len(xs))]
     return same, [singles[0]] + [alone(x) for x in same[1:]]
 
 
-def _image_in(x: Any) -> Any:
-    """The image of one pipeline input: the input itself, a plain form's ``images``, or a chat's
-    first image part; ``None`` where it has none."""
+def _input_image(x: Any) -> Any:
+    """The PIL image of one pipeline input: the input itself, a plain-form dict's ``images``, or
+    the image part of a chat's messages; ``None`` where there is none (or more than one)."""
+    from PIL.Image import Image
+
+    if isinstance(x, Image):
+        return x
     if isinstance(x, dict):
-        return x.get("images")
-    if isinstance(x, list):
-        for message in x:
-            for part in message.get("content", []) if isinstance(message, dict) else []:
-                if isinstance(part, dict) and part.get("type") == "image":
-                    return part.get("image")
-        return None
-    return x
+        return x.get("images") if isinstance(x.get("images"), Image) else None
+    parts = [
+        p.get("image")
+        for m in (x if isinstance(x, list) else [])
+        if isinstance(m, dict) and isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and p.get("type") == "image"
+    ]
+    return parts[0] if len(parts) == 1 and isinstance(parts[0], Image) else None
 
 
 def _with_image(x: Any, img: Any) -> Any:
-    """``x`` with its image (``_image_in``) replaced by ``img``; everything else kept."""
+    """``x`` with ``img`` in place of its image (``_input_image``), the rest kept."""
     import copy
 
+    if _input_image(x) is x:
+        return img
     if isinstance(x, dict):
         return {**x, "images": img}
-    if isinstance(x, list):
-        out = copy.deepcopy(x)
-        for message in out:
-            for part in message.get("content", []) if isinstance(message, dict) else []:
-                if isinstance(part, dict) and part.get("type") == "image":
-                    part["image"] = img
-                    return out
-        return out
-    return img
+    out = copy.deepcopy(x)
+    for m in out:
+        for p in m["content"]:
+            if isinstance(p, dict) and p.get("type") == "image":
+                p["image"] = img
+    return out
 
 
 def _more_tasks() -> None:

@@ -122,12 +122,20 @@ image (``tiny.inputs.vision._image_dims``: 32x32), not the processor's checkpoin
 800-1333 px made one pipeline call take seconds)."""
 
 
+IMAGE_SIZE_FIELDS = ("image_size", "input_size", "img_size", "max_img_size")
+"""The config fields that give the tower's input image size, first found wins. Rule
+"max_img_size is the frame size": TVP has no image_size; its frames are max_img_size squares
+(modeling_tvp.py: TvpFramePadPrompter's visual_prompt_mask and pads are max_img_size wide, and
+TvpImageProcessor's checkpoint size, crop and pad are max_img_size's default 448); Radio names
+both and keeps image_size."""
+
+
 def _has_image_size(config: Any) -> bool:
-    return _vfield(config, "image_size", "input_size", "img_size") is not None
+    return _vfield(config, *IMAGE_SIZE_FIELDS) is not None
 
 
 def _image_size(config: Any, default: Any) -> Any:
-    hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
+    hw = _hw(_vfield(config, *IMAGE_SIZE_FIELDS))
     if hw is None and not _has_image_size(config):
         hw = ANY_SIZE_IMAGE
     return _like(default, hw) if hw else None
@@ -149,7 +157,7 @@ def _max_image_size(config: Any, default: Any) -> Any:
     """A square ``image_size`` for an int ``max_image_size`` (the longest side, padded square),
     or in the default's ``{"longest_edge"}`` form (Idefics3 / SmolVLM: the side of the tiles the
     image is split into, each a full image for the tower: image_processing_idefics3.py)."""
-    hw = _hw(_vfield(config, "image_size", "input_size", "img_size"))
+    hw = _hw(_vfield(config, *IMAGE_SIZE_FIELDS))
     if not hw or hw[0] != hw[1]:
         return None
     if isinstance(default, Mapping) and set(default) == {"longest_edge"}:
@@ -179,17 +187,34 @@ def _temporal_patch(config: Any, default: Any) -> Any:
 def _pixels_bound(factor: int) -> Callable[[Any, Any], Any]:
     """Dynamic-resolution processors (``min_pixels`` / ``max_pixels``) resize to a multiple of
     patch * merge: bound the pixels to ``factor`` merged patches (each side) so the tiny model
-    sees a few tokens."""
+    sees a few tokens. A tower without patches takes the unit of ``_vq_pixel_unit``."""
 
     def derive(config: Any, default: Any) -> Any:
         p = _hw(_vfield(config, "patch_size"))
         m = _vfield(config, "spatial_merge_size", "merge_size")
-        if not p or not is_int(default):
+        if not is_int(default):
             return None
-        unit = p[0] * (m if is_int(m) else 1)
+        if p:
+            unit = p[0] * (m if is_int(m) else 1)
+        else:
+            unit = _vq_pixel_unit(config)
+            if unit is None:
+                return None
         return (unit * factor) ** 2
 
     return derive
+
+
+def _vq_pixel_unit(config: Any) -> int | None:
+    """Rule VQ_PIXEL_UNIT: the pixels per token side of a VQ-VAE image tokenizer (a config with a
+    ``channel_multiplier`` list and no patch size): one stride-2 downsample per resolution level
+    but the last, so ``2 ** (levels - 1)`` (modeling_emu3.py: Emu3VQVAEDownBlock,
+    ``vision_spatial_factor``). Without it a dynamic-resolution processor of a VQ model keeps
+    its checkpoint bounds (Emu3ImageProcessor: at least 512 * 512 px, thousands of tokens)."""
+    mult = _vfield(config, "channel_multiplier")
+    if not isinstance(mult, (list, tuple)) or not mult or not all(is_int(x) for x in mult):
+        return None
+    return 2 ** (len(mult) - 1)
 
 
 def _mean_std(config: Any, default: Any) -> Any:
@@ -347,6 +372,21 @@ CLASS_VALUES: tuple[ClassValues, ...] = (
         "DeepseekOcr2ImageProcessor",
         {"tile_size": 192},
         "as DeepseekOcr2ImageProcessorPil (the torchvision backend)",
+    ),
+    ClassValues(
+        "GlmImageImageProcessorPil",
+        {"temporal_patch_size": 1},
+        "GLM-Image's vision tower embeds 2-D patches (modeling_glm_image.py: "
+        "GlmImageVisionPatchEmbed, a Conv2d over view(-1, in_channels, patch_size, patch_size)) "
+        "and its config has no temporal_patch_size; the class default 2, copied from Qwen2-VL "
+        "(image_processing_pil_glm_image.py), doubles every patch's features, so the tower reads "
+        "twice the patches of image_grid_thw (IndexError in GlmImageVisionEmbeddings). One frame "
+        "per patch, what the tower takes",
+    ),
+    ClassValues(
+        "GlmImageImageProcessor",
+        {"temporal_patch_size": 1},
+        "the torchvision twin of GlmImageImageProcessorPil: one frame per patch",
     ),
 )
 """Per-class oddities, each with its reason (composite processors keep theirs in
