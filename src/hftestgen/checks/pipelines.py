@@ -246,6 +246,7 @@ def _processor_call(proc: Any, prep) -> Any:
     (``SELF_PLACED``: Florence-2, Fuyu; one more makes two per image), wrapped in its start / end
     tokens where the processor requires them (``WRAPPED``: HunYuan-VL)."""
     from ..preprocess.processors import placeholder_for
+    from .processor_calls import call_kwargs, reads_text
 
     kwargs: dict[str, Any] = {"return_tensors": "pt"}
     text = TEXTS[0]
@@ -262,12 +263,11 @@ def _processor_call(proc: Any, prep) -> Any:
         token = getattr(proc, "audio_token", None)
         # rule: an audio processor without an audio placeholder token (CTC, Whisper) reads
         # text as the transcription target (labels), not as model input
-        text_is_input = bool(token)
+        text_is_input = bool(token) or reads_text(proc)  # a text prompt (CallValues.text_input)
         if token and prep.tokenizer is not None:
             text = f"{token} {text}"
     if prep.tokenizer is not None and text_is_input:
         kwargs["text"] = [text]
-    from .processor_calls import call_kwargs
 
     return proc(**call_kwargs(proc, kwargs))
 
@@ -535,6 +535,8 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
         names = forward_params(model)
         feed = {k: v for k, v in inputs.items() if k in names and not _no_targets(k, v)}
         if not _carries_input(feed):
+            if _short_of_one_kind(case, model, inputs, names):
+                continue  # rule ONE_MODALITY_SHORT, before the unfed rule (``_short_of_one_kind``)
             unfed.append(f"{cls}: its forward takes none of {sorted(inputs)}")
             continue
         if _required(model) - set(feed):
@@ -603,19 +605,38 @@ def _decoder_inputs(config: Any, names: set, feed: dict) -> dict:
     (what ``shift_tokens_right`` makes of labels); otherwise (audio, an image, a VQA question to
     a decoder-side class) the decoder start token, one per sample, which is what ``generate``
     starts from. The start token is ``decoder_start_token_id``, else the pad id, else 0. Given
-    labels, the class derives its decoder input itself."""
+    labels, the class derives its decoder input itself. A decoder of parallel code streams
+    (``CODEBOOK_STREAMS``) reads codes, not text: it gets its own start token once per stream."""
     if "decoder_input_ids" not in names or {"decoder_input_ids", "labels"} & set(feed):
         return {}
     start = getattr(config, "decoder_start_token_id", None)
     if start is None:
         start = getattr(config, "pad_token_id", None)
+    streams, stream_start = _codebook_streams(config)
+    if streams > 1 and stream_start is not None:
+        start = stream_start
     start = int(start or 0)
     ids = feed.get("input_ids")
-    if ids is not None and getattr(config, "is_encoder_decoder", False):
+    if ids is not None and streams == 1 and getattr(config, "is_encoder_decoder", False):
         first = torch.full_like(ids[..., :1], start)
         return {"decoder_input_ids": torch.cat([first, ids[..., :-1]], dim=-1)}
     batch = next((v.shape[0] for v in feed.values() if v.dim() > 0), 1)
-    return {"decoder_input_ids": torch.full((batch, 1), start, dtype=torch.long)}
+    return {"decoder_input_ids": torch.full((batch * streams, 1), start, dtype=torch.long)}
+
+
+def _codebook_streams(config: Any) -> tuple[int, Any]:
+    """Rule CODEBOOK_STREAMS: a decoder sub-config (``config.decoder``) that declares
+    ``num_codebooks`` reads that many parallel code streams flattened into the batch, and
+    ``generate`` starts it from one start token per stream, the decoder's own
+    ``decoder_start_token_id`` (MusicGen, MusicGen-Melody:
+    ``_prepare_decoder_input_ids_for_generation`` builds ``(batch_size *
+    self.decoder.num_codebooks, 1)``, modeling_musicgen.py). (streams, the decoder's start id);
+    (1, None) for any other config."""
+    decoder = getattr(config, "decoder", None)
+    n = getattr(decoder, "num_codebooks", None)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        return 1, None
+    return n, getattr(decoder, "decoder_start_token_id", None)
 
 
 def _not_fed_by_record(case: Case, cls: str) -> bool:
@@ -638,10 +659,31 @@ def _kind_feeds(model: Any, inputs: dict, names: set[str]) -> bool:
     made but which need another modality too (a dual encoder such as X-CLIP; LXMERT's visual
     features) say so in their records (``_not_fed_by_record``): the declared
     ``input_modalities`` cannot tell (BLT, a byte-level text model, declares image and text)."""
+    return all(m in inputs for m in _main_inputs(model) if m in names)
+
+
+def _main_inputs(model: Any) -> list[str]:
+    """The class's main input names, modality-free ones (``MODALITY_FREE_INPUTS``) left out.
+    Rule MAIN_INPUT_LIST: ``main_input_name`` may be a list, every name a main input (OneFormer:
+    ``["pixel_values", "task_inputs"]``, modeling_oneformer.py ``OneFormerModel``,
+    ``OneFormerForUniversalSegmentation``)."""
     main = getattr(model, "main_input_name", None)
-    if main in MODALITY_FREE_INPUTS:
-        return True
-    return not (isinstance(main, str) and main in names and main not in inputs)
+    mains = (
+        [main] if isinstance(main, str) else list(main) if isinstance(main, list | tuple) else []
+    )
+    return [m for m in mains if isinstance(m, str) and m not in MODALITY_FREE_INPUTS]
+
+
+def _short_of_one_kind(case: Case, model: Any, inputs: dict, names: set[str]) -> bool:
+    """Rule ONE_MODALITY_SHORT also where the class takes none of the kind's outputs: a type that
+    maps no processor but several kinds feeds its classes with the kind its model pass runs on
+    (the first mapped); a class whose main input that kind does not make is short of another
+    kind's input, not a mismatch of the kind (Data2VecAudio maps a CTC tokenizer, whose ids are
+    the decoding vocabulary, and a feature extractor, and no processor: processing_auto.py has no
+    data2vec-audio entry; its classes read ``input_values``). A processor, or a type's only kind,
+    must make its classes' input: there a class it does not feed stays a mismatch."""
+    kinds = set(case.preprocessing)
+    return "processor" not in kinds and len(kinds) > 1 and not _kind_feeds(model, inputs, names)
 
 
 MODALITY_FREE_INPUTS = frozenset({"inputs"})

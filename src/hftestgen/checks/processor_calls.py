@@ -22,6 +22,9 @@ class CallValues:
     reason: str
     drop: tuple[str, ...] = field(default=())
     """Raw inputs the call leaves out (a processor that takes one modality per call)."""
+    text_input: bool = False
+    """The text is model input though the processor writes no audio placeholder (a text prompt
+    with an optional audio prompt), not the transcription target ``_processor_call`` assumes."""
 
 
 CALL_VALUES: tuple[CallValues, ...] = (
@@ -52,6 +55,27 @@ CALL_VALUES: tuple[CallValues, ...] = (
         "one modality per call, as ColPaliProcessor (processing_colqwen2.py)",
         drop=("text",),
     ),
+    CallValues(
+        "MusicgenProcessor",
+        {},
+        "MusicGen generates music from a text prompt: the tokenizer's input_ids feed "
+        "MusicgenForConditionalGeneration's text encoder, the audio is an optional audio prompt "
+        "for the decoder (ProcessorMixin.__call__ returns both; modeling_musicgen.py: "
+        "MusicgenForConditionalGeneration.forward, input_ids / input_values)",
+        text_input=True,
+    ),
+    CallValues(
+        "EvollaProcessor",
+        {
+            "proteins": [{"aa_seq": "MKTAYIAKQR", "foldseek": "dpvvqdllvv"}],
+            "messages_list": [[{"role": "user", "content": "hello world, the quick brown fox"}]],
+        },
+        "Evolla reads a protein with a chat about it: EvollaProcessor.__call__ raises without "
+        "proteins (amino-acid sequence aa_seq with its Foldseek structure string, one letter per "
+        "residue) and messages_list, and takes no text (processing_evolla.py: __call__, "
+        "'You need to specify `messages_list` and `proteins`')",
+        drop=("text",),
+    ),
 )
 """Per-class raw-call arguments of composite processors."""
 
@@ -64,3 +88,10 @@ def call_kwargs(proc: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             kwargs = {k: v for k, v in kwargs.items() if k not in entry.drop}
             kwargs.update(entry.values)
     return kwargs
+
+
+def reads_text(proc: Any) -> bool:
+    """Whether an entry of ``CALL_VALUES`` says the processor's text is model input
+    (``CallValues.text_input``)."""
+    names = {c.__name__ for c in type(proc).__mro__}
+    return any(e.text_input for e in CALL_VALUES if e.class_name in names)

@@ -327,6 +327,24 @@ CLASS_VALUES: tuple[ClassValues, ...] = (
 
 
 @dataclass(frozen=True)
+class TemplateOnTokenizer:
+    """A processor class that formats its text with its tokenizer's own chat template, not the
+    processor's (data): the synthesized template goes on the tokenizer part."""
+
+    class_name: str
+    reason: str
+
+
+TEMPLATE_ON_TOKENIZER: tuple[TemplateOnTokenizer, ...] = (
+    TemplateOnTokenizer(
+        "EvollaProcessor",
+        "EvollaProcessor.process_text turns each messages list into the prompt with "
+        "self.tokenizer.apply_chat_template (processing_evolla.py); its __call__ takes no text",
+    ),
+)
+
+
+@dataclass(frozen=True)
 class HubBound:
     """A processor class whose ``__init__`` loads parts from the Hub by a fixed checkpoint id
     (data): it cannot be built offline from synthesized parts, so it is a named skip, with no
@@ -707,6 +725,8 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
     wants = takes_template or any(getattr(proc, f"{k}_token", None) for k in ("image", "video"))
     if wants and not chatless(class_name):
         proc.chat_template = chat_template_for(proc)
+    if any(e.class_name == class_name for e in TEMPLATE_ON_TOKENIZER):
+        proc.tokenizer.chat_template = chat_template_for(proc)
     return proc
 
 
