@@ -182,18 +182,26 @@ def grid_tokens(config: Any) -> int | None:
     return (size // patch) ** 2 // shuffle_factor(config) ** 2
 
 
+SHUFFLE_FIELDS = ("scale_factor", "pixel_shuffle_factor")
+"""Config fields holding a connector's int pixel-shuffle factor: ``scale_factor`` (Idefics3,
+SmolVLM, GraniteDocling), ``pixel_shuffle_factor`` (ModernVBert, UltraVBert:
+modeling_modernvbert.py ``image_seq_len = (image_size // patch_size)^2 /
+pixel_shuffle_factor^2``)."""
+
+
 def shuffle_factor(config: Any) -> int:
     """Rule ``PIXEL_SHUFFLE_TOKENS``: the connector's pixel-shuffle factor, the int
-    ``scale_factor`` of the composite config (Idefics3, SmolVLM) or else of its vision config
-    (GraniteDocling): the connector folds ``scale_factor^2`` patch features into one, so
-    ``image_seq_len = (image_size // patch_size)^2 / scale_factor^2``
+    ``SHUFFLE_FIELDS`` value of the composite config (Idefics3, SmolVLM, ModernVBert) or else of
+    its vision config (GraniteDocling): the connector folds ``factor^2`` patch features into one,
+    so ``image_seq_len = (image_size // patch_size)^2 / factor^2``
     (processing_granite_docling.py); 1 where neither has one."""
     from ..configs import vision_config
 
     for c in (config, vision_config(config)):
-        f = getattr(c, "scale_factor", None)
-        if is_int(f) and f > 1:
-            return f
+        for field in SHUFFLE_FIELDS:
+            f = getattr(c, field, None)
+            if is_int(f) and f > 1:
+                return f
     return 1
 
 
@@ -239,6 +247,17 @@ def _davit_tokens(config: Any, image_processor: Any) -> int | None:
     return (side // stride) ** 2 + 1
 
 
+def _vq_tokens(config: Any, image_processor: Any) -> int | None:
+    """Codes of a VQ-VAE image tokenizer per image: its encoder halves the image once per
+    ``vq_config.channel_multiplier`` level but the last, one code per latent position."""
+    vq = getattr(config, "vq_config", None)
+    mult = getattr(vq, "channel_multiplier", None)
+    side = _side(image_processor)
+    if not mult or side is None:
+        return None
+    return (side // 2 ** (len(mult) - 1)) ** 2
+
+
 @dataclass(frozen=True)
 class MeasuredTokens:
     """Tokens per image of a processor class whose tower the config gives no field for (data):
@@ -258,7 +277,30 @@ MEASURED_TOKENS: tuple[MeasuredTokens, ...] = (
         "(modeling_florence2.py: Florence2MultiModalProjector.forward, torch.cat([spatial, "
         "temporal])): (side / 32)^2 + 1 features, 577 for the checkpoints' 768 px",
     ),
+    MeasuredTokens(
+        "ChameleonProcessor",
+        _vq_tokens,
+        "Chameleon's image tokens are VQ-VAE codes, one per latent position: the encoder "
+        "downsamples by 2 at every vq_config.channel_multiplier level but the last "
+        "(modeling_chameleon.py: ChameleonVQVAEEncoder), (512 / 16)^2 = 1024, the class default "
+        "image_seq_length, for the checkpoints' 512 px; the config names no count",
+    ),
 )
+
+
+def measured_values(cls: type, config: Any, image_processor: Any) -> dict[str, Any]:
+    """Rule ``MEASURED_TOKEN_COUNT``: the tokens-per-image ``__init__`` parameters
+    (``TOKEN_COUNT_PARAMS``) of a ``MEASURED_TOKENS`` class, from its measure of the tiny
+    config and image processor (Chameleon: the class default 1024 against the 4 codes of a
+    32 px image through the tiny VQ encoder); ``{}`` for other classes or no measure."""
+    entry = next((e for e in MEASURED_TOKENS if e.class_name == cls.__name__), None)
+    if entry is None or image_processor is None:
+        return {}
+    n = entry.tokens(config, image_processor)
+    if n is None:
+        return {}
+    params = inspect.signature(cls.__init__).parameters
+    return {p: n for p in TOKEN_COUNT_PARAMS if p in params}
 
 
 def image_processor_values(cls: type, config: Any, image_processor: Any) -> dict[str, Any]:
@@ -481,6 +523,16 @@ SELF_STRING = r"self\.{attr}\s*=[^\n]*?[\"'](?P<lit>[^\"'\n]+)[\"']\s*(?:#[^\n]*
 on the line."""
 
 
+SELF_FROM_TOKENIZER = r"self\.{attr}\s*=\s*tokenizer\.(?P<stem>[a-z][a-z0-9_]*?)_token\s*$"
+"""``self.<attr> = tokenizer.<stem>_token`` in a processor's source: the token is the one the
+tokenizer carries as ``<stem>_token``, which ``tokenizer_special_tokens`` names ``"<stem>"``."""
+
+
+SELF_FALLBACK = r"self\.{attr}\s*=\s*[\"'](?P<lit>[^\"'\n]+)[\"']\s+if\b"
+"""``self.<attr> = "<lit>" if not hasattr(tokenizer, ...) else tokenizer.<attr>`` in a
+processor's source: the string the processor uses where the tokenizer names none."""
+
+
 def repeated_placeholder(cls: type, kind: str = "image") -> str | None:
     """Rule ``REPEATED_PLACEHOLDER``: the token string a processor's ``replace_<kind>_token``
     repeats once per feature, which is the string the model counts at its ``<kind>_token_id``
@@ -488,7 +540,13 @@ def repeated_placeholder(cls: type, kind: str = "image") -> str | None:
     Vision to ``<|IMG_PATCH|>``, processing_aya_vision.py; GOT-OCR2 to ``self.image_token``, which
     its ``__init__`` sets to ``"<imgpad>"`` over no parameter, processing_got_ocr2.py). Attributes
     resolve through ``self.<attr> = "..."`` in the class source, then the ``__init__`` default of
-    the parameter of that name. ``None`` where the class expands nothing by repetition."""
+    the parameter of that name, then the literal of ``self.<attr> = "<lit>" if ... else
+    tokenizer.<attr>`` (``SELF_FALLBACK``: ColQwen2's ``<|image_pad|>``, which its
+    ``visual_prompt_prefix`` writes, processing_colqwen2.py), then
+    ``self.<attr> = tokenizer.<stem>_token`` as ``"<stem>"``
+    (``SELF_FROM_TOKENIZER``: QianfanOCR repeats ``self.image_token``, read off the tokenizer's
+    ``context_image_token``, processing_qianfan_ocr.py; the tokenizer carries it under that name,
+    ``tokenizer_special_tokens``). ``None`` where the class expands nothing by repetition."""
     fn = getattr(cls, f"replace_{kind}_token", None)
     try:
         body = inspect.getsource(fn) if fn is not None else ""
@@ -507,6 +565,12 @@ def repeated_placeholder(cls: type, kind: str = "image") -> str | None:
         assigned = re.findall(SELF_STRING.format(attr=re.escape(attr)), src, re.M)
         if assigned:
             return assigned[-1]
+        fallback = re.findall(SELF_FALLBACK.format(attr=re.escape(attr)), src, re.M)
+        if fallback:
+            return fallback[-1]
+        read = re.findall(SELF_FROM_TOKENIZER.format(attr=re.escape(attr)), src, re.M)
+        if read:
+            return f"<{read[-1]}>"
         p = params.get(attr)
         if p is not None and isinstance(p.default, str) and p.default:
             return p.default
@@ -641,17 +705,31 @@ def chatless(class_name: str) -> bool:
 
 def placeholder_for(processor: Any, kind: str) -> str | None:
     """The text a caller writes for one input of ``kind`` (``"image"``, ...): the processor's
-    ``<kind>_token``, wrapped by its ``WRAPPED`` start / end tokens; ``None`` where it has no such
+    marker (``marker_token``: ``<kind>_placeholder_token``, else ``<kind>_token``), wrapped by its ``WRAPPED`` start / end tokens; ``None`` where it has no such
     token or places it itself (``SELF_PLACED``)."""
     if kind in self_placed_kinds(processor):
         return None
-    tok = getattr(processor, f"{kind}_token", None)
+    tok = marker_token(processor, kind)
     if not (isinstance(tok, str) and tok):
         return None
     for w in WRAPPED:
         if w.class_name == type(processor).__name__ and w.kind == kind:
             tok = f"{getattr(processor, w.before)}{tok}{getattr(processor, w.after)}"
     return tok
+
+
+def marker_token(processor: Any, kind: str) -> str | None:
+    """Rule ``PLACEHOLDER_MARKER``: the string a prompt carries for one input of ``kind``. A
+    processor with a ``<kind>_placeholder_token`` counts and expands that marker, not its
+    ``<kind>_token`` (QianfanOCR: the prompt's ``<image>`` is validated and replaced by
+    ``<img>`` + ``<IMG_CONTEXT>`` x image_seq_length + ``</img>``, its ``image_token`` being
+    ``<IMG_CONTEXT>``; processing_qianfan_ocr.py: validate_inputs, get_text_with_replacements);
+    else the ``<kind>_token``. ``None`` where it has neither string."""
+    for attr in (f"{kind}_placeholder_token", f"{kind}_token"):
+        tok = getattr(processor, attr, None)
+        if isinstance(tok, str) and tok:
+            return tok
+    return None
 
 
 def self_placed_kinds(processor: Any) -> set[str]:
@@ -707,6 +785,7 @@ def synthesize_processor(class_name: str, config: Any, parts: Mapping[str, Any])
     if kwargs.get("image_processor") is not None:
         for attr, v in image_processor_values(cls, config, kwargs["image_processor"]).items():
             setattr(kwargs["image_processor"], attr, v)
+        kwargs.update(measured_values(cls, config, kwargs["image_processor"]))
     for entry in CLASS_VALUES:
         if entry.class_name == class_name:
             kwargs.update(entry.values)
