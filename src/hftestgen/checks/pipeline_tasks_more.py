@@ -668,6 +668,205 @@ def _compare_audio(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, 
 
 
 # --------------------------------------------------------------------------------------
+# decision
+
+DECISION_TEMPLATE = (
+    '{{- (state if state is string else state|tojson) ~ "\\n" ~ question.instructions ~ "\\n" -}}'
+    "{%- for o in question.options -%}"
+    '{{- question.labels[loop.index0] ~ ") " ~ o ~ "\\n" -}}'
+    "{%- endfor -%}"
+    '{{- "answer:<|mark|>" -}}'
+)
+"""Rule DECISION_CONFIG: the tiny decision config's chat template. A decision model's repo
+ships its decision config (``decision.json`` + ``decision_template.jinja``,
+``transformers.decision.DecisionConfig``); a tiny model has none, and its default one renders
+the generic prompt into the tokenizer's chat template, which the synthesized tokenizers do not
+have. This template writes the state, the question and its labelled options, then the
+``<|mark|>`` before which a head reads (one prompt per question, as JEV's own template)."""
+
+DECISION_TEMPERATURE = {"choice": 2.0, "score": 0.5}
+"""Per question type, not 1 (``noul`` keeps the default 1): the decision config's logits
+processors are part of what the pipeline must apply, so the by-hand side divides by them."""
+
+
+def _decision_config() -> Any:
+    from transformers.decision import DecisionConfig
+
+    return DecisionConfig(chat_template=DECISION_TEMPLATE, temperature=dict(DECISION_TEMPERATURE))
+
+
+DECISION_REQUESTS = (
+    {
+        "state": TEXTS[0],
+        "questions": {
+            "tone": {
+                "type": "choice",
+                "instructions": "which word fits",
+                "criteria": {"fox": "a quick brown fox", "world": None, "model": "a small model"},
+            },
+            "urgency": {
+                "type": "score",
+                "instructions": "how quick is it",
+                "criteria": ["not", "a small", "quick", "very quick"],
+            },
+            "hello": {"type": "noul", "instructions": "does it say hello"},
+        },
+    },
+    {
+        "state": {"message": TEXTS[1], "words": 5},
+        "questions": {
+            "reads": {
+                "type": "noul",
+                "instructions": "does the model read",
+                "criteria": {"true": "it reads", "false": None},
+            },
+            "size": {
+                "type": "choice",
+                "instructions": "what size",
+                "criteria": {"small": None, "big": None},
+            },
+        },
+    },
+)
+"""Raw System One requests (state + typed questions), two of different lengths and shapes: a
+string state and a JSON one; choice, score and noul questions, with and without criteria."""
+
+
+def _decision_inputs(prep) -> list:
+    import copy
+
+    return [copy.deepcopy(r) for r in DECISION_REQUESTS]
+
+
+def _decision_kwargs(prep, model, config) -> dict:
+    return {"decision_config": _decision_config()}
+
+
+def _decision_options(request: dict) -> dict[str, list[str]]:
+    """The options each question declares, in the order it declares them (``noul``: true,
+    false; ``score``: the level indices)."""
+    out = {}
+    for name, q in request["questions"].items():
+        if q["type"] == "choice":
+            out[name] = list(q["criteria"])
+        elif q["type"] == "score":
+            out[name] = [str(i) for i in range(len(q["criteria"]))]
+        else:
+            out[name] = ["true", "false"]
+    return out
+
+
+PROBABILITY_SUM = 1e-4
+"""How far a question's option probabilities may sum from 1 (a float32 softmax)."""
+
+
+def _decision_structure(result, config, prep, x) -> list[str]:
+    """The answers keyed by question name, each of its question's type: ``noul`` a probability;
+    ``choice`` / ``score`` probabilities over exactly the declared options, in [0, 1], summing
+    to 1, with the choice their argmax, the score their expected level, the legend the declared
+    levels, confidences in [0, 1]."""
+    if not isinstance(result, dict) or set(result) != set(x["questions"]):
+        return [f"expected answers keyed by {sorted(x['questions'])}, got {result!r}"[:200]]
+    bad = []
+    options = _decision_options(x)
+    for name, q in x["questions"].items():
+        a = result[name]
+        if not isinstance(a, dict) or a.get("type") != q["type"]:
+            bad.append(f"{name}: expected a {q['type']} answer, got {a!r}"[:200])
+            continue
+        if q["type"] == "noul":
+            p = a.get("noul")
+            if not isinstance(p, float) or not 0.0 <= p <= 1.0:
+                bad.append(f"{name}: noul {p!r} is not a probability")
+            continue
+        probs = a.get("probabilities")
+        if not isinstance(probs, dict) or list(probs) != options[name]:
+            bad.append(f"{name}: probabilities over {list(probs or {})}, declared {options[name]}")
+            continue
+        values = list(probs.values())
+        if not all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values):
+            bad.append(f"{name}: probabilities {values} not in [0, 1]")
+        if abs(sum(values) - 1.0) > PROBABILITY_SUM:
+            bad.append(f"{name}: probabilities sum to {sum(values)}, not 1")
+        if not 0.0 <= float(a.get("confidence", -1)) <= 1.0:
+            bad.append(f"{name}: confidence {a.get('confidence')!r} not in [0, 1]")
+        if q["type"] == "choice" and a.get("choice") != max(probs, key=probs.get):
+            bad.append(f"{name}: choice {a.get('choice')!r} is not the most probable option")
+        if q["type"] == "score":
+            expected = sum(i * v for i, v in enumerate(values))
+            if abs(float(a.get("score", -1)) - expected) > PROBABILITY_SUM * len(values):
+                bad.append(f"{name}: score {a.get('score')!r} is not the expected level {expected}")
+            if a.get("legend") != dict(zip(options[name], q["criteria"], strict=True)):
+                bad.append(f"{name}: legend {a.get('legend')!r} is not the declared levels")
+    return bad[:6]
+
+
+def _decision_manual(model, prep, x, config):
+    """The request prepared by ``DecisionConfig.prepare_inputs`` (the public helper that renders
+    the template and tokenizes; the pipeline's ``preprocess``) on the pipeline's preprocessing
+    (the processor, else the tokenizer), then per prompt the model's own ``forward`` with the
+    arguments ``DecisionMixin.decide`` documents (``marks``, ``num_options``,
+    ``question_type_ids``): the option scores, split per question, divided by the decision
+    config's temperature of the question's type and softmaxed here. Neither ``decide`` nor
+    ``process_scores`` is used: they are the pipeline's ``_forward``. Returns
+    {question: {option: probability}}; a ``noul`` question its ``true`` probability only (what
+    its answer carries)."""
+    from transformers.decision import Question
+    from transformers.decision.modeling_utils import DecisionMixin
+
+    if not isinstance(model, DecisionMixin):
+        not_covered(
+            f"{type(model).__name__} is no DecisionMixin model: the decision pipeline's label-logit "
+            "scoring of other models has no by-hand side yet"
+        )
+    proc = prep.processor or prep.tokenizer
+    out = {}
+    for inputs, questions in _decision_config().prepare_inputs(x, proc):
+        inputs = dict(inputs)
+        marks = inputs.pop("marks")
+        sizes = [len(q.options) for q in questions]
+        kinds = [Question.questions_types.index(q.type) for q in questions]
+        with torch.no_grad():
+            scores = model(
+                **inputs,
+                marks=marks[None],
+                num_options=torch.tensor([sizes]),
+                question_type_ids=torch.tensor([kinds]),
+            )
+        for q, s in zip(questions, scores.split(sizes), strict=True):
+            p = (s.float() / float(DECISION_TEMPERATURE.get(q.type, 1.0))).softmax(-1)
+            probs = dict(zip(q.options, p.tolist(), strict=True))
+            out[q.name] = {"true": probs["true"]} if q.type == "noul" else probs
+    return out
+
+
+def _answer_probs(answer: dict) -> dict[str, float]:
+    """{option: probability} of a pipeline answer, or a by-hand entry as it is."""
+    if answer.get("type") == "noul":
+        return {"true": float(answer["noul"])}
+    if "type" in answer:
+        return {k: float(v) for k, v in answer["probabilities"].items()}
+    return answer
+
+
+def _compare_decisions(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
+    """Per question (by name), the probability of each option (by option name)."""
+    cmp.compared.append(f"{name} questions")
+    if set(got) != set(want):
+        cmp.flag(f"{name}: questions {sorted(got)}, by hand {sorted(want)}")
+        return
+    for q in sorted(want):
+        g, w = _answer_probs(got[q]), _answer_probs(want[q])
+        if list(g) != list(w):
+            cmp.compared.append(f"{name} {q} options")
+            cmp.flag(f"{name}: {q} options {list(g)}, by hand {list(w)}")
+            continue
+        cmp.close(f"{name} {q}", torch.tensor(list(g.values())), torch.tensor(list(w.values())), t)
+
+
+# --------------------------------------------------------------------------------------
 # tasks whose pipeline needs a package missing here
 
 
@@ -748,6 +947,19 @@ TASKS: dict[str, TaskSpec] = {
         _compare_audio,
         pipeline_kwargs=_tta_pipeline_kwargs,
         model_options=_tta_model_options,
+    ),
+    "decision": TaskSpec(
+        _decision_inputs,
+        _no_options,
+        _decision_structure,
+        _decision_manual,
+        _compare_decisions,
+        pipeline_kwargs=_decision_kwargs,
+        unbatched=(
+            "DecisionPipeline._forward (transformers/pipelines/decision.py:84-88, '# TODO: batch') "
+            "scores one request's prompts; at batch_size > 1 pad_collate_fn "
+            "(pipelines/base.py:123 `_pad`) hands it the list of the batch's requests instead"
+        ),
     ),
     "video-classification": _gated_spec(
         "av", "video_processor", "the video-classification pipeline decodes video files with av"
