@@ -222,16 +222,48 @@ def _zs_od_options(prep, config) -> dict:
     return {"threshold": 0.0}
 
 
+def _box_frame(prep, w: int, h: int) -> tuple[float, float]:
+    """Rule BOX_FRAME: the frame (width, height), in the image's pixels from its top-left
+    corner, that the model's relative boxes span, as the image processor's
+    ``post_process_object_detection`` declares it: the box it makes of the whole frame
+    (relative centre (0.5, 0.5), size 1 x 1) for the image's target size. That is the image for
+    most processors; Owlv2's pads the image to a square at its bottom and right
+    (``image_processing_pil_owlv2.py:352`` ``pad``: ``((0, pad_bottom), (0, pad_right))``) and
+    scales both axes by the longer side (``image_processing_owlv2.py:78`` ``_scale_boxes``: "for
+    owlv2 image is padded to max size"), so
+    a non-square image's boxes span the padded square. A processor that cannot post-process
+    the stand-in outputs keeps the image as the frame."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    ip = getattr(prep, "image_processor", None)
+    post = getattr(ip, "post_process_object_detection", None)
+    if post is None:
+        return float(w), float(h)
+    whole = BaseModelOutput(
+        {"logits": torch.zeros(1, 1, 1), "pred_boxes": torch.tensor([[[0.5, 0.5, 1.0, 1.0]]])}
+    )
+    try:
+        boxes = post(outputs=whole, threshold=0.0, target_sizes=torch.tensor([[h, w]]))[0]["boxes"]
+        x0, y0, x1, y1 = (float(v) for v in boxes.reshape(-1, 4)[0])
+    except Exception:  # noqa: BLE001 - a post-processing that needs more outputs
+        return float(w), float(h)
+    if abs(x0) > 1 or abs(y0) > 1:  # a frame not anchored at the top-left corner: not known
+        return float(w), float(h)
+    return x1, y1
+
+
 def _zs_od_structure(result, config, prep, x) -> list[str]:
     """``[{score, label, box: {xmin, ymin, xmax, ymax}}]`` sorted by score: labels among the
-    candidates, scores in [0, 1], box corners in order and centred inside the image. Rule: the
-    post-processing does not clip boxes (``center_to_corners_format`` of sigmoid (cx, cy, w, h)
-    in ``post_process_object_detection``), so a box is held to what the model guarantees, a
-    centre inside the image; a random tiny model's wide boxes stick out of it."""
+    candidates, scores in [0, 1], box corners in order and centred inside the model's frame.
+    Rule: the post-processing does not clip boxes (``center_to_corners_format`` of sigmoid
+    (cx, cy, w, h) in ``post_process_object_detection``), so a box is held to what the model
+    guarantees, a centre inside the frame its boxes span (rule BOX_FRAME, ``_box_frame``: the
+    image, or the square Owlv2 pads it to); a random tiny model's wide boxes stick out of it."""
     if not isinstance(result, list):
         return [f"expected a list of detections, got {type(result).__name__}"]
     bad = []
-    w, h = x["image"].size
+    iw, ih = x["image"].size
+    w, h = _box_frame(prep, iw, ih)
     for r in result:
         b = r["box"]
         if r["label"] not in CANDIDATES:
@@ -242,7 +274,8 @@ def _zs_od_structure(result, config, prep, x) -> list[str]:
         if not (b["xmin"] <= b["xmax"] and b["ymin"] <= b["ymax"]):
             bad.append(f"box {b} has its corners out of order")
         if not (-1 <= cx <= w + 1 and -1 <= cy <= h + 1):
-            bad.append(f"box {b} is centred outside the {w}x{h} image")
+            frame = f"{iw}x{ih} image" if (w, h) == (iw, ih) else f"{w:g}x{h:g} frame"
+            bad.append(f"box {b} is centred outside the {frame}")
     scores = [r["score"] for r in result]
     if scores != sorted(scores, reverse=True):
         bad.append("detections are not sorted by score")
