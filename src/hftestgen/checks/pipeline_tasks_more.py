@@ -656,6 +656,34 @@ def _tta_structure(result, config, prep, x) -> list[str]:
     return bad
 
 
+TTA_SPEAKER_TAG = "[0]"
+"""Rule TTA_SPEAKER_TAG: the texts open with a speaker tag. CSM reads the speaker of a text from
+a leading ``[id]`` (its chat template writes ``[{role}]``), and the pipeline writes ``[0]`` before
+a CSM text that opens with no ``[`` (``pipelines/text_to_audio.py`` ``preprocess``); a text that
+opens with its own tag is given to the processor as it is, so the by-hand side reads the same
+text without knowing the model. Other models read the tag as text, on both sides alike."""
+
+
+def _tta_inputs(prep) -> list:
+    return [TTA_SPEAKER_TAG + t for t in TEXTS]
+
+
+def _tta_output_audio(model) -> dict:
+    """Rule TTA_OUTPUT_AUDIO: a model whose ``generate`` decodes its audio codes with its own
+    codec when asked (``output_audio``: CSM's ``generate``, ``generation_csm.py``; its processor
+    holds no codec to decode them) is asked for the audio, as the pipeline asks it
+    (``pipelines/text_to_audio.py`` ``_forward``: ``forward_params["output_audio"] = True``)."""
+    import inspect
+
+    if not model.can_generate():
+        return {}
+    return (
+        {"output_audio": True}
+        if "output_audio" in inspect.signature(model.generate).parameters
+        else {}
+    )
+
+
 def _tta_manual(model, prep, x, config):
     """The tokenizer (the processor where there is one) on the text, then the model: its
     ``generate`` (``TTA_GENERATION``) where it generates, its forward's first output (the
@@ -669,7 +697,7 @@ def _tta_manual(model, prep, x, config):
     torch.manual_seed(SEED)
     with torch.no_grad():
         if model.can_generate():
-            out = model.generate(**enc, **kw, **TTA_GENERATION)
+            out = model.generate(**enc, **kw, **TTA_GENERATION, **_tta_output_audio(model))
         else:
             out = model(**enc, **kw)[0]
         if isinstance(out, dict):
@@ -973,7 +1001,7 @@ TASKS: dict[str, TaskSpec] = {
         _compare_answers,
     ),
     "text-to-audio": TaskSpec(
-        lambda prep: list(TEXTS),
+        _tta_inputs,
         _tta_options,
         _tta_structure,
         _tta_manual,
