@@ -1669,7 +1669,7 @@ def _pipeline_vs_hand(
     cmp.compared.append("batch length")
     if len(batched) != len(xs_b):
         cmp.flag(f"a batch of {len(xs_b)} gave {len(batched)} results")
-    if leak is not None:  # rule PADDING_LEAK (``_padding_leak``)
+    if leak is not None and spec.unbatched is None:  # rule PADDING_LEAK; unbatched: no padding
         cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), batch length only ({leak})")
         return
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
