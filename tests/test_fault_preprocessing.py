@@ -23,6 +23,7 @@ CAUGHT = (
     "llava-processor-one-image-token-short",
     "bert-text-classification-labels-shifted",
     "bert-pipeline-pads-mask-with-ones",
+    "qwen3-5-text-decision-probabilities-permuted",
     "wav2vec2-sampling-rate-not-saved",  # every __init__ setting must be in the saved file
     "wav2vec2-normalizes-by-variance",  # normalized waveforms: zero mean, unit variance
     "llava-processor-image-tokens-after-text",  # fact PLACEHOLDER_IN_PLACE

@@ -83,3 +83,52 @@ def test_dqa_answer_must_be_the_words_of_its_span():
     assert more._dqa_structure(good, None, None, None) == []
     bad = [{"score": 0.1, "answer": "total", "start": 1, "end": 2}]
     assert more._dqa_structure(bad, None, None, None)
+
+
+class _SquarePadded:
+    """An Owlv2-like image processor: relative boxes span the image padded to a square at its
+    bottom and right, so its post-processing scales both axes by the longer side."""
+
+    @staticmethod
+    def post_process_object_detection(outputs, threshold, target_sizes):
+        h, w = (int(v) for v in target_sizes[0])
+        side = max(h, w)
+        cx, cy, bw, bh = outputs.pred_boxes[0, 0].tolist()
+        box = [
+            (cx - bw / 2) * side,
+            (cy - bh / 2) * side,
+            (cx + bw / 2) * side,
+            (cy + bh / 2) * side,
+        ]
+        return [{"scores": torch.ones(1), "boxes": torch.tensor([box])}]
+
+
+class _Plain(_SquarePadded):
+    @staticmethod
+    def post_process_object_detection(outputs, threshold, target_sizes):
+        h, w = (int(v) for v in target_sizes[0])
+        cx, cy, bw, bh = outputs.pred_boxes[0, 0].tolist()
+        box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+        return [{"scores": torch.ones(1), "boxes": torch.tensor([box])}]
+
+
+def test_box_frame_is_the_square_a_processor_pads_to():
+    # rule BOX_FRAME: the 40x48 image's boxes span Owlv2's 48x48 padded square (the failure
+    # of owlv2's pipeline[zero-shot-object-detection] before the rule)
+    from types import SimpleNamespace
+
+    x = {"image": Image.new("RGB", (40, 48))}
+    in_padding = {
+        "score": 0.5,
+        "label": "fox",
+        "box": {"xmin": 47, "ymin": -24, "xmax": 47, "ymax": 24},
+    }
+    square = SimpleNamespace(image_processor=_SquarePadded())
+    plain = SimpleNamespace(image_processor=_Plain())
+    assert more._box_frame(square, 40, 48) == (48.0, 48.0)
+    assert more._box_frame(plain, 40, 48) == (40.0, 48.0)
+    assert more._zs_od_structure([in_padding], None, square, x) == []
+    assert more._zs_od_structure([in_padding], None, plain, x)
+    assert more._zs_od_structure([in_padding], None, None, x)
+    far = {"score": 0.5, "label": "fox", "box": {"xmin": 60, "ymin": 0, "xmax": 60, "ymax": 4}}
+    assert more._zs_od_structure([far], None, square, x)

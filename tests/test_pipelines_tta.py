@@ -83,3 +83,20 @@ def test_vocoder_reads_num_mel_bins():
     assert voc.config.model_in_dim == 8
     out = voc(torch.zeros(3, 8))
     assert out.ndim == 1 and out.numel() > 0
+
+
+def test_output_audio_asked_of_a_generate_that_decodes_itself():
+    # rule TTA_OUTPUT_AUDIO: CSM's generate returns codes unless output_audio=True
+    class _Codec(_Gen):
+        def generate(self, input_ids, output_audio=False, **kwargs):
+            return input_ids
+
+    assert M._tta_output_audio(_Codec()) == {"output_audio": True}
+    assert M._tta_output_audio(_Gen()) == {}
+    assert M._tta_output_audio(_Fwd()) == {}
+
+
+def test_texts_open_with_a_speaker_tag():
+    # rule TTA_SPEAKER_TAG: the pipeline leaves a text that opens with "[" as it is
+    assert all(t.startswith(M.TTA_SPEAKER_TAG) for t in M._tta_inputs(None))
+    assert TASKS["text-to-audio"].inputs is M._tta_inputs

@@ -212,6 +212,29 @@ def test_token_ids_in_vocab():
     assert "pad_token_id" not in kw  # already valid: untouched
 
 
+def test_codebook_codes_in_codebook():
+    # CSM: the pad code is the last of the codebook (2050 of 2051, codebook_size aliases
+    # vocab_size); the tiny codebook of 99 left it at 2050, embedded out of range
+    from transformers import CsmConfig
+
+    fields = {"vocab_size": 2051, "codebook_pad_token_id": 2050, "codebook_eos_token_id": 0}
+    default = SimpleNamespace(vocab_size=2051)
+    kw = run(
+        "codebook-codes-in-codebook", fields, {"vocab_size": 99}, default=default, cls=CsmConfig
+    )
+    assert kw["codebook_pad_token_id"] == 98  # still the last code
+    assert "codebook_eos_token_id" not in kw  # already inside: untouched
+    pinned = run(
+        "codebook-codes-in-codebook",
+        fields,
+        {"vocab_size": 99},
+        pinned={"codebook_pad_token_id": 7},
+        default=default,
+        cls=CsmConfig,
+    )
+    assert "codebook_pad_token_id" not in pinned
+
+
 def test_backbone_out_indices_in_range():
     d = SimpleNamespace(backbone_out_indices=[2, 5, 8, 11])
     fields = {"backbone_out_indices": None, "num_hidden_layers": 12}

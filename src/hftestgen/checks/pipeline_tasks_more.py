@@ -222,16 +222,48 @@ def _zs_od_options(prep, config) -> dict:
     return {"threshold": 0.0}
 
 
+def _box_frame(prep, w: int, h: int) -> tuple[float, float]:
+    """Rule BOX_FRAME: the frame (width, height), in the image's pixels from its top-left
+    corner, that the model's relative boxes span, as the image processor's
+    ``post_process_object_detection`` declares it: the box it makes of the whole frame
+    (relative centre (0.5, 0.5), size 1 x 1) for the image's target size. That is the image for
+    most processors; Owlv2's pads the image to a square at its bottom and right
+    (``image_processing_pil_owlv2.py:352`` ``pad``: ``((0, pad_bottom), (0, pad_right))``) and
+    scales both axes by the longer side (``image_processing_owlv2.py:78`` ``_scale_boxes``: "for
+    owlv2 image is padded to max size"), so
+    a non-square image's boxes span the padded square. A processor that cannot post-process
+    the stand-in outputs keeps the image as the frame."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    ip = getattr(prep, "image_processor", None)
+    post = getattr(ip, "post_process_object_detection", None)
+    if post is None:
+        return float(w), float(h)
+    whole = BaseModelOutput(
+        {"logits": torch.zeros(1, 1, 1), "pred_boxes": torch.tensor([[[0.5, 0.5, 1.0, 1.0]]])}
+    )
+    try:
+        boxes = post(outputs=whole, threshold=0.0, target_sizes=torch.tensor([[h, w]]))[0]["boxes"]
+        x0, y0, x1, y1 = (float(v) for v in boxes.reshape(-1, 4)[0])
+    except Exception:  # noqa: BLE001 - a post-processing that needs more outputs
+        return float(w), float(h)
+    if abs(x0) > 1 or abs(y0) > 1:  # a frame not anchored at the top-left corner: not known
+        return float(w), float(h)
+    return x1, y1
+
+
 def _zs_od_structure(result, config, prep, x) -> list[str]:
     """``[{score, label, box: {xmin, ymin, xmax, ymax}}]`` sorted by score: labels among the
-    candidates, scores in [0, 1], box corners in order and centred inside the image. Rule: the
-    post-processing does not clip boxes (``center_to_corners_format`` of sigmoid (cx, cy, w, h)
-    in ``post_process_object_detection``), so a box is held to what the model guarantees, a
-    centre inside the image; a random tiny model's wide boxes stick out of it."""
+    candidates, scores in [0, 1], box corners in order and centred inside the model's frame.
+    Rule: the post-processing does not clip boxes (``center_to_corners_format`` of sigmoid
+    (cx, cy, w, h) in ``post_process_object_detection``), so a box is held to what the model
+    guarantees, a centre inside the frame its boxes span (rule BOX_FRAME, ``_box_frame``: the
+    image, or the square Owlv2 pads it to); a random tiny model's wide boxes stick out of it."""
     if not isinstance(result, list):
         return [f"expected a list of detections, got {type(result).__name__}"]
     bad = []
-    w, h = x["image"].size
+    iw, ih = x["image"].size
+    w, h = _box_frame(prep, iw, ih)
     for r in result:
         b = r["box"]
         if r["label"] not in CANDIDATES:
@@ -242,7 +274,8 @@ def _zs_od_structure(result, config, prep, x) -> list[str]:
         if not (b["xmin"] <= b["xmax"] and b["ymin"] <= b["ymax"]):
             bad.append(f"box {b} has its corners out of order")
         if not (-1 <= cx <= w + 1 and -1 <= cy <= h + 1):
-            bad.append(f"box {b} is centred outside the {w}x{h} image")
+            frame = f"{iw}x{ih} image" if (w, h) == (iw, ih) else f"{w:g}x{h:g} frame"
+            bad.append(f"box {b} is centred outside the {frame}")
     scores = [r["score"] for r in result]
     if scores != sorted(scores, reverse=True):
         bad.append("detections are not sorted by score")
@@ -623,6 +656,34 @@ def _tta_structure(result, config, prep, x) -> list[str]:
     return bad
 
 
+TTA_SPEAKER_TAG = "[0]"
+"""Rule TTA_SPEAKER_TAG: the texts open with a speaker tag. CSM reads the speaker of a text from
+a leading ``[id]`` (its chat template writes ``[{role}]``), and the pipeline writes ``[0]`` before
+a CSM text that opens with no ``[`` (``pipelines/text_to_audio.py`` ``preprocess``); a text that
+opens with its own tag is given to the processor as it is, so the by-hand side reads the same
+text without knowing the model. Other models read the tag as text, on both sides alike."""
+
+
+def _tta_inputs(prep) -> list:
+    return [TTA_SPEAKER_TAG + t for t in TEXTS]
+
+
+def _tta_output_audio(model) -> dict:
+    """Rule TTA_OUTPUT_AUDIO: a model whose ``generate`` decodes its audio codes with its own
+    codec when asked (``output_audio``: CSM's ``generate``, ``generation_csm.py``; its processor
+    holds no codec to decode them) is asked for the audio, as the pipeline asks it
+    (``pipelines/text_to_audio.py`` ``_forward``: ``forward_params["output_audio"] = True``)."""
+    import inspect
+
+    if not model.can_generate():
+        return {}
+    return (
+        {"output_audio": True}
+        if "output_audio" in inspect.signature(model.generate).parameters
+        else {}
+    )
+
+
 def _tta_manual(model, prep, x, config):
     """The tokenizer (the processor where there is one) on the text, then the model: its
     ``generate`` (``TTA_GENERATION``) where it generates, its forward's first output (the
@@ -636,7 +697,7 @@ def _tta_manual(model, prep, x, config):
     torch.manual_seed(SEED)
     with torch.no_grad():
         if model.can_generate():
-            out = model.generate(**enc, **kw, **TTA_GENERATION)
+            out = model.generate(**enc, **kw, **TTA_GENERATION, **_tta_output_audio(model))
         else:
             out = model(**enc, **kw)[0]
         if isinstance(out, dict):
@@ -665,6 +726,205 @@ def _compare_audio(cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, 
             return
     n = min(g.shape[-1], w.shape[-1])
     cmp.close(name, g[..., :n], w[..., :n], t)
+
+
+# --------------------------------------------------------------------------------------
+# decision
+
+DECISION_TEMPLATE = (
+    '{{- (state if state is string else state|tojson) ~ "\\n" ~ question.instructions ~ "\\n" -}}'
+    "{%- for o in question.options -%}"
+    '{{- question.labels[loop.index0] ~ ") " ~ o ~ "\\n" -}}'
+    "{%- endfor -%}"
+    '{{- "answer:<|mark|>" -}}'
+)
+"""Rule DECISION_CONFIG: the tiny decision config's chat template. A decision model's repo
+ships its decision config (``decision.json`` + ``decision_template.jinja``,
+``transformers.decision.DecisionConfig``); a tiny model has none, and its default one renders
+the generic prompt into the tokenizer's chat template, which the synthesized tokenizers do not
+have. This template writes the state, the question and its labelled options, then the
+``<|mark|>`` before which a head reads (one prompt per question, as JEV's own template)."""
+
+DECISION_TEMPERATURE = {"choice": 2.0, "score": 0.5}
+"""Per question type, not 1 (``noul`` keeps the default 1): the decision config's logits
+processors are part of what the pipeline must apply, so the by-hand side divides by them."""
+
+
+def _decision_config() -> Any:
+    from transformers.decision import DecisionConfig
+
+    return DecisionConfig(chat_template=DECISION_TEMPLATE, temperature=dict(DECISION_TEMPERATURE))
+
+
+DECISION_REQUESTS = (
+    {
+        "state": TEXTS[0],
+        "questions": {
+            "tone": {
+                "type": "choice",
+                "instructions": "which word fits",
+                "criteria": {"fox": "a quick brown fox", "world": None, "model": "a small model"},
+            },
+            "urgency": {
+                "type": "score",
+                "instructions": "how quick is it",
+                "criteria": ["not", "a small", "quick", "very quick"],
+            },
+            "hello": {"type": "noul", "instructions": "does it say hello"},
+        },
+    },
+    {
+        "state": {"message": TEXTS[1], "words": 5},
+        "questions": {
+            "reads": {
+                "type": "noul",
+                "instructions": "does the model read",
+                "criteria": {"true": "it reads", "false": None},
+            },
+            "size": {
+                "type": "choice",
+                "instructions": "what size",
+                "criteria": {"small": None, "big": None},
+            },
+        },
+    },
+)
+"""Raw System One requests (state + typed questions), two of different lengths and shapes: a
+string state and a JSON one; choice, score and noul questions, with and without criteria."""
+
+
+def _decision_inputs(prep) -> list:
+    import copy
+
+    return [copy.deepcopy(r) for r in DECISION_REQUESTS]
+
+
+def _decision_kwargs(prep, model, config) -> dict:
+    return {"decision_config": _decision_config()}
+
+
+def _decision_options(request: dict) -> dict[str, list[str]]:
+    """The options each question declares, in the order it declares them (``noul``: true,
+    false; ``score``: the level indices)."""
+    out = {}
+    for name, q in request["questions"].items():
+        if q["type"] == "choice":
+            out[name] = list(q["criteria"])
+        elif q["type"] == "score":
+            out[name] = [str(i) for i in range(len(q["criteria"]))]
+        else:
+            out[name] = ["true", "false"]
+    return out
+
+
+PROBABILITY_SUM = 1e-4
+"""How far a question's option probabilities may sum from 1 (a float32 softmax)."""
+
+
+def _decision_structure(result, config, prep, x) -> list[str]:
+    """The answers keyed by question name, each of its question's type: ``noul`` a probability;
+    ``choice`` / ``score`` probabilities over exactly the declared options, in [0, 1], summing
+    to 1, with the choice their argmax, the score their expected level, the legend the declared
+    levels, confidences in [0, 1]."""
+    if not isinstance(result, dict) or set(result) != set(x["questions"]):
+        return [f"expected answers keyed by {sorted(x['questions'])}, got {result!r}"[:200]]
+    bad = []
+    options = _decision_options(x)
+    for name, q in x["questions"].items():
+        a = result[name]
+        if not isinstance(a, dict) or a.get("type") != q["type"]:
+            bad.append(f"{name}: expected a {q['type']} answer, got {a!r}"[:200])
+            continue
+        if q["type"] == "noul":
+            p = a.get("noul")
+            if not isinstance(p, float) or not 0.0 <= p <= 1.0:
+                bad.append(f"{name}: noul {p!r} is not a probability")
+            continue
+        probs = a.get("probabilities")
+        if not isinstance(probs, dict) or list(probs) != options[name]:
+            bad.append(f"{name}: probabilities over {list(probs or {})}, declared {options[name]}")
+            continue
+        values = list(probs.values())
+        if not all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values):
+            bad.append(f"{name}: probabilities {values} not in [0, 1]")
+        if abs(sum(values) - 1.0) > PROBABILITY_SUM:
+            bad.append(f"{name}: probabilities sum to {sum(values)}, not 1")
+        if not 0.0 <= float(a.get("confidence", -1)) <= 1.0:
+            bad.append(f"{name}: confidence {a.get('confidence')!r} not in [0, 1]")
+        if q["type"] == "choice" and a.get("choice") != max(probs, key=probs.get):
+            bad.append(f"{name}: choice {a.get('choice')!r} is not the most probable option")
+        if q["type"] == "score":
+            expected = sum(i * v for i, v in enumerate(values))
+            if abs(float(a.get("score", -1)) - expected) > PROBABILITY_SUM * len(values):
+                bad.append(f"{name}: score {a.get('score')!r} is not the expected level {expected}")
+            if a.get("legend") != dict(zip(options[name], q["criteria"], strict=True)):
+                bad.append(f"{name}: legend {a.get('legend')!r} is not the declared levels")
+    return bad[:6]
+
+
+def _decision_manual(model, prep, x, config):
+    """The request prepared by ``DecisionConfig.prepare_inputs`` (the public helper that renders
+    the template and tokenizes; the pipeline's ``preprocess``) on the pipeline's preprocessing
+    (the processor, else the tokenizer), then per prompt the model's own ``forward`` with the
+    arguments ``DecisionMixin.decide`` documents (``marks``, ``num_options``,
+    ``question_type_ids``): the option scores, split per question, divided by the decision
+    config's temperature of the question's type and softmaxed here. Neither ``decide`` nor
+    ``process_scores`` is used: they are the pipeline's ``_forward``. Returns
+    {question: {option: probability}}; a ``noul`` question its ``true`` probability only (what
+    its answer carries)."""
+    from transformers.decision import Question
+    from transformers.decision.modeling_utils import DecisionMixin
+
+    if not isinstance(model, DecisionMixin):
+        not_covered(
+            f"{type(model).__name__} is no DecisionMixin model: the decision pipeline's label-logit "
+            "scoring of other models has no by-hand side yet"
+        )
+    proc = prep.processor or prep.tokenizer
+    out = {}
+    for inputs, questions in _decision_config().prepare_inputs(x, proc):
+        inputs = dict(inputs)
+        marks = inputs.pop("marks")
+        sizes = [len(q.options) for q in questions]
+        kinds = [Question.questions_types.index(q.type) for q in questions]
+        with torch.no_grad():
+            scores = model(
+                **inputs,
+                marks=marks[None],
+                num_options=torch.tensor([sizes]),
+                question_type_ids=torch.tensor([kinds]),
+            )
+        for q, s in zip(questions, scores.split(sizes), strict=True):
+            p = (s.float() / float(DECISION_TEMPERATURE.get(q.type, 1.0))).softmax(-1)
+            probs = dict(zip(q.options, p.tolist(), strict=True))
+            out[q.name] = {"true": probs["true"]} if q.type == "noul" else probs
+    return out
+
+
+def _answer_probs(answer: dict) -> dict[str, float]:
+    """{option: probability} of a pipeline answer, or a by-hand entry as it is."""
+    if answer.get("type") == "noul":
+        return {"true": float(answer["noul"])}
+    if "type" in answer:
+        return {k: float(v) for k, v in answer["probabilities"].items()}
+    return answer
+
+
+def _compare_decisions(
+    cmp: Comparison, name: str, got: Any, want: Any, t: tol.Tol, prep: Any
+) -> None:
+    """Per question (by name), the probability of each option (by option name)."""
+    cmp.compared.append(f"{name} questions")
+    if set(got) != set(want):
+        cmp.flag(f"{name}: questions {sorted(got)}, by hand {sorted(want)}")
+        return
+    for q in sorted(want):
+        g, w = _answer_probs(got[q]), _answer_probs(want[q])
+        if list(g) != list(w):
+            cmp.compared.append(f"{name} {q} options")
+            cmp.flag(f"{name}: {q} options {list(g)}, by hand {list(w)}")
+            continue
+        cmp.close(f"{name} {q}", torch.tensor(list(g.values())), torch.tensor(list(w.values())), t)
 
 
 # --------------------------------------------------------------------------------------
@@ -741,13 +1001,26 @@ TASKS: dict[str, TaskSpec] = {
         _compare_answers,
     ),
     "text-to-audio": TaskSpec(
-        lambda prep: list(TEXTS),
+        _tta_inputs,
         _tta_options,
         _tta_structure,
         _tta_manual,
         _compare_audio,
         pipeline_kwargs=_tta_pipeline_kwargs,
         model_options=_tta_model_options,
+    ),
+    "decision": TaskSpec(
+        _decision_inputs,
+        _no_options,
+        _decision_structure,
+        _decision_manual,
+        _compare_decisions,
+        pipeline_kwargs=_decision_kwargs,
+        unbatched=(
+            "DecisionPipeline._forward (transformers/pipelines/decision.py:84-88, '# TODO: batch') "
+            "scores one request's prompts; at batch_size > 1 pad_collate_fn "
+            "(pipelines/base.py:123 `_pad`) hands it the list of the batch's requests instead"
+        ),
     ),
     "video-classification": _gated_spec(
         "av", "video_processor", "the video-classification pipeline decodes video files with av"

@@ -735,6 +735,10 @@ class TaskSpec:
     pipeline's own result alone (equal to it: the first comparison), for a ``compare`` that reads
     evidence only the by-hand side records (a greedy generation's step scores, rule
     NEAR_TIE). Inputs the batch replaced (``_stackable_batch``) keep the alone result."""
+    unbatched: str | None = None
+    """Rule UNBATCHED_PIPELINE: why the task's pipeline cannot batch (an upstream limit, named
+    with its source location); its batch of inputs is then given as a list at batch size 1 (the
+    pipeline's one-at-a-time path) and compared with the single results; ``None``: batched."""
 
 
 def _softmax_or_sigmoid(logits: torch.Tensor, config: Any) -> torch.Tensor:
@@ -1646,8 +1650,13 @@ def _call(pipe: Any, x: Any, options: dict) -> Any:
         return pipe(dict(x) if isinstance(x, dict) else x, **options)  # pipelines pop keys
 
 
-def _batch(pipe: Any, xs: list, options: dict) -> list:
+def _batch(pipe: Any, xs: list, options: dict, size: int | None = None) -> list:
+    """The inputs through the pipeline as one batch (``size``: the batch size, default all of
+    them; rule UNBATCHED_PIPELINE gives 1)."""
     torch.manual_seed(SEED)
+    if size is not None:
+        xs = [dict(x) if isinstance(x, dict) else x for x in xs]
+        return list(pipe(xs, batch_size=size, **options))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if isinstance(xs[0], list) and xs[0] and isinstance(xs[0][0], dict):
@@ -1814,18 +1823,19 @@ def _pipeline_vs_hand(
         cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), unbatched")
         return
     xs_b, singles = _stackable_batch(prep, xs, singles, lambda x: _call(pipe, x, options))
-    batched = _batch(pipe, xs_b, options)
+    batched = _batch(pipe, xs_b, options, 1 if spec.unbatched else None)
     cmp.compared.append("batch length")
     if len(batched) != len(xs_b):
         cmp.flag(f"a batch of {len(xs_b)} gave {len(batched)} results")
-    if leak is not None:  # rule PADDING_LEAK (``_padding_leak``)
+    if leak is not None and spec.unbatched is None:  # rule PADDING_LEAK; unbatched: no padding
         cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}), batch length only ({leak})")
         return
     for i, (one, many) in enumerate(zip(singles, batched, strict=False)):
         if spec.batch_vs_hand and xs_b[i] is xs[i]:
             one = wants[i]
         spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
-    cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__})")
+    how = f", batched one at a time ({spec.unbatched})" if spec.unbatched else ""
+    cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}){how}")
 
 
 def _pixel_shape(prep: Any, x: Any) -> tuple | None:

@@ -253,6 +253,36 @@ def bert_text_classification_labels_shifted(p: Patcher) -> None:
 
 
 @fault(
+    model_type="qwen3_5_text",
+    family="decoder-only",
+    check="pipeline",
+    bug_class="a decision pipeline postprocessor that permutes option probabilities: each "
+    "option of a choice / score question is reported with another option's probability",
+)
+def qwen3_5_text_decision_probabilities_permuted(p: Patcher) -> None:
+    """DecisionPipeline.postprocess reverses the probabilities over a question's options (its
+    choice then follows the permuted probabilities, so the answer stays self-consistent)."""
+    from transformers.pipelines.decision import DecisionPipeline
+
+    def make(orig):
+        def postprocess(self, *args, **kwargs):
+            answers = orig(self, *args, **kwargs)
+            for a in answers.values():
+                probs = a.get("probabilities")
+                if probs:
+                    a["probabilities"] = dict(
+                        zip(probs, reversed(list(probs.values())), strict=True)
+                    )
+                    if a["type"] == "choice":
+                        a["choice"] = max(a["probabilities"], key=a["probabilities"].get)
+            return answers
+
+        return postprocess
+
+    p.wrap(DecisionPipeline, "postprocess", make)
+
+
+@fault(
     model_type="bert",
     family="encoder-only",
     check="pipeline",

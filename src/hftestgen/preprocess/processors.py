@@ -1136,6 +1136,11 @@ def nested_vocab_override(config: Any, overrides: Mapping[str, Any]) -> dict[str
     out = {**token_id_pins(config), **out}
     text = text_config(config)
     if text is config:
+        from .tokenizers import text_vocab_field
+
+        field = text_vocab_field(config)  # rule TEXT_VOCAB_FIELD
+        if field != "vocab_size":
+            out[field] = out.pop("vocab_size")
         return out
     for key, value in vars(config).items():
         if value is text and isinstance(getattr(value, "vocab_size", None), int):

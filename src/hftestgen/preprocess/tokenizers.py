@@ -139,11 +139,25 @@ class Layout:
     extras: dict[str, tuple[str, int]]
 
 
+TEXT_VOCAB_FIELD = "text_vocab_size"
+"""Rule TEXT_VOCAB_FIELD: a config that declares ``text_vocab_size`` embeds text tokens with it;
+its ``vocab_size`` is another vocabulary (CSM: the audio codebook, ``attribute_map``
+``codebook_size -> vocab_size``; ``modeling_csm.py`` ``embed_text_tokens =
+nn.Embedding(config.text_vocab_size, ...)``). The tokenizer is sized by it, and a grown
+vocabulary is pinned on it (``processors.nested_vocab_override``)."""
+
+
+def text_vocab_field(config: Any) -> str:
+    """The field of ``config`` (itself its text config) that sizes its text vocabulary."""
+    v = getattr(config, TEXT_VOCAB_FIELD, None)
+    return TEXT_VOCAB_FIELD if isinstance(v, int) and not isinstance(v, bool) else "vocab_size"
+
+
 def _vocab_size(config: Any) -> int | None:
     from ..configs import text_config
 
     for c in (text_config(config), config):
-        v = getattr(c, "vocab_size", None)
+        v = getattr(c, text_vocab_field(c), None)
         if isinstance(v, int) and not isinstance(v, bool) and v > 0:
             return v
     return None

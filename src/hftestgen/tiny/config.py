@@ -993,6 +993,34 @@ def fix_token_ids(fields: dict, kwargs: dict, pinned: dict, vocab: int, default_
             kwargs[n] = [fresh(x) if x >= vocab else x for x in v]
 
 
+CODEBOOK_CODE = re.compile(r"codebook_\w+_(token_)?id")
+"""A special code of an audio codebook (``fullmatch``): CSM's ``codebook_pad_token_id``."""
+
+
+@repair("codebook-codes-in-codebook")
+def _codebook_codes_in_codebook(t: Tiny) -> None:
+    """Special codes of a codebook (``CODEBOOK_CODE``: CSM's ``codebook_pad_token_id`` 2050 and
+    ``codebook_eos_token_id`` 0) lie inside the tiny codebook as in the default config: a code
+    at or past the tiny codebook size keeps its distance from the codebook's end (CSM's pad is
+    the last of its 2051 codes, so it stays the last code). They are codes, not text tokens
+    (``configs.NOT_TOKEN``), so ``token-ids-in-vocab`` leaves them. The size is the config's
+    ``codebook_size`` or the field it aliases (``attribute_map``: CSM's ``vocab_size``). A code
+    past the codebook is embedded out of range (CSM's generate pads finished sequences with it:
+    ``generation_csm.py`` ``_sample``, ``CsmBackboneModelEmbeddings``)."""
+    amap = getattr(t.cls, "attribute_map", None) or {}
+    size_name = amap.get("codebook_size", "codebook_size")
+    size, default_size = t.final(size_name), t.dflt(size_name)
+    if not is_int(size) or size <= 0:
+        return
+    names = [n for n in t.fields if CODEBOOK_CODE.fullmatch(n)]
+    for n in names:
+        v = t.final(n)
+        if n in t.pinned or not is_int(v) or v < size:
+            continue
+        gap = default_size - v if is_int(default_size) else 0
+        t.kwargs[n] = size - gap if 0 < gap <= size else size - 1
+
+
 @repair("backbone-out-indices-in-range")
 def _backbone_out_indices_in_range(t: Tiny) -> None:
     """A ViT backbone feeding a k-level neck (DPT, ZoeDepth: ``backbone_out_indices``,
