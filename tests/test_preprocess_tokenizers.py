@@ -159,7 +159,7 @@ def test_synthesized_tokenizers_are_the_same_in_every_process():
     import subprocess
     import sys
 
-    types = ["bert", "t5", "xlnet", "gpt2", "parakeet_tdt"]
+    types = ["bert", "t5", "xlnet", "gpt2", "parakeet_tdt", "git", "clip", "openai-gpt"]
     runs = []
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -173,3 +173,16 @@ def test_synthesized_tokenizers_are_the_same_in_every_process():
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs.append(proc.stdout.strip().splitlines()[-1])
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_bpe_training_breaks_ties_by_the_pairs_text():
+    """DETERMINISTIC_BPE: "ab" and "cd" are equally frequent; the first merge is (a, b) whatever
+    order the words come in, and later symbols carry the continuing prefix / end suffix."""
+    words = {"cd": 2, "ab": 2}
+    assert T._bpe_train(words, 5)[1] == (("a", "b"),)
+    assert T._bpe_train(dict(reversed(list(words.items()))), 5)[1] == (("a", "b"),)
+    tokens, merges = T._bpe_train({"abc": 3}, 6, prefix="##")
+    assert tokens[:3] == ("##b", "##c", "a") and merges[0] == ("##b", "##c")
+    assert "##bc" in tokens
+    tokens, _ = T._bpe_train({"ab": 1}, 3, suffix="</w>")
+    assert tokens == ("a", "b</w>", "ab</w>")

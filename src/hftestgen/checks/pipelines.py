@@ -1846,7 +1846,7 @@ def _pixel_shape(prep: Any, x: Any) -> tuple | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pv = ip(images=img, return_tensors="pt").get("pixel_values")
+        pv = _as_features(ip(images=img, return_tensors="pt")).get("pixel_values")
     return tuple(pv.shape) if isinstance(pv, torch.Tensor) else None
 
 

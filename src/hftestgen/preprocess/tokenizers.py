@@ -314,10 +314,16 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
         return _unigram_pieces(size, unk), ()
     tk = Tokenizer(model)
     tk = Tokenizer.from_str(_with_model(json.loads(tk.to_str()), shell))
-    tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
-    trained = json.loads(tk.to_str())["model"]
-    vocab = trained["vocab"]
-    tokens = tuple(sorted(vocab, key=vocab.get))
+    if kind in ("BPE", "WordPiece"):
+        prefix = p.get("continuing_subword_prefix") or ("##" if kind == "WordPiece" else "")
+        suffix = p.get("end_of_word_suffix") or ""
+        tokens, bpe_merges = _bpe_train(_word_counts(tk), size, prefix, suffix)
+        trained = {"merges": list(bpe_merges) if kind == "BPE" else []}
+    else:
+        tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
+        trained = json.loads(tk.to_str())["model"]
+        vocab = trained["vocab"]
+        tokens = tuple(sorted(vocab, key=vocab.get))
     if kind != "BPE":
         # rule CANONICAL_ORDER: the WordPiece / WordLevel trainers number tokens in hash-map
         # order, which differs between processes (the same text got different ids run to run);
@@ -328,6 +334,68 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
         tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained.get("merges", [])
     )
     return tokens, merges
+
+
+def _word_counts(tk: Any) -> dict[str, int]:
+    """The corpus's words as the tokenizer's own normalizer and pre-tokenizer split them, with
+    their counts."""
+    counts: Counter = Counter()
+    for line in corpus_lines():
+        text = tk.normalizer.normalize_str(line) if tk.normalizer is not None else line
+        words = (
+            tk.pre_tokenizer.pre_tokenize_str(text)
+            if tk.pre_tokenizer is not None
+            else [(text, None)]
+        )
+        counts.update(w for w, _ in words if w)
+    return dict(counts)
+
+
+def _bpe_train(
+    words: dict[str, int], size: int, prefix: str = "", suffix: str = ""
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Rule DETERMINISTIC_BPE: BPE training (WordPiece's too: the ``tokenizers`` WordPiece trainer
+    is a BPE trainer) with ties broken by the pair's text. The ``tokenizers`` trainers number
+    words and symbols in Rust hash-map order, a new order per process, and take the first of
+    equally frequent pairs in that order: the same corpus gave CLIP, OpenAI-GPT or GIT a
+    different vocabulary in about one process in six (two tokens swapped at the size cut), and
+    the same test a different prompt. Same algorithm otherwise: the sorted alphabet (a word's
+    later symbols carry the continuing ``prefix``, its last the end-of-word ``suffix``), then the
+    most frequent adjacent pair merged, until ``size`` tokens. Returns (tokens in id order,
+    merges)."""
+    seqs = []
+    for word, n in sorted(words.items()):
+        syms = [c if i == 0 else prefix + c for i, c in enumerate(word)]
+        if suffix:
+            syms[-1] += suffix
+        seqs.append([syms, n])
+    vocab = sorted({s for syms, _ in seqs for s in syms})
+    seen = set(vocab)
+    merges: list[tuple[str, str]] = []
+    while len(vocab) < size:
+        pairs: Counter = Counter()
+        for syms, n in seqs:
+            for a, b in zip(syms, syms[1:], strict=False):
+                pairs[(a, b)] += n
+        if not pairs:
+            break
+        (a, b), _ = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        new = a + (b[len(prefix) :] if prefix and b.startswith(prefix) else b)
+        merges.append((a, b))
+        if new not in seen:
+            seen.add(new)
+            vocab.append(new)
+        for item in seqs:
+            syms, out, i = item[0], [], 0
+            while i < len(syms):
+                if i + 1 < len(syms) and syms[i] == a and syms[i + 1] == b:
+                    out.append(new)
+                    i += 2
+                else:
+                    out.append(syms[i])
+                    i += 1
+            item[0] = out
+    return tuple(vocab), tuple(merges)
 
 
 def _unigram_pieces(size: int, unk: str | None) -> tuple[tuple[str, float], ...]:
