@@ -27,13 +27,13 @@ class _AudioOnly(torch.nn.Module):
         return input_values
 
 
-def _through(monkeypatch, preprocessing: dict) -> None:
+def _through(monkeypatch, preprocessing: dict, required: bool = True) -> None:
     case = Case("x", "x", "XConfig", {"base": ("_AudioOnly",)}, preprocessing=preprocessing)
     built = SimpleNamespace(model=_AudioOnly(), tasks=[], config=SimpleNamespace())
     monkeypatch.setattr(P, "_built_for", lambda case, cls, overrides: built)
     prep = SimpleNamespace(config_overrides={})
     ids = {"input_ids": torch.ones(1, 3, dtype=torch.long), "attention_mask": torch.ones(1, 3)}
-    P._through_models(case, prep, ids)
+    P._through_models(case, prep, ids, "tokenizer", required=required)
 
 
 def test_a_tokenizer_beside_a_feature_extractor_is_short_not_a_mismatch(monkeypatch):
@@ -47,6 +47,19 @@ def test_a_processor_or_only_kind_that_feeds_no_class_still_fails(monkeypatch):
         _through(monkeypatch, {"tokenizer": "T", "feature_extractor": "F", "processor": "P"})
     with pytest.raises(Failed, match="takes none of"):
         _through(monkeypatch, {"tokenizer": "T"})
+
+
+def test_a_second_kind_that_feeds_no_class_leaves_the_test_to_its_facts(monkeypatch):
+    """MODEL_PASS_KINDS: beside the main kind, a kind's pass runs where it feeds a class; one
+    that feeds none neither skips nor fails the kind's test (its facts were checked)."""
+    assert (
+        _through(monkeypatch, {"feature_extractor": "F", "tokenizer": "T"}, required=False) is None
+    )
+    case = Case("x", "x", "XConfig", {}, preprocessing={"feature_extractor": "F", "tokenizer": "T"})
+    assert P._main_kind(case) == "feature_extractor"
+    assert P._feeds_models(case, "tokenizer")
+    with_proc = Case("x", "x", "XConfig", {}, preprocessing={"tokenizer": "T", "processor": "P"})
+    assert not P._feeds_models(with_proc, "tokenizer") and P._main_kind(with_proc) == "processor"
 
 
 # MAIN_INPUT_LIST -----------------------------------------------------------------------------

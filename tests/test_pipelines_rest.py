@@ -55,6 +55,12 @@ def test_record_exempts_named_classes_only():
     # an entry for every class is a test-level entry, not this rule's
     every = Known(("preprocessing",), "not-applicable", "whole check")
     assert not P._not_fed_by_record(_case([every]), "_Text")
+    # an entry for one kind exempts the class from that kind's pass only
+    one = Known(
+        ("preprocessing:image_processor",), "not-applicable", "reads it with text", ("_Text",)
+    )
+    assert P._not_fed_by_record(_case([one]), "_Text", "image_processor") is one
+    assert P._not_fed_by_record(_case([one]), "_Text", "tokenizer") is None
 
 
 # PAIRED_IMAGES, VIDEO_FRAMES, BARE_PIXELS -----------------------------------------------------

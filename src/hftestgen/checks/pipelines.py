@@ -272,8 +272,20 @@ def _processor_call(proc: Any, prep) -> Any:
     return proc(**call_kwargs(proc, kwargs))
 
 
-def _top_kind(case: Case) -> str:
-    """The kind that feeds the model: the processor, else the only or first mapped kind."""
+def _feeds_models(case: Case, kind: str) -> bool:
+    """Rule MODEL_PASS_KINDS: the kinds whose raw-input output goes through the model classes.
+    A type with a composite processor: the processor alone (its parts make one modality each of
+    the same input). A type without one: every kind (data2vec-audio maps a CTC tokenizer and a
+    feature extractor; the waveform path is the one its classes read, and the tokenizer's pass
+    ends as not applicable by ONE_MODALITY_SHORT)."""
+    kinds = list(case.preprocessing)
+    return kind == "processor" or "processor" not in kinds
+
+
+def _main_kind(case: Case) -> str:
+    """The kind that feeds the model: the processor, else the only or first mapped kind. Its
+    model pass must run (or the test is not applicable); another kind's pass runs where it
+    feeds a class and otherwise leaves the test to the kind's own facts."""
     kinds = list(case.preprocessing)
     return "processor" if "processor" in kinds else kinds[0]
 
@@ -315,8 +327,8 @@ def preprocessing(case: Case, kind: str | None) -> None:
         _placeholder_in_place(cmp, obj, prep, ours)
     cmp.verdict(f"{kind} {type(obj).__name__}")
 
-    if kind == _top_kind(case):
-        _through_models(case, prep, ours)
+    if _feeds_models(case, kind):
+        _through_models(case, prep, ours, kind, required=kind == _main_kind(case))
 
 
 def _placeholder_in_place(cmp: Comparison, proc: Any, prep: Any, ours: dict) -> None:
@@ -514,7 +526,13 @@ def _image_facts(cmp: Comparison, ip: Any, config: Any = None) -> None:
 MULTIPLE_CHOICE = "multiple_choice"
 
 
-def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
+def _through_models(
+    case: Case,
+    prep,
+    inputs: dict[str, torch.Tensor],
+    kind: str | None = None,
+    required: bool = True,
+) -> None:
     """Every model class of the type takes the preprocessing's output: finite outputs.
 
     Named rules: a class whose required ``forward`` inputs the kind does not make is not fed (a
@@ -543,8 +561,9 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             continue  # rule: this kind does not make the class's input (a CTC labels tokenizer)
         if not _kind_feeds(model, inputs, names):
             continue  # rule ONE_MODALITY_SHORT (``_kind_feeds``)
-        if _not_fed_by_record(case, cls):
-            exempt.append(case.known_for("preprocessing", cls).reason)
+        record = _not_fed_by_record(case, cls, kind)
+        if record is not None:
+            exempt.append(record.reason)
             continue
         ran += 1
         if MULTIPLE_CHOICE in built.tasks:
@@ -563,11 +582,11 @@ def _through_models(case: Case, prep, inputs: dict[str, torch.Tensor]) -> None:
             bad.append(f"{cls}: no floating outputs")
         elif nonfinite(ts):
             bad.append(f"{cls}: non-finite {', '.join(nonfinite(ts))}")
-    if unfed and not ran and not bad:
+    if unfed and not ran and not bad and required:
         bad = unfed  # rule: a kind that feeds no class at all is a mismatch, not a skip
     if bad:
         fail("raw-input output of the preprocessing does not run: " + "; ".join(bad[:4]))
-    if not ran:
+    if not ran and required:
         not_applicable(
             f"checked the {sorted(inputs)} output; no class of {case.model_type} takes it as its "
             "whole input (the kind decodes outputs or labels, e.g. a CTC tokenizer, or gives one "
@@ -639,13 +658,17 @@ def _codebook_streams(config: Any) -> tuple[int, Any]:
     return n, getattr(decoder, "decoder_start_token_id", None)
 
 
-def _not_fed_by_record(case: Case, cls: str) -> bool:
+def _not_fed_by_record(case: Case, cls: str, kind: str | None = None) -> Any:
     """Rule: a not-applicable ``[[known]]`` entry of the type for the ``preprocessing`` check
-    that names model classes exempts those classes from the raw-input model pass (their input
-    needs content raw text does not have: Splinter's question tokens, Longformer's three
-    separators for question answering); the kind's own facts are still checked."""
-    known = case.known_for("preprocessing", cls)
-    return known is not None and known.kind == "not-applicable" and bool(known.classes)
+    (``preprocessing:<kind>`` for one kind) that names model classes exempts those classes from
+    the raw-input model pass (their input needs content the kind's raw input does not have:
+    Splinter's question tokens, Longformer's three separators for question answering; Kosmos-2's
+    image read with its text); the kind's own facts are still checked. Returns the entry."""
+    for check in ([f"preprocessing:{kind}"] if kind else []) + ["preprocessing"]:
+        known = case.known_for(check, cls)
+        if known is not None and known.kind == "not-applicable" and known.classes:
+            return known
+    return None
 
 
 def _kind_feeds(model: Any, inputs: dict, names: set[str]) -> bool:
@@ -676,8 +699,8 @@ def _main_inputs(model: Any) -> list[str]:
 
 def _short_of_one_kind(case: Case, model: Any, inputs: dict, names: set[str]) -> bool:
     """Rule ONE_MODALITY_SHORT also where the class takes none of the kind's outputs: a type that
-    maps no processor but several kinds feeds its classes with the kind its model pass runs on
-    (the first mapped); a class whose main input that kind does not make is short of another
+    maps no processor but several kinds runs the model pass on each (MODEL_PASS_KINDS); a
+    class whose main input one kind does not make is short of another
     kind's input, not a mismatch of the kind (Data2VecAudio maps a CTC tokenizer, whose ids are
     the decoding vocabulary, and a feature extractor, and no processor: processing_auto.py has no
     data2vec-audio entry; its classes read ``input_values``). A processor, or a type's only kind,
