@@ -429,3 +429,41 @@ def test_every_repair_has_a_docstring_and_a_test():
     tested = set(re.findall(r"\brun(?:_built)?\(\s*\"([a-z0-9-]+)\"", Path(__file__).read_text()))
     missing = (set(tc.REPAIRS) | set(tc.BUILT_REPAIRS)) - tested
     assert not missing, f"repairs without a test in this file: {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    ("config_class", "image_field"),
+    [
+        ("AyaVisionConfig", "image_token_index"),  # image 255036 and text eos 255001
+        ("ModernVBertConfig", "image_token_id"),  # image 50407 and text pad 50283
+        ("Qwen2VLConfig", "image_token_id"),
+    ],
+)
+def test_composite_ids_take_no_id_a_sub_config_holds(config_class, image_field):
+    """SHARED_ID_SPACE: the composite's out-of-vocabulary image id moved into the tiny vocabulary
+    lands on none of the text config's special ids (it landed on the text pad / eos, one level
+    at a time, and the processor's placeholders tokenized as that special token)."""
+    import transformers
+
+    cfg = tc.tiny_config(getattr(transformers, config_class))
+    text = cfg.get_text_config()
+    specials = {
+        getattr(text, n, None) for n in ("pad_token_id", "bos_token_id", "eos_token_id")
+    } - {None}
+    image = getattr(cfg, image_field)
+    assert 0 <= image < text.vocab_size
+    assert image not in specials, (image, specials)
+
+
+def test_an_id_both_levels_had_moves_to_one_tiny_id():
+    """SHARED_ID_SPACE on plain dicts: the sub-config moved 500 -> 97 and holds 97 and 98; the
+    composite's 500 moves to 97 too, its 600 to an id neither level holds."""
+    kwargs: dict = {}
+    fields = {"eos_token_id": 500, "image_token_id": 600}
+    tc.fix_token_ids(fields, kwargs, {}, 99, None, ({500: 97}, {97, 98}))
+    assert kwargs["eos_token_id"] == 97
+    assert kwargs["image_token_id"] not in (97, 98) and 0 <= kwargs["image_token_id"] < 99
+    # without the sub-config's ids (the old rule) both would start at the top: 98
+    kwargs = {}
+    tc.fix_token_ids(fields, kwargs, {}, 99, None)
+    assert 98 in kwargs.values()

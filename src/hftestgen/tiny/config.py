@@ -961,11 +961,44 @@ def _token_ids_in_vocab(t: Tiny) -> None:
     (distinct, one new id per old id), and unset image/video/audio placeholder ids get one."""
     vocab = _vocab(t)
     if is_int(vocab) and vocab > 0:
-        fix_token_ids(t.fields, t.kwargs, t.pinned, vocab, t.default)
+        fix_token_ids(t.fields, t.kwargs, t.pinned, vocab, t.default, _sub_config_ids(t))
 
 
-def fix_token_ids(fields: dict, kwargs: dict, pinned: dict, vocab: int, default_inst) -> None:
-    """``token-ids-in-vocab`` on plain dicts."""
+def _sub_config_ids(t: Tiny) -> tuple[dict[int, int], set[int]]:
+    """Rule SHARED_ID_SPACE: the token ids the sub-configs already settled (they are built
+    first, ``nest_sub_configs``): (old id -> tiny id where one moved, every tiny id). A
+    composite's own ids share the text vocabulary with its sub-configs, so an id of the
+    composite that moves takes no id a sub-config holds for another token (LLaVA-style image
+    ids landed on the text config's pad or eos, one level at a time: the processor then wrote
+    its placeholders under another id), and an id both levels had moves to the same tiny id."""
+    remap: dict[int, int] = {}
+    used: set[int] = set()
+    for key, (default_sub, _) in t.slots.items():
+        sub = t.kwargs.get(key)
+        if sub is None or isinstance(sub, dict):
+            continue
+        for n, new in vars(sub).items():
+            if n.startswith("_") or not is_token_field(n):
+                continue
+            old = getattr(default_sub, n, None) if default_sub is not None else None
+            for o, v in zip(*(x if isinstance(x, list) else [x] for x in (old, new)), strict=False):
+                if is_int(v):
+                    used.add(v)
+                    if is_int(o) and o != v:
+                        remap.setdefault(o, v)
+    return remap, used
+
+
+def fix_token_ids(
+    fields: dict,
+    kwargs: dict,
+    pinned: dict,
+    vocab: int,
+    default_inst,
+    shared: tuple[dict[int, int], set[int]] | None = None,
+) -> None:
+    """``token-ids-in-vocab`` on plain dicts; ``shared``: the sub-configs' ids
+    (``_sub_config_ids``)."""
     vals = _token_values(Tiny(None, fields, kwargs, pinned, default_inst))
     used = {
         x
@@ -973,7 +1006,9 @@ def fix_token_ids(fields: dict, kwargs: dict, pinned: dict, vocab: int, default_
         for x in (v if isinstance(v, list) else [v])
         if is_int(x) and 0 <= x < vocab
     }
-    top, remap = [vocab - 1], {}
+    sub_remap, sub_used = shared or ({}, set())
+    used |= {x for x in sub_used if 0 <= x < vocab}
+    top, remap = [vocab - 1], {o: v for o, v in sub_remap.items() if 0 <= v < vocab}
 
     def fresh(x: int) -> int:
         if x not in remap:
