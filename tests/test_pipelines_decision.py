@@ -144,3 +144,12 @@ def test_check_fails_where_the_pipeline_drops_the_temperature(monkeypatch):
     monkeypatch.setitem(TASKS, "decision", spec)
     with pytest.raises(pytest.fail.Exception, match="pipeline vs by hand"):
         pipelines.pipeline(CASE, "decision")
+
+
+def test_decision_head_is_built_on_the_registering_types_text_model():
+    """TYPE_TEXT_CONFIG: qwen2's JevForDecision wraps a qwen2 text model, not JevConfig's
+    default (qwen3_5_text); the jev type keeps its own default."""
+    from hftestgen.tiny.engine import build
+
+    assert build("qwen2", "JevForDecision").config.text_config.model_type == "qwen2"
+    assert build("jev", "JevForDecision").config.text_config.model_type == "qwen3_5_text"

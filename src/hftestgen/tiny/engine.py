@@ -161,6 +161,7 @@ def build(
     cls = model_class(class_name)
     cfg_cls, on_sub_config = _config_class(model_type, cls)
     pinned = _pins(data, spec.tiny, tiny, cfg_cls if on_sub_config else None, tasks)
+    pinned = _type_text_config(model_type, cfg_cls, pinned)
     limit = max_params or int(data.get("max_params", MAX_PARAMS))
     model = _instantiate(cls, class_name, cfg_cls, pinned, limit, seed)
     n = sum(p.numel() for p in model.parameters())
@@ -278,6 +279,28 @@ def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tu
     if any(t in tasks for t in SPAN_HEAD_TASKS):
         pinned.setdefault("num_labels", SPAN_LABELS)
     return pinned
+
+
+def _type_text_config(model_type: str, cfg_cls: Any, pinned: dict) -> dict:
+    """Rule TYPE_TEXT_CONFIG: a class registered for a type but built on another type's config
+    whose ``text_config`` may be any model (an ``AutoConfig`` sub-config: JevConfig, whose
+    JevForDecision head the decision mapping registers for qwen2, qwen3_5, gemma4, ...) gets the
+    registering type's config as its text config, as a checkpoint of that type with the head
+    next to its weights loads (decision/modeling_utils.py ``DecisionMixin.checkpoint_config``:
+    "the config of the checkpoint is the ``text_config`` of the decision model"); the class's
+    default text model would test one text model under every type."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    try:
+        own = CONFIG_MAPPING[model_type]
+    except KeyError:
+        return pinned
+    if own is cfg_cls or declared_sub_configs(cfg_cls).get("text_config") is not AutoConfig:
+        return pinned
+    text = dict(pinned.get("text_config") or {})
+    text.setdefault("model_type", model_type)
+    return {**pinned, "text_config": text}
 
 
 def _too_big(class_name: str, n: int, limit: int) -> TinyError:
