@@ -98,3 +98,12 @@ def test_the_release_gate_is_not_covered_not_unsupported(monkeypatch):
     with pytest.raises(pytest.skip.Exception) as info:
         pipelines._require(prep, "tokenizer")
     assert str(info.value).startswith("not-covered:")
+
+
+def test_a_decision_head_reads_a_tokenizers_ids():
+    """AUTO_TOKENIZER_FALLBACK covers the decision task: JEV maps no tokenizer, its checkpoints
+    ship their text model's tokenizer.json."""
+    from hftestgen.preprocess.mapping import tokenizer_fallback
+
+    got = tokenizer_fallback({}, {"decision": ("JevForDecision",)}, "JevConfig")
+    assert got == {"tokenizer": "TokenizersBackend"}

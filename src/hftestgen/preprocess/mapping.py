@@ -165,6 +165,7 @@ TEXT_MODEL_TASKS = frozenset(
         "token_classification",
         "question_answering",
         "multiple_choice",
+        "decision",  # JevForDecision reads a decision prompt's input_ids
     }
 )
 """Registry tasks whose classes read token ids from a tokenizer."""
