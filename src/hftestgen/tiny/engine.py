@@ -161,7 +161,7 @@ def build(
     cls = model_class(class_name)
     cfg_cls, on_sub_config = _config_class(model_type, cls)
     pinned = _pins(data, spec.tiny, tiny, cfg_cls if on_sub_config else None, tasks)
-    pinned = _type_text_config(model_type, cfg_cls, pinned)
+    pinned = _type_text_config(model_type, cls, cfg_cls, pinned)
     limit = max_params or int(data.get("max_params", MAX_PARAMS))
     model = _instantiate(cls, class_name, cfg_cls, pinned, limit, seed)
     n = sum(p.numel() for p in model.parameters())
@@ -281,17 +281,20 @@ def _pins(data: dict, spec_tiny: Any, tiny: dict | None, sub_cfg: Any, tasks: tu
     return pinned
 
 
-def _type_text_config(model_type: str, cfg_cls: Any, pinned: dict) -> dict:
-    """Rule TYPE_TEXT_CONFIG: a class registered for a type but built on another type's config
-    whose ``text_config`` may be any model (an ``AutoConfig`` sub-config: JevConfig, whose
-    JevForDecision head the decision mapping registers for qwen2, qwen3_5, gemma4, ...) gets the
-    registering type's config as its text config, as a checkpoint of that type with the head
-    next to its weights loads (decision/modeling_utils.py ``DecisionMixin.checkpoint_config``:
-    "the config of the checkpoint is the ``text_config`` of the decision model"); the class's
-    default text model would test one text model under every type."""
+def _type_text_config(model_type: str, cls: Any, cfg_cls: Any, pinned: dict) -> dict:
+    """Rule TYPE_TEXT_CONFIG: a head that loads any checkpoint as its text model
+    (``checkpoint_config``: decision/modeling_utils.py ``DecisionMixin``, "the config of the
+    checkpoint is the ``text_config`` of the decision model"), registered for a type but built
+    on its own config (JevForDecision: JevConfig, registered for qwen2, qwen3_5, gemma4, ...),
+    gets the registering type's config as its text config, as a checkpoint of that type with
+    the head next to its weights loads; the class's default text model would test one text model
+    under every type. Other classes built on another type's config (Glm46V under glmga) keep
+    that config's own text model."""
     from transformers import AutoConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+    if not callable(getattr(cls, "checkpoint_config", None)):
+        return pinned
     try:
         own = CONFIG_MAPPING[model_type]
     except KeyError:
