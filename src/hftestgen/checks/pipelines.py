@@ -758,6 +758,10 @@ class TaskSpec:
     pipeline's own result alone (equal to it: the first comparison), for a ``compare`` that reads
     evidence only the by-hand side records (a greedy generation's step scores, rule
     NEAR_TIE). Inputs the batch replaced (``_stackable_batch``) keep the alone result."""
+    batch_scores: Callable[[Comparison, Any, Any, list, list, Any], None] | None = None
+    """A comparison of the model's own padded batch with the by-hand single results, called
+    as ``(cmp, model, prep, inputs, by-hand results, config)`` where the batch is compared at
+    all (no PADDING_LEAK): scores the pipeline does not return (rule BATCH_STEP_SCORES)."""
     unbatched: str | None = None
     """Rule UNBATCHED_PIPELINE: why the task's pipeline cannot batch (an upstream limit, named
     with its source location); its batch of inputs is then given as a list at batch size 1 (the
@@ -1026,6 +1030,50 @@ def _compare_generation(
         cmp.compared.append(f"{name} tokens up to {tie}")
         return
     cmp.flag(f"{name}: generated {g}, expected {w}")
+
+
+BATCH_SCORE_STEPS = 2
+"""Steps of the by-hand padded batch compared (the prefill and the first cached step)."""
+
+
+def _generation_batch_scores(
+    cmp: Comparison, model: Any, prep: Any, xs: list, wants: list, config: Any
+) -> None:
+    """Rule BATCH_STEP_SCORES: the tokens a pipeline returns show a batch's padding only where it
+    flips an argmax, so the model is also called by hand on the padded batch the pipeline makes
+    (the tokenizer pads on the left, ``LEFT_PADDED_TASKS``) and each row's step scores, for the
+    prefill and the first cached step, are held to the row's own by-hand scores alone
+    (``STEP_SCORES``) at the batch tolerance, while the row's tokens agree. Found this way: GIT's
+    text-only decode step widens the mask over image tokens its cache does not hold, so a padded
+    row attends to its padding from the first cached step on (the pipeline's 4 tokens flipped
+    with some tiny vocabularies only)."""
+    enc = prep.tokenizer(list(xs), padding=True, return_tensors="pt")
+    enc = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+    torch.manual_seed(SEED)
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=BATCH_SCORE_STEPS,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+    t = tol.PIPELINE_BATCH
+    width = enc["input_ids"].shape[1]
+    for i, want in enumerate(wants):
+        alone = want[0].get(STEP_SCORES) or []
+        full = want[0]["generated_token_ids"]
+        new_alone = full[len(full) - len(alone) :]
+        new_batch = [int(x) for x in out.sequences[i, width:]]
+        for k in range(min(BATCH_SCORE_STEPS, len(alone), len(out.scores))):
+            if k > 0 and new_batch[:k] != new_alone[:k]:
+                break  # the prefixes differ: the token comparison speaks for it
+            cmp.close(
+                f"input {i} by hand, padded batch vs alone: step {k} scores",
+                out.scores[k][i].double(),
+                alone[k],
+                t,
+            )
 
 
 def _near_tie(g: list[int], w: list[int], want: dict, t: tol.Tol, pad: int | None) -> str | None:
@@ -1569,6 +1617,7 @@ TASKS: dict[str, TaskSpec] = {
         _generation_manual,
         _compare_generation,
         batch_vs_hand=True,
+        batch_scores=_generation_batch_scores,
     ),
     "feature-extraction": TaskSpec(
         _texts, _features_options, _features_structure, _text_features_manual, _compare_features
@@ -1857,6 +1906,8 @@ def _pipeline_vs_hand(
         if spec.batch_vs_hand and xs_b[i] is xs[i]:
             one = wants[i]
         spec.compare(cmp, f"input {i} batched vs alone", many, one, tol.PIPELINE_BATCH, prep)
+    if spec.batch_scores is not None and spec.unbatched is None and xs_b is xs:
+        spec.batch_scores(cmp, model, prep, xs, wants, config)
     how = f", batched one at a time ({spec.unbatched})" if spec.unbatched else ""
     cmp.verdict(f"pipeline {task!r} ({type(pipe).__name__}){how}")
 
