@@ -255,11 +255,18 @@ def _placements(
 @functools.cache
 def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tuple]:
     """Train a ``kind`` model on the corpus through ``pipeline`` (normalizer + pre-tokenizer
-    JSON). Returns (tokens in trained order, as (token, score) for Unigram, merges)."""
+    JSON). Returns (tokens in trained order, as (token, score) for Unigram, merges). Unigram
+    pieces come from SentencePiece (``_unigram_pieces``), BPE and WordPiece from
+    ``_bpe_train`` (DETERMINISTIC_BPE), WordLevel from the ``tokenizers`` trainer."""
     from tokenizers import Tokenizer, models, trainers
 
     p = json.loads(params)
     pipe = json.loads(pipeline)
+    unk = p.get("unk_token")
+    if kind not in ("BPE", "WordPiece", "Unigram", "WordLevel"):
+        raise PreprocessError(f"no trainer for a {kind} model")
+    if kind == "Unigram":
+        return _unigram_pieces(size, unk), ()
     shell = {
         "version": "1.0",
         "truncation": None,
@@ -270,70 +277,26 @@ def _train(kind: str, pipeline: str, params: str, size: int) -> tuple[tuple, tup
         "post_processor": None,
         "decoder": None,
     }
-    unk = p.get("unk_token")
-    if kind == "BPE":
-        affixes = {k: p[k] for k in ("continuing_subword_prefix", "end_of_word_suffix") if p.get(k)}
-        model = models.BPE(unk_token=unk, byte_fallback=bool(p.get("byte_fallback")), **affixes)
-        trainer = trainers.BpeTrainer(
-            vocab_size=size,
-            min_frequency=0,
-            show_progress=False,
-            special_tokens=[],
-            initial_alphabet=[],
-            **affixes,
-        )
-    elif kind == "WordPiece":
-        model = models.WordPiece(
-            unk_token=unk or "[UNK]",
-            continuing_subword_prefix=p.get("continuing_subword_prefix") or "##",
-        )
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=size,
-            min_frequency=0,
-            show_progress=False,
-            special_tokens=[],
-            continuing_subword_prefix=p.get("continuing_subword_prefix") or "##",
-        )
-    elif kind == "Unigram":
-        model = models.Unigram()
-        trainer = trainers.UnigramTrainer(
-            vocab_size=size + (1 if unk else 0),
-            show_progress=False,
-            special_tokens=[unk] if unk else [],
-            unk_token=unk,
-            max_piece_length=8,
-        )
-    elif kind == "WordLevel":
-        model = models.WordLevel(unk_token=unk)
+    # BPE / WordPiece read only the shell's normalizer and pre-tokenizer; WordLevel trains it
+    model = models.WordLevel(unk_token=unk) if kind == "WordLevel" else models.BPE()
+    tk = Tokenizer.from_str(_with_model(json.loads(Tokenizer(model).to_str()), shell))
+    if kind == "WordLevel":
         trainer = trainers.WordLevelTrainer(
             vocab_size=size, min_frequency=0, show_progress=False, special_tokens=[]
         )
+        tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
+        vocab = json.loads(tk.to_str())["model"]["vocab"]
+        tokens, merges = tuple(sorted(vocab, key=vocab.get)), ()
     else:
-        raise PreprocessError(f"no trainer for a {kind} model")
-    if kind == "Unigram":
-        return _unigram_pieces(size, unk), ()
-    tk = Tokenizer(model)
-    tk = Tokenizer.from_str(_with_model(json.loads(tk.to_str()), shell))
-    if kind in ("BPE", "WordPiece"):
         prefix = p.get("continuing_subword_prefix") or ("##" if kind == "WordPiece" else "")
         suffix = p.get("end_of_word_suffix") or ""
-        tokens, bpe_merges = _bpe_train(_word_counts(tk), size, prefix, suffix)
-        trained = {"merges": list(bpe_merges) if kind == "BPE" else []}
-    else:
-        tk.train_from_iterator(list(corpus_lines()), trainer=trainer)
-        trained = json.loads(tk.to_str())["model"]
-        vocab = trained["vocab"]
-        tokens = tuple(sorted(vocab, key=vocab.get))
-    if kind != "BPE":
-        # rule CANONICAL_ORDER: the WordPiece / WordLevel trainers number tokens in hash-map
-        # order, which differs between processes (the same text got different ids run to run);
-        # their ids carry no meaning, so they are ordered by (length, token). BPE ids follow
-        # its deterministic merge order.
-        tokens = tuple(sorted(tokens, key=lambda t: (len(t.removeprefix("##")), t)))
-    merges = tuple(
-        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in trained.get("merges", [])
-    )
-    return tokens, merges
+        tokens, merges = _bpe_train(_word_counts(tk), size, prefix, suffix)
+    if kind == "BPE":
+        return tokens, merges  # ids follow the merge order
+    # rule CANONICAL_ORDER: WordPiece / WordLevel ids carry no meaning (the WordLevel trainer
+    # numbers tokens in hash-map order, which differs between processes), so they are ordered by
+    # (length, token)
+    return tuple(sorted(tokens, key=lambda t: (len(t.removeprefix("##")), t))), ()
 
 
 def _word_counts(tk: Any) -> dict[str, int]:
